@@ -1,0 +1,374 @@
+//! RPC over RabbitMQ, as the design's conventions say: requests to `<service>.rpc` through the
+//! default exchange with direct reply-to, `mandatory` (no queue → `unavailable` at once) and an
+//! `expiration` equal to the deadline; servers as competing consumers with bounded prefetch that
+//! acknowledge a request only after its reply is published.
+
+use super::acks::{AckSender, Acks};
+use super::{AmqpBus, Answer, Link, REPLY_TO};
+use crate::error::{BusError, CallError};
+use crate::rpc::{InFlight, OutgoingCall, RequestContext, Router, ServeOptions, ServerHandle};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Consumer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use warren_contracts::event::now_millis;
+use warren_contracts::rpc::{HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, rpc_queue};
+
+/// Removes a call's entry from the pending map however the call ends (reply, timeout, or the
+/// caller's future dropped), so the map never keeps callers that stopped waiting.
+struct Pending<'a> {
+    link: &'a Link,
+    id: String,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.link.pending().remove(&self.id);
+    }
+}
+
+impl AmqpBus {
+    pub async fn call(&self, call: OutgoingCall) -> Result<Vec<u8>, CallError> {
+        let Some(link) = self.link() else {
+            return Err(CallError::Unavailable("not connected to the broker".into()));
+        };
+        let deadline = Instant::now() + call.timeout;
+        let (id, rx) = link.start_call();
+        let _pending = Pending {
+            link: &link,
+            id: id.clone(),
+        };
+        let queue = rpc_queue(&call.service);
+        let exchange = async {
+            publish_request(&link, &queue, &id, &call).await?;
+            match rx.await {
+                Ok(Answer::Reply(body)) => Ok(body),
+                Ok(Answer::Returned) => Err(CallError::Unavailable(format!(
+                    "no instance serves {queue}"
+                ))),
+                Err(_) => Err(CallError::Unavailable(
+                    "the broker connection was lost".into(),
+                )),
+            }
+        };
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout(call.timeout)),
+        }
+    }
+}
+
+async fn publish_request(
+    link: &Link,
+    queue: &str,
+    id: &str,
+    call: &OutgoingCall,
+) -> Result<(), CallError> {
+    // The broker drops a request that waits longer than its caller will (`expiration`); the
+    // server drops one whose absolute deadline passed while it sat in the consumer's buffer or
+    // reached it in the last moments of its expiration (`x-deadline`).
+    let expiration = call.timeout.as_millis().max(1).to_string();
+    let mut headers = FieldTable::default();
+    headers.insert(
+        HEADER_DEADLINE.into(),
+        AMQPValue::LongLongInt(i64::try_from(call.deadline_ms).unwrap_or(i64::MAX)),
+    );
+    if let Some(request_id) = &call.request_id {
+        headers.insert(HEADER_REQUEST_ID.into(), long_string(request_id));
+    }
+    if let Some(user_id) = &call.user_id {
+        headers.insert(HEADER_USER_ID.into(), long_string(user_id));
+    }
+    // No content type: every body is JSON, and `expiration` makes the broker decode every
+    // property of every request.
+    let properties = BasicProperties::default()
+        .with_correlation_id(id.into())
+        .with_reply_to(REPLY_TO.into())
+        .with_expiration(expiration.into())
+        .with_type(call.method.as_str().into())
+        .with_headers(headers);
+    let unavailable = |e: lapin::Error| {
+        // A broken calls channel leaves this connection unable to call: replace it.
+        if !link.calls.status().connected() {
+            link.mark_lost();
+        }
+        CallError::Unavailable(e.to_string())
+    };
+    link.calls
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &call.body,
+            properties,
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}
+
+/// A header's value as text or a number, whichever the sender used.
+fn header<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a AMQPValue> {
+    headers?.inner().get(name)
+}
+
+fn header_string(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    match header(headers, name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn header_u64(headers: Option<&FieldTable>, name: &str) -> Option<u64> {
+    match header(headers, name)? {
+        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
+        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
+        AMQPValue::ShortString(s) => s.as_str().parse().ok(),
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+impl AmqpBus {
+    pub async fn serve(
+        &self,
+        router: Router,
+        options: ServeOptions,
+    ) -> Result<ServerHandle, BusError> {
+        let link = self
+            .link()
+            .ok_or_else(|| BusError::Unavailable("not connected to the broker".into()))?;
+        let queue = rpc_queue(router.service());
+        let first = consume(&link, &queue, options.prefetch).await?;
+        let stop = self.shutdown_token().child_token();
+        let (done_tx, done) = oneshot::channel();
+        let server = Server {
+            bus: self.clone(),
+            router: Arc::new(router),
+            queue,
+            options,
+            stop: stop.clone(),
+            in_flight: InFlight::default(),
+        };
+        self.tasks().spawn(async move {
+            server.run(first).await;
+            let _ = done_tx.send(());
+        });
+        Ok(ServerHandle { stop, done })
+    }
+}
+
+/// Declares the service queue (durable, auto-delete: it exists while some instance serves it) and
+/// starts consuming it on a channel of its own.
+async fn consume(link: &Link, queue: &str, prefetch: u16) -> Result<(Channel, Consumer), BusError> {
+    let channel = link.connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch.max(1), BasicQosOptions::default())
+        .await?;
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+struct Server {
+    bus: AmqpBus,
+    router: Arc<Router>,
+    queue: String,
+    options: ServeOptions,
+    stop: CancellationToken,
+    /// Requests being handled; waited for before the channel closes at shutdown.
+    in_flight: InFlight,
+}
+
+impl Server {
+    async fn run(self, first: (Channel, Consumer)) {
+        let mut current = Some(first);
+        loop {
+            let (channel, consumer) = match current.take() {
+                Some(consuming) => consuming,
+                None => match self.resume().await {
+                    Some(consuming) => consuming,
+                    None => break,
+                },
+            };
+            let acks = Acks::start(channel.clone());
+            if self.serve(&channel, consumer, &acks).await {
+                // Stopping: the consumer is cancelled, so answer and ack what we hold, then close.
+                self.in_flight
+                    .drain(self.options.shutdown_grace, &self.queue)
+                    .await;
+                acks.finish().await;
+                let _ = channel.close(200, "stopping".into()).await;
+                return;
+            }
+            tracing::warn!(queue = %self.queue, "lost the service queue; consuming again");
+        }
+        self.in_flight
+            .drain(self.options.shutdown_grace, &self.queue)
+            .await;
+    }
+
+    /// Consumes until stopped (returns true) or until the consumer breaks (false).
+    async fn serve(&self, channel: &Channel, mut consumer: Consumer, acks: &Acks) -> bool {
+        let stopped = self.stop.cancelled();
+        tokio::pin!(stopped);
+        let channel = Arc::new(channel.clone());
+        loop {
+            tokio::select! {
+                () = &mut stopped => {
+                    let _ = channel
+                        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                        .await;
+                    return true;
+                }
+                delivery = consumer.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        let request = handle(
+                            Arc::clone(&self.router),
+                            Arc::clone(&channel),
+                            acks.sender(),
+                            delivery,
+                        );
+                        self.in_flight.spawn(request);
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, queue = %self.queue, "consumer failed");
+                        return false;
+                    }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Waits for a live connection and consumes the queue again; `None` when stopping.
+    async fn resume(&self) -> Option<(Channel, Consumer)> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let link = self.bus.next_link(&self.stop).await?;
+            match consume(&link, &self.queue, self.options.prefetch).await {
+                Ok(consuming) => {
+                    tracing::info!(queue = %self.queue, "serving again");
+                    return Some(consuming);
+                }
+                Err(error) => tracing::warn!(%error, queue = %self.queue, "cannot consume yet"),
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// When nobody waits for the answer any more: the `x-deadline` header (epoch ms), or for a client
+/// that sends none, the request's `expiration` counted from its arrival. Neither: no deadline.
+fn deadline(properties: &BasicProperties, received_at: u64) -> u64 {
+    let by_expiration = properties
+        .expiration()
+        .as_ref()
+        .and_then(|e| e.as_str().parse::<u64>().ok())
+        .map_or(u64::MAX, |ms| received_at.saturating_add(ms));
+    let by_header = header_u64(properties.headers().as_ref(), HEADER_DEADLINE).unwrap_or(u64::MAX);
+    by_expiration.min(by_header)
+}
+
+async fn handle(
+    router: Arc<Router>,
+    channel: Arc<Channel>,
+    acks: AckSender,
+    delivery: lapin::message::Delivery,
+) {
+    let tag = delivery.delivery_tag;
+    let received_at = now_millis();
+    let properties = &delivery.properties;
+    let headers = properties.headers().as_ref();
+    let ctx = RequestContext {
+        method: properties
+            .kind()
+            .as_ref()
+            .map(|k| k.as_str().to_owned())
+            .unwrap_or_default(),
+        request_id: header_string(headers, HEADER_REQUEST_ID),
+        user_id: header_string(headers, HEADER_USER_ID),
+        deadline_ms: deadline(properties, received_at),
+        redelivered: delivery.redelivered,
+    };
+    let correlation_id = properties.correlation_id().clone();
+    let reply_to = properties.reply_to().clone();
+    let span = tracing::info_span!(
+        "rpc.handle",
+        service = router.service(),
+        method = %ctx.method,
+        request_id = ctx.request_id.as_deref().unwrap_or(""),
+        correlation_id = correlation_id.as_ref().map_or("", ShortString::as_str),
+    );
+    async move {
+        if ctx.expired() {
+            tracing::debug!("dropping a request whose deadline passed");
+        } else {
+            let reply = router.dispatch(ctx, delivery.data).await;
+            if let Some(reply_to) = reply_to {
+                let mut reply_properties =
+                    BasicProperties::default().with_content_type("application/json".into());
+                if let Some(id) = correlation_id {
+                    reply_properties = reply_properties.with_correlation_id(id);
+                }
+                let published = channel
+                    .basic_publish(
+                        "".into(),
+                        reply_to,
+                        BasicPublishOptions::default(),
+                        &reply,
+                        reply_properties,
+                    )
+                    .await;
+                if let Err(error) = published {
+                    // Back to the queue: another instance may be able to answer.
+                    tracing::warn!(%error, "could not publish the reply");
+                    acks.requeue(tag);
+                    return;
+                }
+            }
+        }
+        acks.ack(tag);
+    }
+    .instrument(span)
+    .await;
+}

@@ -1,0 +1,327 @@
+//! Transport-independent RPC pieces: call options, the request context a handler sees, and the
+//! [`Router`] that maps method names to typed handlers.
+//!
+//! Both transports (AMQP and in-process) move opaque JSON bodies; the router does the decoding on
+//! the server side and `Bus::call` on the client side, so the two behave the same by construction.
+
+use futures_util::FutureExt;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use warren_contracts::event::now_millis;
+use warren_contracts::{ErrorCode, Method, Reply, WireError};
+
+/// How long a call waits for its reply unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How to make one call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// The deadline, counted from when the call starts. The request expires in the broker then.
+    pub timeout: Duration,
+    /// The client request this call serves, for logs across hops.
+    pub request_id: Option<String>,
+    /// The authenticated user the call is made for.
+    pub user_id: Option<String>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            request_id: None,
+            user_id: None,
+        }
+    }
+}
+
+impl CallOptions {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+}
+
+/// A request as a transport carries it.
+#[derive(Debug, Clone)]
+pub(crate) struct OutgoingCall {
+    pub service: String,
+    pub method: String,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+    /// Absolute deadline, Unix epoch milliseconds, for the server's expiry check.
+    pub deadline_ms: u64,
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl OutgoingCall {
+    pub fn new(service: &str, method: &str, body: Vec<u8>, options: &CallOptions) -> Self {
+        let timeout_ms = u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            body,
+            timeout: options.timeout,
+            deadline_ms: now_millis().saturating_add(timeout_ms),
+            request_id: options.request_id.clone(),
+            user_id: options.user_id.clone(),
+        }
+    }
+}
+
+/// What a handler knows about the request besides its parameters.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub method: String,
+    pub request_id: Option<String>,
+    /// The caller's user id as the gateway authenticated it; `None` for service-to-service calls.
+    pub user_id: Option<String>,
+    /// Unix epoch milliseconds after which nobody waits for the answer.
+    pub deadline_ms: u64,
+    /// The broker delivered this request before (an instance died holding it). Handlers that are
+    /// not naturally idempotent use the request id to recognise it.
+    pub redelivered: bool,
+}
+
+impl RequestContext {
+    /// Time left before the caller gives up.
+    pub fn remaining(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms.saturating_sub(now_millis()))
+    }
+
+    pub fn expired(&self) -> bool {
+        now_millis() >= self.deadline_ms
+    }
+
+    /// Options for a call made while handling this request: same request id and user, and no
+    /// more time than this request has left.
+    pub fn call_options(&self) -> CallOptions {
+        CallOptions {
+            timeout: self.remaining(),
+            request_id: self.request_id.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
+/// A handler after type erasure: JSON parameters in, a serialised [`Reply`] out.
+pub(crate) type RawHandler =
+    Arc<dyn Fn(RequestContext, Vec<u8>) -> BoxFuture<Vec<u8>> + Send + Sync>;
+
+/// The methods one service answers, each with its handler.
+#[derive(Clone)]
+pub struct Router {
+    service: String,
+    handlers: HashMap<String, RawHandler>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut methods: Vec<_> = self.handlers.keys().collect();
+        methods.sort();
+        f.debug_struct("Router")
+            .field("service", &self.service)
+            .field("methods", &methods)
+            .finish()
+    }
+}
+
+impl Router {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Adds the handler for method `M`.
+    ///
+    /// # Panics
+    /// When `M` belongs to another service: a wiring mistake caught at start-up.
+    pub fn method<M, F, Fut>(mut self, handler: F) -> Self
+    where
+        M: Method,
+        F: Fn(RequestContext, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, WireError>> + Send + 'static,
+    {
+        assert_eq!(
+            M::SERVICE,
+            self.service,
+            "method {} belongs to service {}",
+            M::NAME,
+            M::SERVICE
+        );
+        let handler = Arc::new(handler);
+        let raw: RawHandler = Arc::new(move |ctx, body| {
+            let handler = Arc::clone(&handler);
+            Box::pin(async move {
+                let params = match serde_json::from_slice::<M::Params>(&body) {
+                    Ok(params) => params,
+                    Err(e) => {
+                        return encode_reply::<()>(Err(WireError::new(
+                            ErrorCode::InvalidParams,
+                            format!("invalid params for {}: {e}", M::NAME),
+                        )));
+                    }
+                };
+                encode_reply(handler(ctx, params).await)
+            })
+        });
+        self.handlers.insert(M::NAME.to_owned(), raw);
+        self
+    }
+
+    /// Adds a handler for a method known only by name, taking and returning JSON values: for
+    /// methods whose types live elsewhere (tools, tests, a generic relay).
+    pub fn method_json<F, Fut>(mut self, name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(RequestContext, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<serde_json::Value, WireError>> + Send + 'static,
+    {
+        let name = name.into();
+        let method: Arc<str> = Arc::from(name.as_str());
+        let handler = Arc::new(handler);
+        let raw: RawHandler = Arc::new(move |ctx, body| {
+            let handler = Arc::clone(&handler);
+            let method = Arc::clone(&method);
+            Box::pin(async move {
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(params) => encode_reply(handler(ctx, params).await),
+                    Err(e) => encode_reply::<()>(Err(WireError::new(
+                        ErrorCode::InvalidParams,
+                        format!("invalid params for {method}: {e}"),
+                    ))),
+                }
+            })
+        });
+        self.handlers.insert(name, raw);
+        self
+    }
+
+    /// Answers one request: finds the handler, runs it, and turns a panic into `internal` so
+    /// that the caller is answered and the request acknowledged either way.
+    pub(crate) async fn dispatch(&self, ctx: RequestContext, body: Vec<u8>) -> Vec<u8> {
+        let Some(handler) = self.handlers.get(&ctx.method) else {
+            return encode_reply::<()>(Err(WireError::new(
+                ErrorCode::UnknownMethod,
+                format!("{} has no method {:?}", self.service, ctx.method),
+            )));
+        };
+        match AssertUnwindSafe(handler(ctx, body)).catch_unwind().await {
+            Ok(reply) => reply,
+            Err(_) => {
+                // The request's span names the method.
+                tracing::error!("handler panicked");
+                encode_reply::<()>(Err(WireError::new(ErrorCode::Internal, "internal error")))
+            }
+        }
+    }
+}
+
+fn encode_reply<T: Serialize>(result: Result<T, WireError>) -> Vec<u8> {
+    let reply = Reply::from(result);
+    serde_json::to_vec(&reply).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not encode a reply");
+        br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
+    })
+}
+
+/// How a server consumes its queue.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Requests handled at once by this instance; the broker delivers no more than this many
+    /// unacknowledged requests to it.
+    pub prefetch: u16,
+    /// How long stopping waits for requests in flight before giving up on them. A request given
+    /// up on is not acknowledged, so the broker hands it to another instance.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            prefetch: 64,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The requests one server instance is handling.
+///
+/// Stopping waits for them for a grace period, then abandons the rest: their futures are dropped,
+/// so a stuck handler does not finish its work after the request went to another instance.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    tasks: tokio_util::task::TaskTracker,
+    /// Cancelled when the grace period is over.
+    abandon: CancellationToken,
+}
+
+impl InFlight {
+    pub(crate) fn spawn<F>(&self, request: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks
+            .spawn(self.abandon.clone().run_until_cancelled_owned(request));
+    }
+
+    /// Waits for the requests in flight, for at most `grace`, then abandons what is left.
+    pub(crate) async fn drain(&self, grace: Duration, service: &str) {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                service,
+                abandoned = self.tasks.len(),
+                "requests still running after the shutdown grace period; abandoning them"
+            );
+            self.abandon.cancel();
+            self.tasks.wait().await;
+        }
+    }
+}
+
+/// A running RPC server. Dropping the handle leaves the server running until the bus shuts down;
+/// [`ServerHandle::stop`] stops this one alone.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Cancelled to make the server stop taking requests.
+    pub(crate) stop: CancellationToken,
+    /// Fires once in-flight requests are answered and acknowledged.
+    pub(crate) done: oneshot::Receiver<()>,
+}
+
+impl ServerHandle {
+    /// Stops taking requests, finishes and acknowledges those in flight, then returns. Requests
+    /// still queued go to the other instances, if any.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.done.await;
+    }
+}

@@ -1,0 +1,17 @@
+//! Every message that crosses a process boundary in Warren.
+//!
+//! Services and the gateway share these types and nothing else. The wire format is plain JSON so
+//! that a client in any language can speak to a service queue directly (see `docs/bus.md`).
+//!
+//! - [`error`]: the stable error codes and the `{code, message}` error body.
+//! - [`rpc`]: the reply envelope, the AMQP header names, and the [`rpc::Method`] trait that ties a
+//!   method name to its parameter and result types.
+//! - [`event`]: the event envelope published on `<service>.events`.
+
+pub mod error;
+pub mod event;
+pub mod rpc;
+
+pub use error::{ErrorCode, WireError};
+pub use event::Event;
+pub use rpc::{Method, Reply};

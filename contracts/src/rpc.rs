@@ -1,0 +1,95 @@
+//! The RPC wire format: how a request names its method and context, and how a reply comes back.
+//!
+//! A request's body is its parameters as JSON. The method name travels in the AMQP `type`
+//! property; the context in the headers named here. A reply's body is a [`Reply`]:
+//! `{"ok": <result>}` or `{"error": {"code": "...", "message": "..."}}`.
+
+use crate::error::WireError;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Header carrying the id the gateway gave the client request, for logs and traces.
+pub const HEADER_REQUEST_ID: &str = "x-request-id";
+/// Header carrying the authenticated caller's user id, set by the gateway, never by a client.
+pub const HEADER_USER_ID: &str = "x-user-id";
+/// Header carrying the call's deadline, Unix epoch milliseconds. A server drops a request whose
+/// deadline has passed instead of handling it: nobody waits for its answer any more.
+pub const HEADER_DEADLINE: &str = "x-deadline";
+
+/// The queue a service's instances consume RPC requests from.
+pub fn rpc_queue(service: &str) -> String {
+    format!("{service}.rpc")
+}
+
+/// The fanout exchange a service publishes its events on.
+pub fn events_exchange(service: &str) -> String {
+    format!("{service}.events")
+}
+
+/// A reply: the method's result or an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    Ok(T),
+    Error(WireError),
+}
+
+impl<T> From<Result<T, WireError>> for Reply<T> {
+    fn from(result: Result<T, WireError>) -> Self {
+        match result {
+            Ok(value) => Reply::Ok(value),
+            Err(error) => Reply::Error(error),
+        }
+    }
+}
+
+impl<T> From<Reply<T>> for Result<T, WireError> {
+    fn from(reply: Reply<T>) -> Self {
+        match reply {
+            Reply::Ok(value) => Ok(value),
+            Reply::Error(error) => Err(error),
+        }
+    }
+}
+
+/// One RPC method: which service serves it, its name on the wire, and its types.
+///
+/// Declared once here and used by both sides, so a caller and a server cannot disagree on a name
+/// or a shape without the compiler noticing.
+pub trait Method {
+    /// The service whose `<service>.rpc` queue serves this method.
+    const SERVICE: &'static str;
+    /// The method's name, as it appears in the request's `type` property.
+    const NAME: &'static str;
+    type Params: Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Result: Serialize + DeserializeOwned + Send + Sync + 'static;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use serde_json::json;
+
+    #[test]
+    fn replies_are_plain_json() {
+        let ok: Reply<serde_json::Value> = Reply::Ok(json!({"n": 1}));
+        assert_eq!(serde_json::to_value(&ok).unwrap(), json!({"ok": {"n": 1}}));
+        let err: Reply<()> = Reply::Error(WireError::new(ErrorCode::NotFound, "no such room"));
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            json!({"error": {"code": "not_found", "message": "no such room"}})
+        );
+    }
+
+    #[test]
+    fn a_reply_reads_back_from_its_json() {
+        let reply: Reply<u32> = serde_json::from_str(r#"{"ok": 7}"#).unwrap();
+        assert_eq!(Result::from(reply), Ok(7));
+        let reply: Reply<u32> =
+            serde_json::from_str(r#"{"error": {"code": "timeout", "message": "late"}}"#).unwrap();
+        assert_eq!(
+            Result::from(reply),
+            Err(WireError::new(ErrorCode::Timeout, "late"))
+        );
+    }
+}
