@@ -108,17 +108,7 @@ async fn calls_and_subscriptions_survive_a_broker_restart() {
     }
 
     drop((anonymous, durable));
-    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel
-        .queue_delete(
-            queue.as_str().into(),
-            lapin::options::QueueDeleteOptions::default(),
-        )
-        .await
-        .unwrap();
+    common::remove_from(&url, &[&events], &[&queue]).await;
     for bus in [publisher, client, listener, server_bus] {
         bus.shutdown().await;
     }

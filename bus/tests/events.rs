@@ -61,6 +61,7 @@ async fn two_subscribers_each_get_every_event(net: Net) {
     assert_eq!(first.event.kind, "test.happened");
     assert_eq!(first.event.recipients, vec!["user-99".to_owned()]);
     drop((a, b));
+    common::remove(&net, &[&service], &[]).await;
     for bus in [publisher, bus_a, bus_b] {
         bus.shutdown().await;
     }
@@ -79,12 +80,15 @@ async fn one_subscription_reads_several_services(net: Net) {
     seen.sort_unstable();
     assert_eq!(seen, vec![1, 2]);
     drop(sub);
+    common::remove(&net, &[&rooms, &sessions], &[]).await;
     bus.shutdown().await;
 }
 
 async fn publishing_with_no_subscriber_is_fine(net: Net) {
     let bus = net.bus().await;
-    bus.publish(&unique("lonely"), &event(1)).await.unwrap();
+    let service = unique("lonely");
+    bus.publish(&service, &event(1)).await.unwrap();
+    common::remove(&net, &[&service], &[]).await;
     bus.shutdown().await;
 }
 
@@ -107,7 +111,7 @@ async fn a_durable_queue_keeps_events_while_its_consumer_is_away(net: Net) {
         .unwrap();
     assert_eq!(numbers(&mut sub, 10).await, (0..10).collect::<Vec<_>>());
     drop(sub);
-    cleanup_queue(&net, &queue).await;
+    common::remove(&net, &[&service], &[&queue]).await;
     publisher.shutdown().await;
     consumer_bus.shutdown().await;
 }
@@ -135,7 +139,7 @@ async fn an_unacknowledged_event_is_delivered_again(net: Net) {
         "the acked event came back"
     );
     drop(sub);
-    cleanup_queue(&net, &queue).await;
+    common::remove(&net, &[&service], &[&queue]).await;
     bus.shutdown().await;
 }
 
@@ -167,7 +171,7 @@ async fn durable_consumers_compete(net: Net) {
     all.sort_unstable();
     assert_eq!(all, (0..u64::from(total)).collect::<Vec<_>>());
     drop((a, b));
-    cleanup_queue(&net, &queue).await;
+    common::remove(&net, &[&service], &[&queue]).await;
     for bus in [publisher, bus_a, bus_b] {
         bus.shutdown().await;
     }
@@ -175,8 +179,9 @@ async fn durable_consumers_compete(net: Net) {
 
 async fn shutdown_ends_subscriptions(net: Net) {
     let bus = net.bus().await;
+    let service = unique("bye");
     let mut sub = bus
-        .subscribe(SubscribeOptions::anonymous([unique("bye")]))
+        .subscribe(SubscribeOptions::anonymous([&service]))
         .await
         .unwrap();
     bus.shutdown().await;
@@ -184,21 +189,7 @@ async fn shutdown_ends_subscriptions(net: Net) {
         .await
         .expect("next() hung after shutdown");
     assert!(end.is_none(), "an event after shutdown: {end:?}");
-}
-
-/// Durable queues outlive their consumers by design; a test removes its own.
-async fn cleanup_queue(net: &Net, queue: &str) {
-    if let Net::Amqp(url) = net {
-        let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        channel
-            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
-            .await
-            .unwrap();
-        let _ = connection.close(200, "done".into()).await;
-    }
+    common::remove(&net, &[&service], &[]).await;
 }
 
 both_transports!(
@@ -216,8 +207,9 @@ both_transports!(
 async fn the_anonymous_queue_goes_when_its_subscriber_drops() {
     let url = common::amqp_url();
     let bus = Net::amqp().bus().await;
+    let service = unique("gone");
     let sub = bus
-        .subscribe(SubscribeOptions::anonymous([unique("gone")]))
+        .subscribe(SubscribeOptions::anonymous([&service]))
         .await
         .unwrap();
     let queue = sub.queue_name();
@@ -228,5 +220,6 @@ async fn the_anonymous_queue_goes_when_its_subscriber_drops() {
         !common::queue_exists(&url, &queue).await
     })
     .await;
+    common::remove_from(&url, &[&service], &[]).await;
     bus.shutdown().await;
 }

@@ -161,3 +161,33 @@ pub async fn queue_exists(url: &str, queue: &str) -> bool {
     let _ = connection.close(200, "done".into()).await;
     exists
 }
+
+/// Deletes what a test declared that outlives it on the broker: the services' durable event
+/// exchanges and durable queues. Nothing to do in process.
+pub async fn remove(net: &Net, services: &[&str], queues: &[&str]) {
+    if let Net::Amqp(url) = net {
+        remove_from(url, services, queues).await;
+    }
+}
+
+pub async fn remove_from(url: &str, services: &[&str], queues: &[&str]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for queue in queues {
+        channel
+            .queue_delete((*queue).into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    for service in services {
+        let exchange = format!("{service}.events");
+        channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await
+            .unwrap();
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
