@@ -166,9 +166,6 @@ impl Subscription {
 
     /// The name of the queue this subscription reads now.
     pub fn queue_name(&self) -> String {
-        self.queue
-            .lock()
-            .map(|name| name.clone())
-            .unwrap_or_default()
+        crate::lock(&self.queue).clone()
     }
 }

@@ -171,6 +171,14 @@ impl Bus {
     }
 }
 
+/// Locks one of the bus's maps. Every update under these locks is a single insert or remove, so
+/// a panic elsewhere cannot leave one half-updated and a poisoned lock is still good to use.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CallError> {
     serde_json::to_vec(value).map_err(|e| CallError::Encode(e.to_string()))
 }

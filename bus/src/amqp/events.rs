@@ -192,7 +192,7 @@ impl Subscriber {
     }
 
     fn queue_name(&self) -> String {
-        self.queue.lock().map(|n| n.clone()).unwrap_or_default()
+        crate::lock(&self.queue).clone()
     }
 
     /// Hands deliveries over until stopped (true) or the consumer breaks (false).
@@ -250,9 +250,7 @@ impl Subscriber {
             match bind(&link, &self.options).await {
                 Ok((channel, consumer, name)) => {
                     tracing::info!(queue = %name, "subscribed again");
-                    if let Ok(mut queue) = self.queue.lock() {
-                        *queue = name;
-                    }
+                    *crate::lock(&self.queue) = name;
                     return Some((channel, consumer));
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe yet"),

@@ -15,6 +15,7 @@ mod events;
 mod rpc;
 
 use crate::error::BusError;
+use crate::lock;
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
@@ -78,12 +79,6 @@ pub(crate) struct Link {
     declared: Mutex<HashSet<String>>,
     /// Cancelled when this connection is found broken.
     lost: CancellationToken,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Link {

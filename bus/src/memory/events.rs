@@ -2,9 +2,10 @@
 //! broker queue, a slow subscriber does not slow the publisher), durable queues that keep events
 //! and take back what was handed out and not acknowledged.
 
-use super::{MemoryBus, lock};
+use super::MemoryBus;
 use crate::error::BusError;
 use crate::events::{Acker, Delivery, QueueKind, Source, SubscribeOptions, Subscription};
+use crate::lock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -10,8 +10,9 @@ mod rpc;
 
 pub(crate) use events::{QueueConsumer, Unacked};
 
+use crate::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,14 +31,6 @@ struct Inner {
     durable: Mutex<HashMap<String, Arc<events::DurableQueue>>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-}
-
-/// Locks a registry; a panic while it was held cannot leave it half-updated (every update is a
-/// single insert or remove), so a poisoned lock is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryBus {

@@ -1,8 +1,9 @@
 //! In-process RPC: each server instance has a bounded request channel; calls go round-robin to
 //! the instances of a service, like competing consumers on one queue.
 
-use super::{MemoryBus, lock};
+use super::MemoryBus;
 use crate::error::{BusError, CallError};
+use crate::lock;
 use crate::rpc::{InFlight, OutgoingCall, RequestContext, Router, ServeOptions, ServerHandle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
