@@ -25,6 +25,10 @@ pub fn events_exchange(service: &str) -> String {
     format!("{service}.events")
 }
 
+/// No parameters, or no result: `{}` on the wire. Any object is accepted as input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
 /// A reply: the method's result or an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

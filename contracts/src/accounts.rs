@@ -1,0 +1,89 @@
+//! The `accounts` service's methods.
+//!
+//! Client-facing: `accounts.me`, `accounts.get` (WebSocket and HTTP), `accounts.update` and
+//! `accounts.delete` (HTTP `PATCH`/`DELETE /v1/accounts/me`). Service-to-service only:
+//! `accounts.create` (auth calls it at registration).
+
+use crate::rpc::{Empty, Method};
+use serde::{Deserialize, Serialize};
+
+pub const SERVICE: &str = "accounts";
+
+/// A new account's rating.
+pub const INITIAL_RATING: f64 = 1000.0;
+
+/// An account. Nothing in it is private, so the public view is the same shape.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub rating: f64,
+    pub games_played: u64,
+    pub games_won: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccount {
+    pub user_id: String,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserId {
+    pub user_id: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountUpdate {
+    /// 1–32 characters.
+    pub display_name: String,
+}
+
+/// `accounts.create` (service-to-service): the account of a newly registered user, rating 1000,
+/// display name = username. `already_exists` if there is one.
+pub struct Create;
+impl Method for Create {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.create";
+    type Params = NewAccount;
+    type Result = Account;
+}
+
+/// `accounts.me`: the caller's account (`unauthorized` without a caller).
+pub struct Me;
+impl Method for Me {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.me";
+    type Params = Empty;
+    type Result = Account;
+}
+
+/// `accounts.get`: anyone's public view by id; `not_found` if there is none.
+pub struct Get;
+impl Method for Get {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.get";
+    type Params = UserId;
+    type Result = Account;
+}
+
+/// `accounts.update`: renames the caller; `invalid_params` for a display name out of bounds.
+pub struct Update;
+impl Method for Update {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.update";
+    type Params = AccountUpdate;
+    type Result = Account;
+}
+
+/// `accounts.delete`: deletes the caller's account and makes their credentials unusable.
+pub struct Delete;
+impl Method for Delete {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.delete";
+    type Params = Empty;
+    type Result = Empty;
+}
