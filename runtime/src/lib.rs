@@ -1,0 +1,23 @@
+//! What every Warren binary shares, so that each binary stays a few lines: settings with the
+//! design's names and defaults, logging, the shutdown signal, and connecting to RabbitMQ and Redis.
+//!
+//! ```text
+//! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
+//! logging.rs    text or JSON logs
+//! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
+//! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries
+//! service.rs    a service binary's life: connect, serve, wait for the signal, stop
+//! ```
+
+pub mod connect;
+pub mod logging;
+pub mod service;
+pub mod settings;
+pub mod shutdown;
+
+pub use connect::{ConnectError, connect_bus, connect_redis};
+pub use service::{ServiceError, run_service};
+pub use settings::{
+    AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, jwt_secret,
+    parse_duration,
+};

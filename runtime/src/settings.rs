@@ -1,0 +1,216 @@
+//! Settings every binary reads from flags and `WARREN_*` environment variables (the flag wins).
+//!
+//! Names and defaults are the design's Settings table; operators, docs and tests rely on them.
+//! Each binary flattens the groups it needs into its own `clap::Parser`. A bad value stops the
+//! binary at start-up with a message naming the setting (clap does that for us).
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Parses `500ms`, `30s`, `15m`, `2h`, `30d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write it like 500ms, 30s, 15m, 2h or 30d"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use ms, s, m, h or d"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(n.saturating_mul(millis)))
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the shared backends are; none given means in process and in memory.
+#[derive(Debug, Clone, Args)]
+pub struct Backends {
+    /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f. Without it: the in-process bus.
+    #[arg(long, env = "WARREN_AMQP_URL")]
+    pub amqp_url: Option<String>,
+    /// Redis URL, e.g. redis://127.0.0.1:6379. Without it: state in memory.
+    #[arg(long, env = "WARREN_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Put before every Redis key, so that several Warren deployments can share one Redis.
+    #[arg(long, env = "WARREN_REDIS_NAMESPACE", default_value = "")]
+    pub redis_namespace: String,
+    /// Log format.
+    #[arg(long, env = "WARREN_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// What the auth service needs.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// Secret that signs access tokens. Generated at start when embedded; required with
+    /// --amqp-url, since every instance must verify every other's tokens.
+    #[arg(long, env = "WARREN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime.
+    #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime.
+    #[arg(long, env = "WARREN_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = positive_duration)]
+    pub refresh_token_ttl: Duration,
+}
+
+/// What the accounts service needs (nothing of its own yet beyond the backends).
+#[derive(Debug, Clone, Args)]
+pub struct AccountsSettings {}
+
+/// What the gateway needs.
+#[derive(Debug, Clone, Args)]
+pub struct GatewaySettings {
+    /// HTTP and WebSocket listen address.
+    #[arg(long, env = "WARREN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest WebSocket message, in bytes.
+    #[arg(long, env = "WARREN_MAX_FRAME_BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(256..))]
+    pub max_frame_bytes: u32,
+    /// Requests per second per connection (bursts of twice that).
+    #[arg(long, env = "WARREN_RATE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// WebSocket ping interval; a socket silent for two intervals is closed.
+    #[arg(long, env = "WARREN_PING_INTERVAL", default_value = "15s", value_parser = positive_duration)]
+    pub ping_interval: Duration,
+    /// Requests in flight per connection.
+    #[arg(long, env = "WARREN_MAX_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// Messages queued to a slow client before it is disconnected.
+    #[arg(long, env = "WARREN_SEND_QUEUE", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub send_queue: u32,
+    /// Origins allowed to call /v1 from a browser (CORS), comma-separated. None: same origin only.
+    #[arg(long, env = "WARREN_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+/// The JWT signing secret: the one given, or, when embedded, a random one for this run.
+/// Refused over RabbitMQ without one: every instance must verify every other's tokens.
+pub fn jwt_secret(auth: &AuthSettings, backends: &Backends) -> Result<Vec<u8>, String> {
+    match (&auth.jwt_secret, &backends.amqp_url) {
+        (Some(secret), _) if secret.len() < 16 => {
+            Err("--jwt-secret (WARREN_JWT_SECRET) must be at least 16 characters".into())
+        }
+        (Some(secret), _) => Ok(secret.as_bytes().to_vec()),
+        (None, None) => {
+            tracing::info!(
+                "generated a JWT signing secret for this run: tokens do not outlive the process"
+            );
+            let mut secret = vec![0u8; 32];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
+            Ok(secret)
+        }
+        (None, Some(_)) => Err(
+            "--jwt-secret (WARREN_JWT_SECRET) is required with --amqp-url: \
+                               every instance must verify every other's tokens"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn durations_read_as_the_design_writes_them() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        for bad in ["", "30", "s", "1.5s", "-1s", "10 parsecs", "5y"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[derive(Debug, Parser)]
+    struct Gateway {
+        #[command(flatten)]
+        backends: Backends,
+        #[command(flatten)]
+        gateway: GatewaySettings,
+        #[command(flatten)]
+        auth: AuthSettings,
+    }
+
+    #[test]
+    fn defaults_run_on_a_laptop() {
+        let parsed = Gateway::try_parse_from(["warren"]).unwrap();
+        assert_eq!(parsed.gateway.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(parsed.gateway.max_frame_bytes, 65536);
+        assert_eq!(parsed.gateway.rate_limit, 100);
+        assert_eq!(parsed.gateway.ping_interval, Duration::from_secs(15));
+        assert_eq!(parsed.gateway.max_in_flight, 32);
+        assert_eq!(parsed.gateway.send_queue, 256);
+        assert!(parsed.gateway.cors_origins.is_empty());
+        assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(parsed.backends.log_format, LogFormat::Text);
+        assert!(parsed.backends.amqp_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let error = Gateway::try_parse_from(["warren", "--ping-interval", "soon"]).unwrap_err();
+        assert!(error.to_string().contains("--ping-interval"), "{error}");
+        let error = Gateway::try_parse_from(["warren", "--rate-limit", "0"]).unwrap_err();
+        assert!(error.to_string().contains("--rate-limit"), "{error}");
+    }
+
+    #[test]
+    fn the_jwt_secret_is_generated_only_when_embedded() {
+        let embedded = Gateway::try_parse_from(["warren"]).unwrap();
+        assert_eq!(
+            jwt_secret(&embedded.auth, &embedded.backends)
+                .unwrap()
+                .len(),
+            32
+        );
+        let distributed =
+            Gateway::try_parse_from(["warren", "--amqp-url", "amqp://localhost"]).unwrap();
+        let error = jwt_secret(&distributed.auth, &distributed.backends).unwrap_err();
+        assert!(error.contains("--jwt-secret"), "{error}");
+        let short = Gateway::try_parse_from(["warren", "--jwt-secret", "short"]).unwrap();
+        assert!(jwt_secret(&short.auth, &short.backends).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_comma_separated() {
+        let parsed = Gateway::try_parse_from([
+            "warren",
+            "--cors-origins",
+            "https://a.example,https://b.example",
+        ])
+        .unwrap();
+        assert_eq!(
+            parsed.gateway.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+    }
+}
