@@ -1,0 +1,43 @@
+//! `warren-auth`: the auth service as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use warren_auth::{AuthConfig, AuthStore, MemoryStore, RedisStore};
+use warren_bus::ServeOptions;
+use warren_runtime::{AuthSettings, Backends, logging, run_service};
+
+/// Warren's auth service: registration, login, refresh and logout.
+#[derive(Debug, Parser)]
+#[command(name = "warren-auth", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+    #[command(flatten)]
+    auth: AuthSettings,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let config = AuthConfig {
+        jwt_secret: warren_runtime::jwt_secret(&args.auth, &args.backends)
+            .map_err(anyhow::Error::msg)?,
+        access_token_ttl: args.auth.access_token_ttl,
+        refresh_token_ttl: args.auth.refresh_token_ttl,
+    };
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_auth::REDIS_PREFIX
+    );
+    run_service("warren-auth", &args.backends, |bus, redis| async move {
+        let store: Arc<dyn AuthStore> = match redis {
+            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+            None => Arc::new(MemoryStore::new()),
+        };
+        warren_auth::serve(&bus, store, config, ServeOptions::default()).await
+    })
+    .await?;
+    Ok(())
+}

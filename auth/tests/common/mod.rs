@@ -1,0 +1,130 @@
+//! Shared test helpers: the Redis the tests use (they fail loudly without it), a key prefix of each
+//! test's own that is emptied when the test ends, and running a scenario against either store.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use redis::aio::ConnectionManager;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use warren_auth::{AuthStore, MemoryStore, RedisStore};
+
+/// The Redis the tests use; this machine's unless `WARREN_TEST_REDIS_URL` says otherwise.
+pub fn redis_url() -> String {
+    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A connection to the test Redis; panics, naming the address, when there is none.
+pub async fn redis_connection() -> ConnectionManager {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str())
+        .unwrap_or_else(|e| panic!("bad WARREN_TEST_REDIS_URL {url}: {e}"));
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
+        .await
+        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no connection within 10s"))
+        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
+    assert_eq!(pong, "PONG");
+    conn
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("test-auth-{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Every key under `prefix`.
+pub async fn keys_under(conn: &mut ConnectionManager, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Deletes every key under `prefix`.
+pub async fn delete_keys(conn: &mut ConnectionManager, prefix: &str) {
+    let keys = keys_under(conn, prefix).await;
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs `scenario` on a fresh in-memory store.
+pub async fn with_memory<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn AuthStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    scenario(Arc::new(MemoryStore::new())).await;
+}
+
+/// Runs `scenario` on a Redis store under a prefix of its own, then deletes the prefix's keys
+/// whether the scenario passed or panicked.
+pub async fn with_redis<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn AuthStore>, ConnectionManager, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut conn = redis_connection().await;
+    let prefix = unique_prefix();
+    let store = Arc::new(RedisStore::new(conn.clone(), prefix.clone()));
+    let outcome = tokio::spawn(scenario(store, conn.clone(), prefix.clone())).await;
+    delete_keys(&mut conn, &prefix).await;
+    assert!(
+        keys_under(&mut conn, &prefix).await.is_empty(),
+        "keys left under {prefix}"
+    );
+    if let Err(error) = outcome {
+        if error.is_panic() {
+            std::panic::resume_unwind(error.into_panic());
+        }
+        panic!("scenario did not finish: {error}");
+    }
+}
+
+/// Runs each scenario `async fn name(store: Arc<dyn AuthStore>)` once on a `MemoryStore` and once
+/// on a `RedisStore`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::common::with_memory(super::$name).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::common::with_redis(|store, _, _| super::$name(store)).await;
+                }
+            )*
+        }
+    };
+}

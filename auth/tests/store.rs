@@ -1,0 +1,318 @@
+//! The store's behaviour, each scenario on MemoryStore and on RedisStore (the real Redis at
+//! `WARREN_TEST_REDIS_URL`), plus the Redis key layout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, sleep, sleep_until};
+use warren_auth::{AuthStore, RedisStore, UserRecord};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        username: name.to_owned(),
+        password_hash: format!("hash-of-{name}"),
+    }
+}
+
+/// A digest-shaped name for a refresh token.
+fn digest() -> String {
+    format!("{:0>64}", uuid::Uuid::new_v4().simple())
+}
+
+async fn names_are_unique_in_any_case(store: Arc<dyn AuthStore>) {
+    let alice = user("Alice");
+    assert!(store.create_user(&alice).await.unwrap());
+    assert!(!store.create_user(&user("ALICE")).await.unwrap());
+    assert!(!store.create_user(&user("alice")).await.unwrap());
+    for spelling in ["Alice", "alice", "aLiCe"] {
+        let found = store.find_user(spelling).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&alice), "{spelling}");
+    }
+    assert_eq!(store.find_user("bob").await.unwrap(), None);
+    let bob = user("bob");
+    assert!(store.create_user(&bob).await.unwrap());
+    assert_eq!(store.find_user("Bob").await.unwrap(), Some(bob));
+}
+
+async fn deleting_a_user_frees_the_name_and_revokes_their_tokens(store: Arc<dyn AuthStore>) {
+    let carol = user("carol");
+    let other = user("other");
+    assert!(store.create_user(&carol).await.unwrap());
+    assert!(store.create_user(&other).await.unwrap());
+    let (t1, t2, t_other) = (digest(), digest(), digest());
+    assert!(
+        store
+            .add_refresh_token(&t1, &carol.user_id, HOUR)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_refresh_token(&t2, &carol.user_id, HOUR)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_refresh_token(&t_other, &other.user_id, HOUR)
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_user(&carol.user_id).await.unwrap());
+    assert_eq!(store.find_user("carol").await.unwrap(), None);
+    assert_eq!(store.take_refresh_token(&t1).await.unwrap(), None);
+    assert_eq!(store.take_refresh_token(&t2).await.unwrap(), None);
+    assert!(
+        !store
+            .add_refresh_token(&digest(), &carol.user_id, HOUR)
+            .await
+            .unwrap(),
+        "a deleted user gets no new tokens"
+    );
+    assert!(
+        !store.delete_user(&carol.user_id).await.unwrap(),
+        "idempotent"
+    );
+
+    let new_carol = user("Carol");
+    assert!(
+        store.create_user(&new_carol).await.unwrap(),
+        "the name is free"
+    );
+    assert!(!store.delete_user(&carol.user_id).await.unwrap());
+    assert_eq!(store.find_user("carol").await.unwrap(), Some(new_carol));
+    assert_eq!(
+        store.take_refresh_token(&t_other).await.unwrap(),
+        Some(other.user_id),
+        "other users keep their tokens"
+    );
+    assert!(
+        !store
+            .delete_user(&uuid::Uuid::new_v4().to_string())
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_refresh_token_is_taken_once(store: Arc<dyn AuthStore>) {
+    let dave = user("dave");
+    assert!(store.create_user(&dave).await.unwrap());
+    let token = digest();
+    assert!(
+        store
+            .add_refresh_token(&token, &dave.user_id, HOUR)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.take_refresh_token(&token).await.unwrap(),
+        Some(dave.user_id.clone())
+    );
+    assert_eq!(store.take_refresh_token(&token).await.unwrap(), None);
+    assert_eq!(store.take_refresh_token(&digest()).await.unwrap(), None);
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let orphan = digest();
+    assert!(
+        !store
+            .add_refresh_token(&orphan, &unknown, HOUR)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.take_refresh_token(&orphan).await.unwrap(), None);
+}
+
+async fn concurrent_takes_of_one_token_have_one_winner(store: Arc<dyn AuthStore>) {
+    let erin = user("erin");
+    assert!(store.create_user(&erin).await.unwrap());
+    for _ in 0..5 {
+        let token = digest();
+        assert!(
+            store
+                .add_refresh_token(&token, &erin.user_id, HOUR)
+                .await
+                .unwrap()
+        );
+        let mut takes = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let store = Arc::clone(&store);
+            let token = token.clone();
+            takes.spawn(async move { store.take_refresh_token(&token).await.unwrap() });
+        }
+        let winners: Vec<_> = takes.join_all().await.into_iter().flatten().collect();
+        assert_eq!(winners, vec![erin.user_id.clone()]);
+    }
+}
+
+async fn refresh_tokens_expire_after_their_ttl(store: Arc<dyn AuthStore>) {
+    let frank = user("frank");
+    assert!(store.create_user(&frank).await.unwrap());
+    let ttl = Duration::from_millis(300);
+    let (short, short_used_at_once, long) = (digest(), digest(), digest());
+    assert!(
+        store
+            .add_refresh_token(&short, &frank.user_id, ttl)
+            .await
+            .unwrap()
+    );
+    let added = Instant::now();
+    assert!(
+        store
+            .add_refresh_token(&short_used_at_once, &frank.user_id, ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_refresh_token(&long, &frank.user_id, HOUR)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.take_refresh_token(&short_used_at_once).await.unwrap(),
+        Some(frank.user_id.clone()),
+        "a short-lived token works before it expires"
+    );
+    // `short` expires at most `ttl` after its add returned.
+    sleep_until(added + ttl + Duration::from_millis(20)).await;
+    assert_eq!(store.take_refresh_token(&short).await.unwrap(), None);
+    assert_eq!(
+        store.take_refresh_token(&long).await.unwrap(),
+        Some(frank.user_id)
+    );
+}
+
+async fn failed_logins_are_counted_per_name_in_any_case(store: Arc<dyn AuthStore>) {
+    assert_eq!(store.failed_logins("Grace").await.unwrap(), 0);
+    for expected in 1..=3 {
+        let count = store.record_failed_login("grace", HOUR).await.unwrap();
+        assert_eq!(count, expected);
+    }
+    assert_eq!(store.failed_logins("GRACE").await.unwrap(), 3);
+    assert_eq!(store.record_failed_login("heidi", HOUR).await.unwrap(), 1);
+    store.clear_failed_logins("Grace").await.unwrap();
+    assert_eq!(store.failed_logins("grace").await.unwrap(), 0);
+    assert_eq!(
+        store.failed_logins("heidi").await.unwrap(),
+        1,
+        "other names keep theirs"
+    );
+    store.clear_failed_logins("nobody").await.unwrap();
+}
+
+async fn the_failure_window_starts_at_the_first_failure(store: Arc<dyn AuthStore>) {
+    let window = Duration::from_millis(400);
+    assert_eq!(store.record_failed_login("ivan", window).await.unwrap(), 1);
+    let first = Instant::now();
+    // A later failure counts in the same window without extending it.
+    sleep(window / 2).await;
+    assert_eq!(store.record_failed_login("ivan", window).await.unwrap(), 2);
+    assert_eq!(store.failed_logins("ivan").await.unwrap(), 2);
+    sleep_until(first + window + Duration::from_millis(20)).await;
+    assert_eq!(store.failed_logins("ivan").await.unwrap(), 0);
+    assert_eq!(
+        store.record_failed_login("ivan", window).await.unwrap(),
+        1,
+        "a new window"
+    );
+}
+
+both_stores!(
+    names_are_unique_in_any_case,
+    deleting_a_user_frees_the_name_and_revokes_their_tokens,
+    a_refresh_token_is_taken_once,
+    concurrent_takes_of_one_token_have_one_winner,
+    refresh_tokens_expire_after_their_ttl,
+    failed_logins_are_counted_per_name_in_any_case,
+    the_failure_window_starts_at_the_first_failure,
+);
+
+async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
+}
+
+/// The documented key layout: everything under the prefix, what expires does, and deleting a user
+/// leaves nothing of theirs behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_follow_the_layout() {
+    common::with_redis(|store, mut conn, prefix| async move {
+        let judy = user("Judy");
+        let token = digest();
+        assert!(store.create_user(&judy).await.unwrap());
+        assert!(
+            store
+                .add_refresh_token(&token, &judy.user_id, HOUR)
+                .await
+                .unwrap()
+        );
+        store.record_failed_login("judy", HOUR).await.unwrap();
+
+        let id = &judy.user_id;
+        let key = |rest: &str| format!("{prefix}{rest}");
+        let mut expected = vec![
+            key("user:judy"),
+            key(&format!("user_id:{id}")),
+            key(&format!("refresh:{token}")),
+            key(&format!("user_refresh:{id}")),
+            key("failed_logins:judy"),
+        ];
+        expected.sort();
+        assert_eq!(common::keys_under(&mut conn, &prefix).await, expected);
+
+        assert_eq!(
+            pttl(&mut conn, &key("user:judy")).await,
+            -1,
+            "credentials stay"
+        );
+        assert_eq!(pttl(&mut conn, &key(&format!("user_id:{id}"))).await, -1);
+        for expiring in [
+            key(&format!("refresh:{token}")),
+            key(&format!("user_refresh:{id}")),
+            key("failed_logins:judy"),
+        ] {
+            let left = pttl(&mut conn, &expiring).await;
+            assert!(left > 0 && left <= 3_600_000, "{expiring}: {left}");
+        }
+        let index: String = redis::cmd("GET")
+            .arg(key(&format!("user_id:{id}")))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(index, "judy");
+
+        assert!(store.delete_user(&judy.user_id).await.unwrap());
+        assert_eq!(
+            common::keys_under(&mut conn, &prefix).await,
+            vec![key("failed_logins:judy")],
+            "only the throttle, which expires by itself, outlives the user"
+        );
+    })
+    .await;
+}
+
+/// Two prefixes are two separate stores on one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_prefixes_keep_stores_apart() {
+    common::with_redis(|store, conn, prefix| async move {
+        let other_prefix = common::unique_prefix();
+        let other = RedisStore::new(conn.clone(), other_prefix.clone());
+        let ken = user("ken");
+        assert!(store.create_user(&ken).await.unwrap());
+        assert_eq!(other.find_user("ken").await.unwrap(), None);
+        assert!(other.create_user(&user("ken")).await.unwrap());
+        assert_eq!(store.find_user("ken").await.unwrap(), Some(ken));
+        let mut conn = conn;
+        let other_keys = common::keys_under(&mut conn, &other_prefix).await;
+        common::delete_keys(&mut conn, &other_prefix).await;
+        assert_eq!(common::keys_under(&mut conn, &prefix).await.len(), 2);
+        assert_eq!(other_keys.len(), 2);
+    })
+    .await;
+}
