@@ -1,0 +1,51 @@
+//! Warren's `accounts` service: each user's profile (display name, rating, games played and won),
+//! read and renamed by its owner, readable by anyone by id, created by `auth` at registration and
+//! deleted by its owner together with their credentials.
+//!
+//! The service answers the methods of [`warren_contracts::accounts`] on the bus. Its storage is
+//! the [`AccountStore`] trait, with an in-memory implementation for the embedded mode and tests
+//! and a Redis one for the distributed mode; the service logic is the same over both.
+//!
+//! ```text
+//! lib.rs           serve() and router(): the methods wired to their handlers
+//! handlers.rs      one async fn per method; maps store errors to wire errors (and logs them)
+//! validate.rs      bounds on what callers send: user ids, display names, usernames
+//! store/mod.rs     the AccountStore trait and StoreError
+//! store/memory.rs  MemoryStore: a map behind a mutex
+//! store/redis.rs   RedisStore: one Redis hash per account, atomic scripts for create and update
+//! ```
+
+mod handlers;
+pub mod store;
+mod validate;
+
+pub use store::{AccountStore, MemoryStore, RedisStore, StoreError};
+
+/// Where this service's keys live in Redis (after the deployment's namespace).
+pub const REDIS_PREFIX: &str = "warren:accounts:";
+
+use std::sync::Arc;
+use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
+use warren_contracts::accounts::{Create, Delete, Get, Me, SERVICE, Update};
+
+/// Starts answering the `accounts.*` methods on `bus`, storing accounts in `store`. Several
+/// instances (in several processes, over one Redis) share the work.
+pub async fn serve(
+    bus: &Bus,
+    store: Arc<dyn AccountStore>,
+    options: ServeOptions,
+) -> Result<ServerHandle, BusError> {
+    bus.serve(router(bus.clone(), store), options).await
+}
+
+/// The service's methods and their handlers; `bus` is used for the calls the service makes
+/// (`auth.revoke_user` when an account is deleted).
+pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
+    let service = Arc::new(handlers::Service::new(bus, store));
+    let router = Router::new(SERVICE);
+    let router = handlers::route::<Create, _, _>(router, &service, handlers::create);
+    let router = handlers::route::<Me, _, _>(router, &service, handlers::me);
+    let router = handlers::route::<Get, _, _>(router, &service, handlers::get);
+    let router = handlers::route::<Update, _, _>(router, &service, handlers::update);
+    handlers::route::<Delete, _, _>(router, &service, handlers::delete)
+}

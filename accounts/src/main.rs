@@ -1,0 +1,35 @@
+//! `warren-accounts`: the accounts service as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use warren_accounts::{AccountStore, MemoryStore, RedisStore};
+use warren_bus::ServeOptions;
+use warren_runtime::{Backends, logging, run_service};
+
+/// Warren's accounts service: profiles, ratings, games played and won.
+#[derive(Debug, Parser)]
+#[command(name = "warren-accounts", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_accounts::REDIS_PREFIX
+    );
+    run_service("warren-accounts", &args.backends, |bus, redis| async move {
+        let store: Arc<dyn AccountStore> = match redis {
+            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+            None => Arc::new(MemoryStore::new()),
+        };
+        warren_accounts::serve(&bus, store, ServeOptions::default()).await
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! [`RedisStore`]: accounts in Redis, shared by every instance of the service.
+//!
+//! Layout (every key starts with the store's prefix, e.g. `warren:accounts:`):
+//!
+//! ```text
+//! <prefix>account:<user_id>   hash   user_id, username, display_name,
+//!                                    rating        (decimal f64, e.g. "1000" or "1016.5")
+//!                                    games_played  (decimal u64)
+//!                                    games_won     (decimal u64)
+//! ```
+//!
+//! A hash rather than a JSON string, so that single fields can be changed in place and atomically
+//! by Redis itself: a rename is one `HSET`, and applying a game result later is `HINCRBYFLOAT` /
+//! `HINCRBY` in the same script that records the session id, without reading and rewriting the
+//! whole record. New fields are new hash fields; a record written before a field existed simply
+//! lacks it, so readers of a new field should give it a default.
+//!
+//! Atomicity: `create` and `set_display_name` are Lua scripts (check existence and write in one
+//! step, so a create never overwrites and a rename never resurrects a deleted account); `get` is
+//! `HGETALL` and `delete` is `DEL`.
+//!
+//! Errors: failures to reach or use the server (I/O, dropped connection, timeouts, a server that is
+//! loading, read-only or down) are [`StoreError::Unavailable`]; anything else Redis says, and a
+//! record that does not read back, is [`StoreError::Internal`].
+
+use super::{AccountStore, StoreError};
+use ::redis::aio::ConnectionManager;
+use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind};
+use std::collections::HashMap;
+use warren_contracts::accounts::Account;
+
+/// Writes a whole account unless its key exists. KEYS[1]: the account; ARGV: field, value, ...
+/// Returns 1 when written, 0 when an account was there.
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+";
+
+/// Renames an existing account and returns it as a flat field/value list; nil (and no write) when
+/// there is none. KEYS[1]: the account; ARGV[1]: the display name.
+const SET_DISPLAY_NAME: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+redis.call('HSET', KEYS[1], 'display_name', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+";
+
+const USER_ID: &str = "user_id";
+const USERNAME: &str = "username";
+const DISPLAY_NAME: &str = "display_name";
+const RATING: &str = "rating";
+const GAMES_PLAYED: &str = "games_played";
+const GAMES_WON: &str = "games_won";
+
+/// Accounts in Redis under one key prefix.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    create: Script,
+    set_display_name: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store over `conn` whose keys all start with `prefix` (e.g. `"warren:accounts:"`).
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+        Self {
+            conn,
+            prefix: prefix.into(),
+            create: Script::new(CREATE),
+            set_display_name: Script::new(SET_DISPLAY_NAME),
+        }
+    }
+
+    /// The key of `user_id`'s account.
+    pub fn account_key(&self, user_id: &str) -> String {
+        format!("{}account:{user_id}", self.prefix)
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountStore for RedisStore {
+    async fn create(&self, account: &Account) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.create.key(self.account_key(&account.user_id));
+        for (field, value) in encode(account) {
+            invocation.arg(field).arg(value);
+        }
+        let written: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match written {
+            1 => Ok(()),
+            _ => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    async fn get(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.account_key(user_id);
+        let fields: HashMap<String, String> = ::redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        decode(&key, fields).map(Some)
+    }
+
+    async fn set_display_name(
+        &self,
+        user_id: &str,
+        display_name: &str,
+    ) -> Result<Account, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.account_key(user_id);
+        let fields: Option<HashMap<String, String>> = self
+            .set_display_name
+            .key(&key)
+            .arg(display_name)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match fields {
+            Some(fields) => decode(&key, fields),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user_id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let deleted: u64 = ::redis::cmd("DEL")
+            .arg(self.account_key(user_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match deleted {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The account as hash fields.
+fn encode(account: &Account) -> [(&'static str, String); 6] {
+    [
+        (USER_ID, account.user_id.clone()),
+        (USERNAME, account.username.clone()),
+        (DISPLAY_NAME, account.display_name.clone()),
+        // `Display` for f64 writes the shortest text that reads back to the same number.
+        (RATING, account.rating.to_string()),
+        (GAMES_PLAYED, account.games_played.to_string()),
+        (GAMES_WON, account.games_won.to_string()),
+    ]
+}
+
+/// The account from its hash fields; `key` is for the error message.
+fn decode(key: &str, mut fields: HashMap<String, String>) -> Result<Account, StoreError> {
+    let mut take = |field: &str| {
+        fields
+            .remove(field)
+            .ok_or_else(|| StoreError::Internal(format!("{key} has no field {field}")))
+    };
+    let user_id = take(USER_ID)?;
+    let username = take(USERNAME)?;
+    let display_name = take(DISPLAY_NAME)?;
+    let rating = take(RATING)?;
+    let games_played = take(GAMES_PLAYED)?;
+    let games_won = take(GAMES_WON)?;
+    let unreadable =
+        |field: &str, value: &str| StoreError::Internal(format!("{key}: {field} is {value:?}"));
+    Ok(Account {
+        user_id,
+        username,
+        display_name,
+        rating: rating
+            .parse::<f64>()
+            .ok()
+            .filter(|rating| rating.is_finite())
+            .ok_or_else(|| unreadable(RATING, &rating))?,
+        games_played: games_played
+            .parse()
+            .map_err(|_| unreadable(GAMES_PLAYED, &games_played))?,
+        games_won: games_won
+            .parse()
+            .map_err(|_| unreadable(GAMES_WON, &games_won))?,
+    })
+}
+
+/// Sorts a Redis failure into "cannot serve now" and "something is wrong".
+fn store_error(error: RedisError) -> StoreError {
+    let unavailable = error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            ) | ErrorKind::ClusterConnectionNotFound
+        );
+    if unavailable {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Internal(error.to_string())
+    }
+}

@@ -1,0 +1,122 @@
+//! Bounds on what callers send, checked before anything reaches the store. Lengths count
+//! characters (Unicode scalar values), not bytes, so a name in any script gets the same room.
+//! Every refusal is `invalid_params` with a message that says what to change.
+
+use warren_contracts::{ErrorCode, WireError};
+
+/// Longest user id accepted (they are UUIDs in practice: 36 characters).
+pub const MAX_USER_ID_CHARS: usize = 64;
+/// Longest display name accepted, after trimming.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
+/// Longest username accepted at creation. `auth` owns the rules for usernames; this only bounds
+/// what the store is asked to keep.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+fn invalid(message: String) -> WireError {
+    WireError::new(ErrorCode::InvalidParams, message)
+}
+
+/// A user id: 1–64 characters.
+pub fn user_id(user_id: &str) -> Result<&str, WireError> {
+    let chars = user_id.chars().count();
+    if chars == 0 || chars > MAX_USER_ID_CHARS {
+        return Err(invalid(format!(
+            "user_id must be 1 to {MAX_USER_ID_CHARS} characters long (got {chars})"
+        )));
+    }
+    Ok(user_id)
+}
+
+/// A username as `auth` registered it: 1–64 characters, no control characters. Kept as given.
+pub fn username(username: &str) -> Result<&str, WireError> {
+    let chars = username.chars().count();
+    if chars == 0 || chars > MAX_USERNAME_CHARS {
+        return Err(invalid(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} characters long (got {chars})"
+        )));
+    }
+    if username.chars().any(char::is_control) {
+        return Err(invalid(
+            "username must not contain control characters".to_owned(),
+        ));
+    }
+    Ok(username)
+}
+
+/// A display name: trimmed of surrounding white space, then 1–32 characters with no control
+/// characters. Returns the trimmed name, which is what gets stored.
+pub fn display_name(display_name: &str) -> Result<&str, WireError> {
+    let trimmed = display_name.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(
+            "display_name must not be empty or only white space".to_owned(),
+        ));
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_DISPLAY_NAME_CHARS {
+        return Err(invalid(format!(
+            "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters long (got {chars})"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(
+            "display_name must not contain control characters".to_owned(),
+        ));
+    }
+    Ok(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(result: Result<&str, WireError>) -> String {
+        match result {
+            Ok(value) => panic!("{value:?} was accepted"),
+            Err(error) => {
+                assert_eq!(error.code, ErrorCode::InvalidParams);
+                error.message
+            }
+        }
+    }
+
+    #[test]
+    fn user_ids_are_bounded_in_characters() {
+        assert_eq!(user_id("a"), Ok("a"));
+        let longest = "é".repeat(MAX_USER_ID_CHARS);
+        assert_eq!(user_id(&longest), Ok(longest.as_str()));
+        assert!(refused(user_id("")).contains("user_id"));
+        assert!(refused(user_id(&"a".repeat(MAX_USER_ID_CHARS + 1))).contains("user_id"));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_then_bounded() {
+        assert_eq!(display_name("  Ann  "), Ok("Ann"));
+        let longest = "é".repeat(MAX_DISPLAY_NAME_CHARS);
+        assert!(
+            longest.len() > MAX_DISPLAY_NAME_CHARS,
+            "multi-byte on purpose"
+        );
+        assert_eq!(display_name(&longest), Ok(longest.as_str()));
+        assert_eq!(display_name(&format!(" {longest}\t")), Ok(longest.as_str()));
+        assert!(refused(display_name("")).contains("empty"));
+        assert!(refused(display_name(" \t\n ")).contains("empty"));
+        assert!(refused(display_name(&"x".repeat(33))).contains("at most 32"));
+        assert!(refused(display_name(&"é".repeat(33))).contains("(got 33)"));
+    }
+
+    #[test]
+    fn display_names_refuse_control_characters_inside() {
+        for name in ["a\u{0}b", "a\tb", "a\nb", "a\u{7f}b", "a\u{9b}b"] {
+            assert!(refused(display_name(name)).contains("control"), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_are_bounded_and_printable() {
+        assert_eq!(username("ann"), Ok("ann"));
+        assert!(refused(username("")).contains("username"));
+        assert!(refused(username(&"a".repeat(MAX_USERNAME_CHARS + 1))).contains("username"));
+        assert!(refused(username("a\u{1}")).contains("control"));
+    }
+}
