@@ -1,0 +1,65 @@
+//! The gateway's configuration, as the binary hands it over.
+
+use std::time::Duration;
+
+/// Every service whose `<service>.events` exchange the gateway listens to.
+pub const EVENT_SERVICES: [&str; 6] = [
+    "auth",
+    "accounts",
+    "rooms",
+    "private_rooms",
+    "matchmaker",
+    "sessions",
+];
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Verifies access tokens; the same secret auth signs them with.
+    pub jwt_secret: Vec<u8>,
+    /// Largest WebSocket message accepted; larger ones are refused with an error.
+    pub max_frame_bytes: usize,
+    /// Requests per second per connection; bursts of twice that.
+    pub rate_limit: u32,
+    /// How often each socket is pinged; one silent for two intervals is closed.
+    pub ping_interval: Duration,
+    /// Requests one connection may have in flight.
+    pub max_in_flight: usize,
+    /// Messages queued to one client before it is disconnected as too slow.
+    pub send_queue: usize,
+    /// Origins allowed to call `/v1` from a browser.
+    pub cors_origins: Vec<String>,
+    /// Deadline of each call the gateway makes to a service.
+    pub call_timeout: Duration,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+}
+
+impl GatewayConfig {
+    /// From the binary's settings.
+    pub fn from_settings(settings: &warren_runtime::GatewaySettings, jwt_secret: Vec<u8>) -> Self {
+        Self {
+            max_frame_bytes: settings.max_frame_bytes as usize,
+            rate_limit: settings.rate_limit,
+            ping_interval: settings.ping_interval,
+            max_in_flight: settings.max_in_flight as usize,
+            send_queue: settings.send_queue as usize,
+            cors_origins: settings.cors_origins.clone(),
+            ..Self::new(jwt_secret)
+        }
+    }
+
+    /// The design's defaults, with the given secret.
+    pub fn new(jwt_secret: Vec<u8>) -> Self {
+        Self {
+            jwt_secret,
+            max_frame_bytes: 65_536,
+            rate_limit: 100,
+            ping_interval: Duration::from_secs(15),
+            max_in_flight: 32,
+            send_queue: 256,
+            cors_origins: Vec::new(),
+            call_timeout: Duration::from_secs(10),
+            max_body_bytes: 65_536,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `POST /v1/auth/...`: register, login, refresh, logout, forwarded to the auth service.
+
+use super::extract::Body;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use warren_bus::CallOptions;
+use warren_contracts::auth::{
+    Credentials, Login, Logout, Refresh, RefreshToken, Register, Registered, Tokens,
+};
+
+fn options(state: &AppState) -> CallOptions {
+    CallOptions::default()
+        .timeout(state.config().call_timeout)
+        .request_id(uuid::Uuid::new_v4().to_string())
+}
+
+/// Creates a user and their account.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "registered", body = Registered),
+        (status = 409, description = "the username is taken", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "username or password out of bounds", body = crate::http::openapi::ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    Body(credentials): Body<Credentials>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let registered = state
+        .bus()
+        .call::<Register>(&credentials, options(&state))
+        .await?;
+    Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// Exchanges a username and password for a token pair.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "logged in", body = Tokens),
+        (status = 401, description = "wrong username or password", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many failed logins for this username", body = crate::http::openapi::ErrorBody),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    Body(credentials): Body<Credentials>,
+) -> Result<Json<Tokens>, ApiError> {
+    Ok(Json(
+        state
+            .bus()
+            .call::<Login>(&credentials, options(&state))
+            .await?,
+    ))
+}
+
+/// Exchanges a refresh token for a new pair; the old refresh token stops working.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshToken,
+    responses(
+        (status = 200, description = "a new token pair", body = Tokens),
+        (status = 401, description = "unknown, used, revoked or expired refresh token", body = crate::http::openapi::ErrorBody),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Body(token): Body<RefreshToken>,
+) -> Result<Json<Tokens>, ApiError> {
+    Ok(Json(
+        state.bus().call::<Refresh>(&token, options(&state)).await?,
+    ))
+}
+
+/// Revokes a refresh token.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshToken,
+    responses((status = 204, description = "logged out")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Body(token): Body<RefreshToken>,
+) -> Result<StatusCode, ApiError> {
+    state.bus().call::<Logout>(&token, options(&state)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

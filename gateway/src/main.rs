@@ -1,0 +1,48 @@
+//! `warren-gateway`: the gateway alone, in front of services running as their own processes.
+
+use anyhow::Context;
+use clap::Parser;
+use warren_gateway::{AppState, GatewayConfig};
+use warren_runtime::{AuthSettings, Backends, GatewaySettings, logging, shutdown};
+
+/// Warren's gateway: HTTP /v1 and the WebSocket /ws in front of the services on the bus.
+#[derive(Debug, Parser)]
+#[command(name = "warren-gateway", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+    #[command(flatten)]
+    gateway: GatewaySettings,
+    #[command(flatten)]
+    auth: AuthSettings,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let secret =
+        warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
+    let bus =
+        warren_runtime::connect_bus(args.backends.amqp_url.as_deref(), "warren-gateway").await?;
+    let mut probes = Vec::new();
+    if let Some(url) = &args.backends.redis_url {
+        let redis = warren_runtime::connect_redis(url).await?;
+        probes.push(("redis", warren_gateway::redis_probe(redis)));
+    }
+    let listener = tokio::net::TcpListener::bind(args.gateway.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %args.gateway.listen,
+        broker = args.backends.amqp_url.is_some(),
+        "warren-gateway starting"
+    );
+    let shutdown = shutdown::on_signal();
+    let config = GatewayConfig::from_settings(&args.gateway, secret);
+    let state = AppState::with_probes(bus.clone(), config, shutdown, probes);
+    warren_gateway::serve(listener, state).await?;
+    bus.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! What every request handler and socket shares.
+
+use crate::config::GatewayConfig;
+use crate::hub::Hub;
+use crate::token::Verifier;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use warren_bus::Bus;
+
+/// Answers whether a backend the gateway depends on is reachable (for `/readyz`).
+pub type ReadinessProbe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    bus: Bus,
+    config: GatewayConfig,
+    verifier: Verifier,
+    hub: Arc<Hub>,
+    probes: Vec<(&'static str, ReadinessProbe)>,
+    /// Cancelled when the gateway shuts down: sockets close with 1001.
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("hub", &self.0.hub)
+            .finish()
+    }
+}
+
+impl AppState {
+    pub fn new(bus: Bus, config: GatewayConfig, shutdown: CancellationToken) -> Self {
+        Self::with_probes(bus, config, shutdown, Vec::new())
+    }
+
+    /// With readiness probes besides the bus, e.g. `("redis", …)`.
+    pub fn with_probes(
+        bus: Bus,
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+        probes: Vec<(&'static str, ReadinessProbe)>,
+    ) -> Self {
+        let verifier = Verifier::new(&config.jwt_secret);
+        Self(Arc::new(Inner {
+            bus,
+            config,
+            verifier,
+            hub: Arc::new(Hub::default()),
+            probes,
+            shutdown,
+        }))
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.0.bus
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.0.config
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.0.hub
+    }
+
+    pub fn probes(&self) -> &[(&'static str, ReadinessProbe)] {
+        &self.0.probes
+    }
+
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.0.shutdown
+    }
+}
+
+/// A readiness probe that asks Redis for PING.
+pub fn redis_probe(redis: redis::aio::ConnectionManager) -> ReadinessProbe {
+    Arc::new(move || {
+        let mut redis = redis.clone();
+        Box::pin(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut redis)
+                .await
+                .is_ok()
+        })
+    })
+}
