@@ -1,0 +1,393 @@
+//! The system under test, started on port 0, and clients that speak to it as a game would:
+//! HTTP with reqwest, the WebSocket with tokio-tungstenite.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use warren_gateway::GatewayConfig;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
+pub const PASSWORD: &str = "a fine password";
+
+pub fn amqp_url() -> String {
+    std::env::var("WARREN_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// Where the system's backends are.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Embedded,
+    /// RabbitMQ in a vhost of the test's own (the services' queue names are fixed), Redis under a
+    /// key namespace of its own.
+    Distributed {
+        vhost: String,
+        namespace: String,
+    },
+}
+
+pub struct TestSystem {
+    pub base: String,
+    pub ws_base: String,
+    pub shutdown: CancellationToken,
+    pub system: Option<warren::System>,
+    pub mode: Mode,
+    pub http: reqwest::Client,
+}
+
+pub fn gateway_config() -> GatewayConfig {
+    GatewayConfig::new(SECRET.to_vec())
+}
+
+pub async fn start(mode: Mode) -> TestSystem {
+    start_with(mode, gateway_config()).await
+}
+
+pub async fn start_with(mode: Mode, gateway: GatewayConfig) -> TestSystem {
+    let (amqp_url, redis_url, redis_namespace) = match &mode {
+        Mode::Embedded => (None, None, String::new()),
+        Mode::Distributed { vhost, namespace } => (
+            Some(format!("amqp://guest:guest@127.0.0.1:5672/{vhost}")),
+            Some(redis_url()),
+            namespace.clone(),
+        ),
+    };
+    let options = warren::Options {
+        amqp_url,
+        redis_url,
+        redis_namespace,
+        gateway,
+        auth: warren_auth::AuthConfig {
+            jwt_secret: SECRET.to_vec(),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(3600),
+        },
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let system = warren::start(options, listener, shutdown.clone())
+        .await
+        .expect("the system must start (RabbitMQ and Redis must be running for distributed tests)");
+    let base = format!("http://{}", system.address);
+    let ws_base = format!("ws://{}", system.address);
+    TestSystem {
+        base,
+        ws_base,
+        shutdown,
+        system: Some(system),
+        mode,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestSystem {
+    pub fn bus(&self) -> &warren_bus::Bus {
+        self.system.as_ref().unwrap().bus()
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(system) = self.system.take() {
+            system.wait().await.unwrap();
+        }
+        if let Mode::Distributed { namespace, .. } = &self.mode {
+            delete_keys(namespace).await;
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Registers and logs in a new user.
+    pub async fn player(&self, prefix: &str) -> Player {
+        let username = unique(prefix);
+        let (status, body) = self
+            .post(
+                "/v1/auth/register",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 201, "register: {body}");
+        let user_id = body["user_id"].as_str().unwrap().to_owned();
+        let (status, tokens) = self
+            .post(
+                "/v1/auth/login",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200, "login: {tokens}");
+        Player {
+            username,
+            user_id,
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn connect(&self, token: &str) -> Ws {
+        Ws::connect(&format!("{}/ws?token={token}", self.ws_base))
+            .await
+            .unwrap()
+    }
+}
+
+pub struct Player {
+    pub username: String,
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// A WebSocket client: requests matched to replies by id, events kept in arrival order.
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    replies: HashMap<String, Value>,
+    pub events: Vec<Value>,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(url: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        Self::connect_request(url.into_client_request().unwrap()).await
+    }
+
+    pub async fn connect_request(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws {
+            stream,
+            next_id: 0,
+            replies: HashMap::new(),
+            events: Vec::new(),
+        })
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    pub async fn send(&mut self, message: Message) {
+        self.stream.send(message).await.unwrap();
+    }
+
+    /// Sends a request and returns its id.
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = json!(self.next_id);
+        let text =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        self.send_text(text).await;
+        id
+    }
+
+    /// The whole response to a request.
+    pub async fn call_raw(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request(method, params).await;
+        self.response(&id).await
+    }
+
+    /// The result, or a panic naming the error.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let response = self.call_raw(method, params).await;
+        assert!(
+            response.get("error").is_none(),
+            "{method} failed: {response}"
+        );
+        response["result"].clone()
+    }
+
+    /// The response with this id (`null` for the id-less errors of unparseable requests).
+    pub async fn response(&mut self, id: &Value) -> Value {
+        let key = id.to_string();
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(response) = self.replies.remove(&key) {
+                    return response;
+                }
+                self.read_one().await.expect("the socket closed");
+            }
+        })
+        .await
+        .expect("no response in time")
+    }
+
+    /// Reads one frame; a close frame is returned as `Err(code)`.
+    pub async fn read_one(&mut self) -> Result<(), u16> {
+        match self.stream.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["method"] == "event" {
+                    self.events.push(value["params"].clone());
+                } else {
+                    self.replies.insert(value["id"].to_string(), value);
+                }
+                Ok(())
+            }
+            Some(Ok(Message::Close(frame))) => Err(frame.map_or(1005, |f| u16::from(f.code))),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => {
+                eprintln!("socket error: {error}");
+                Err(1006)
+            }
+            None => Err(1006),
+        }
+    }
+
+    /// The next event of this type.
+    pub async fn event(&mut self, kind: &str) -> Value {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(index) = self.events.iter().position(|e| e["type"] == kind) {
+                    return self.events.remove(index);
+                }
+                self.read_one().await.expect("the socket closed");
+            }
+        })
+        .await
+        .expect("no event in time")
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self, limit: Duration) -> u16 {
+        tokio::time::timeout(limit, async {
+            loop {
+                if let Err(code) = self.read_one().await {
+                    return code;
+                }
+            }
+        })
+        .await
+        .expect("the socket was not closed in time")
+    }
+}
+
+pub fn rabbitmqctl(args: &[&str]) {
+    let output = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A RabbitMQ vhost of the test's own, deleted when dropped.
+pub struct Vhost(pub String);
+
+impl Vhost {
+    pub fn create() -> Self {
+        let name = unique("test-vhost");
+        rabbitmqctl(&["add_vhost", &name]);
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        Vhost(name)
+    }
+
+    pub fn mode(&self) -> Mode {
+        Mode::Distributed {
+            vhost: self.0.clone(),
+            namespace: format!("{}:", unique("test")),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.0])
+            .output();
+    }
+}
+
+/// Deletes every Redis key under `namespace`.
+pub async fn delete_keys(namespace: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis must be running");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs each scenario `async fn name(mode: Mode)` embedded and over RabbitMQ and Redis.
+#[macro_export]
+macro_rules! both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Mode::Embedded).await;
+                }
+            )*
+        }
+        mod distributed {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let vhost = $crate::common::Vhost::create();
+                    super::$name(vhost.mode()).await;
+                }
+            )*
+        }
+    };
+}
