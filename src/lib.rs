@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use warren_auth::AuthConfig;
 use warren_bus::{Bus, ServeOptions, ServerHandle};
 use warren_gateway::{AppState, GatewayConfig, GatewayError, ReadinessProbe};
+use warren_sessions::Games;
 
 /// What the whole system needs.
 #[derive(Debug, Clone)]
@@ -33,6 +34,41 @@ pub enum StartError {
     Serve(#[from] warren_bus::BusError),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+}
+
+/// Every service's storage: in memory, or in Redis under each service's own prefix.
+struct Stores {
+    auth: Arc<dyn warren_auth::AuthStore>,
+    accounts: Arc<dyn warren_accounts::AccountStore>,
+    sessions: Arc<dyn warren_sessions::SessionStore>,
+}
+
+impl Stores {
+    fn memory() -> Self {
+        Self {
+            auth: Arc::new(warren_auth::MemoryStore::new()),
+            accounts: Arc::new(warren_accounts::MemoryStore::new()),
+            sessions: Arc::new(warren_sessions::MemoryStore::new()),
+        }
+    }
+
+    fn redis(redis: &redis::aio::ConnectionManager, namespace: &str) -> Self {
+        let prefix = |service: &str| format!("{namespace}{service}");
+        Self {
+            auth: Arc::new(warren_auth::RedisStore::new(
+                redis.clone(),
+                prefix(warren_auth::REDIS_PREFIX),
+            )),
+            accounts: Arc::new(warren_accounts::RedisStore::new(
+                redis.clone(),
+                prefix(warren_accounts::REDIS_PREFIX),
+            )),
+            sessions: Arc::new(warren_sessions::RedisStore::new(
+                redis.clone(),
+                prefix(warren_sessions::REDIS_PREFIX),
+            )),
+        }
+    }
 }
 
 /// A running system.
@@ -61,39 +97,30 @@ pub async fn start(
 ) -> Result<System, StartError> {
     let bus = warren_runtime::connect_bus(options.amqp_url.as_deref(), "warren").await?;
     let mut probes: Vec<(&'static str, ReadinessProbe)> = Vec::new();
-    let (auth_store, accounts_store): (
-        Arc<dyn warren_auth::AuthStore>,
-        Arc<dyn warren_accounts::AccountStore>,
-    ) = match &options.redis_url {
+    let stores = match &options.redis_url {
         Some(url) => {
             let redis = warren_runtime::connect_redis(url).await?;
             probes.push(("redis", warren_gateway::redis_probe(redis.clone())));
-            let ns = &options.redis_namespace;
-            (
-                Arc::new(warren_auth::RedisStore::new(
-                    redis.clone(),
-                    format!("{ns}{}", warren_auth::REDIS_PREFIX),
-                )),
-                Arc::new(warren_accounts::RedisStore::new(
-                    redis,
-                    format!("{ns}{}", warren_accounts::REDIS_PREFIX),
-                )),
-            )
+            Stores::redis(&redis, &options.redis_namespace)
         }
-        None => (
-            Arc::new(warren_auth::MemoryStore::new()),
-            Arc::new(warren_accounts::MemoryStore::new()),
-        ),
+        None => Stores::memory(),
     };
     let servers = vec![
         warren_auth::serve(
             &bus,
-            auth_store,
+            stores.auth,
             options.auth.clone(),
             ServeOptions::default(),
         )
         .await?,
-        warren_accounts::serve(&bus, accounts_store, ServeOptions::default()).await?,
+        warren_accounts::serve(&bus, stores.accounts, ServeOptions::default()).await?,
+        warren_sessions::serve(
+            &bus,
+            stores.sessions,
+            Games::builtin(),
+            ServeOptions::default(),
+        )
+        .await?,
     ];
     let address = listener.local_addr()?;
     let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);

@@ -7,13 +7,14 @@
 //! - [`rpc`]: the reply envelope, the AMQP header names, and the [`rpc::Method`] trait that ties a
 //!   method name to its parameter and result types.
 //! - [`event`]: the event envelope published on `<service>.events`.
-//! - [`auth`], [`accounts`]: each service's methods, with their parameter and result types.
+//! - [`auth`], [`accounts`], [`sessions`]: each service's methods, with their parameter and result types.
 
 pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod event;
 pub mod rpc;
+pub mod sessions;
 
 pub use error::{ErrorCode, WireError};
 pub use event::Event;

@@ -1,0 +1,105 @@
+//! The `sessions` service's methods and events.
+//!
+//! Client-facing: `sessions.join`, `sessions.command`, `sessions.leave`. Service-to-service
+//! only: `sessions.create` (rooms and the matchmaker start games with it).
+
+use crate::rpc::{Empty, Method};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const SERVICE: &str = "sessions";
+
+/// Event types published on `sessions.events`.
+pub const STARTED: &str = "session.started";
+pub const STATE: &str = "session.state";
+pub const PLAYER_LEFT: &str = "session.player_left";
+pub const FINISHED: &str = "session.finished";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Finished,
+}
+
+/// A session as players see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    /// The game mode, e.g. `tic-tac-toe`.
+    pub game: String,
+    /// User ids, in seat order.
+    pub players: Vec<String>,
+    /// The game's state; its shape is the game's.
+    pub state: Value,
+    /// Grows by one with every accepted command.
+    pub version: u64,
+    pub status: Status,
+    /// Set once finished: the winner, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSession {
+    pub mode: String,
+    pub players: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionId {
+    pub session_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub session_id: String,
+    pub command: Value,
+}
+
+/// `session.finished`'s data; accounts applies it to ratings, once per session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    pub session_id: String,
+    pub game: String,
+    #[serde(default)]
+    pub winner: Option<String>,
+    pub players: Vec<String>,
+}
+
+/// `sessions.create` (service-to-service): starts a session and tells its players
+/// (`session.started`).
+pub struct Create;
+impl Method for Create {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.create";
+    type Params = NewSession;
+    type Result = Session;
+}
+
+/// `sessions.join`: the session as it is now (also after a reconnect); players only.
+pub struct Join;
+impl Method for Join {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.join";
+    type Params = SessionId;
+    type Result = Session;
+}
+
+/// `sessions.command`: one command for the game; `{}` once applied, or the game's refusal.
+pub struct SendCommand;
+impl Method for SendCommand {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.command";
+    type Params = Command;
+    type Result = Empty;
+}
+
+/// `sessions.leave`: the caller leaves the session for good.
+pub struct Leave;
+impl Method for Leave {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.leave";
+    type Params = SessionId;
+    type Result = Empty;
+}

@@ -1,0 +1,249 @@
+//! One function per `sessions.*` method, and the one place where a store failure is logged and
+//! turned into the error a caller sees.
+//!
+//! Every change reads the session, lets the game decide, and writes it back with a
+//! compare-and-set on the version; a writer that lost the race reads again and retries. Events
+//! go out only after the write succeeded, so nobody hears of a move that was not stored.
+
+use crate::game::{Game, GameError, Games};
+use crate::store::{SessionRecord, SessionStore, StoreError};
+use serde_json::json;
+use std::sync::Arc;
+use warren_bus::{Bus, RequestContext};
+use warren_contracts::sessions::{
+    Command, FINISHED, Finished, NewSession, PLAYER_LEFT, SERVICE, STARTED, STATE, Session,
+    SessionId, Status,
+};
+use warren_contracts::{Empty, ErrorCode, Event, WireError};
+
+/// How often a command is retried when other writers keep changing the session first.
+const MAX_ATTEMPTS: usize = 16;
+
+pub(crate) struct Service {
+    bus: Bus,
+    store: Arc<dyn SessionStore>,
+    games: Games,
+}
+
+impl Service {
+    pub(crate) fn new(bus: Bus, store: Arc<dyn SessionStore>, games: Games) -> Self {
+        Self { bus, store, games }
+    }
+
+    fn game(&self, mode: &str) -> Result<Arc<dyn Game>, WireError> {
+        self.games.get(mode).ok_or_else(|| {
+            WireError::new(ErrorCode::InvalidParams, format!("no game mode {mode:?}"))
+        })
+    }
+
+    async fn load(&self, session_id: &str) -> Result<SessionRecord, WireError> {
+        self.store
+            .get(session_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such session"))
+    }
+
+    /// Tells the session's players; a failed publish is logged, the change stands.
+    async fn announce(&self, kind: &str, players: &[String], data: serde_json::Value) {
+        let event = Event::new(kind, players.to_vec(), data);
+        if let Err(error) = self.bus.publish(SERVICE, &event).await {
+            tracing::error!(%error, kind, "could not publish a session event");
+        }
+    }
+
+    /// Reads, changes with `change`, and writes back until the write wins; then announces.
+    async fn update<F>(&self, session_id: &str, mut change: F) -> Result<SessionRecord, WireError>
+    where
+        F: FnMut(&dyn Game, &mut SessionRecord) -> Result<(), WireError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut record = self.load(session_id).await?;
+            let expected = record.version();
+            let game = self.game(&record.session.game)?;
+            change(game.as_ref(), &mut record)?;
+            record.session.version = expected + 1;
+            if let Some(outcome) = game.outcome(&record.session.state) {
+                record.session.status = Status::Finished;
+                record.session.winner = outcome.winner;
+            }
+            if self
+                .store
+                .replace(&record, expected)
+                .await
+                .map_err(store_failure)?
+            {
+                return Ok(record);
+            }
+        }
+        Err(WireError::new(
+            ErrorCode::Unavailable,
+            "the session is too busy; try again",
+        ))
+    }
+
+    async fn announce_change(&self, before: Status, record: &SessionRecord) {
+        let session = &record.session;
+        let state = json!({
+            "session_id": session.session_id,
+            "state": session.state,
+            "version": session.version,
+        });
+        self.announce(STATE, &session.players, state).await;
+        if before == Status::Running && session.status == Status::Finished {
+            let finished = Finished {
+                session_id: session.session_id.clone(),
+                game: session.game.clone(),
+                winner: session.winner.clone(),
+                players: session.players.clone(),
+            };
+            let data = serde_json::to_value(&finished).unwrap_or_default();
+            self.announce(FINISHED, &session.players, data).await;
+        }
+    }
+}
+
+fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
+    ctx.user_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
+}
+
+fn store_failure(error: StoreError) -> WireError {
+    tracing::error!(%error, "session store failed");
+    match error {
+        StoreError::Unavailable(_) => WireError::new(
+            ErrorCode::Unavailable,
+            "sessions are unavailable; try again",
+        ),
+        StoreError::AlreadyExists | StoreError::Corrupt(_) => {
+            WireError::new(ErrorCode::Internal, "internal error")
+        }
+    }
+}
+
+fn refused(error: GameError) -> WireError {
+    WireError::new(error.code(), error.to_string())
+}
+
+/// A player who may act in the session: seated and not gone.
+fn seated(record: &SessionRecord, user: &str) -> Result<(), WireError> {
+    if !record.session.players.iter().any(|p| p == user) {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "you are not a player of this session",
+        ));
+    }
+    if record.left.iter().any(|p| p == user) {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "you have left this session",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: NewSession,
+) -> Result<Session, WireError> {
+    if ctx.user_id.is_some() {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "sessions are started by rooms and the matchmaker",
+        ));
+    }
+    let game = service.game(&params.mode)?;
+    // The game refuses a wrong count, empty ids and a player seated twice.
+    let players = params.players;
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let state = game.start(&players, seed).map_err(refused)?;
+    let session = Session {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        game: params.mode,
+        players,
+        state,
+        version: 0,
+        status: Status::Running,
+        winner: None,
+    };
+    let record = SessionRecord {
+        session: session.clone(),
+        left: Vec::new(),
+    };
+    service.store.create(&record).await.map_err(store_failure)?;
+    let started = json!({
+        "session_id": session.session_id,
+        "game": session.game,
+        "players": session.players,
+    });
+    service.announce(STARTED, &session.players, started).await;
+    tracing::info!(session_id = %session.session_id, game = %session.game, "session started");
+    Ok(session)
+}
+
+pub(crate) async fn join(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: SessionId,
+) -> Result<Session, WireError> {
+    let user = caller(&ctx)?;
+    let record = service.load(&params.session_id).await?;
+    seated(&record, user)?;
+    Ok(record.session)
+}
+
+pub(crate) async fn command(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: Command,
+) -> Result<Empty, WireError> {
+    let user = caller(&ctx)?.to_owned();
+    let mut before = Status::Running;
+    let record = service
+        .update(&params.session_id, |game, record| {
+            seated(record, &user)?;
+            before = record.session.status;
+            if record.session.status == Status::Finished {
+                return Err(refused(GameError::GameOver));
+            }
+            record.session.state = game
+                .apply(&record.session.state, &user, &params.command)
+                .map_err(refused)?;
+            Ok(())
+        })
+        .await?;
+    service.announce_change(before, &record).await;
+    Ok(Empty {})
+}
+
+pub(crate) async fn leave(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: SessionId,
+) -> Result<Empty, WireError> {
+    let user = caller(&ctx)?.to_owned();
+    let mut before = Status::Running;
+    let record = service
+        .update(&params.session_id, |game, record| {
+            seated(record, &user)?;
+            before = record.session.status;
+            record.left.push(user.clone());
+            if record.session.status == Status::Running {
+                let remaining = record.remaining();
+                record.session.state = game.player_left(&record.session.state, &user, &remaining);
+            }
+            Ok(())
+        })
+        .await?;
+    let left = json!({"session_id": record.session.session_id, "user_id": user});
+    service
+        .announce(PLAYER_LEFT, &record.session.players, left)
+        .await;
+    if before == Status::Running && record.session.status == Status::Finished {
+        service.announce_change(before, &record).await;
+    }
+    Ok(Empty {})
+}

@@ -1,0 +1,56 @@
+//! Warren's `sessions` service: a game session holds its players and the game's state; players
+//! send commands, the game accepts or refuses them, and every player sees each change.
+//!
+//! The [`game`] module is the game-agnostic part: the [`game::Game`] trait, the two built-in games
+//! (`tic-tac-toe` and `relay`) and the [`game::Games`] registry. It is plain synchronous logic over
+//! JSON values, with no bus, storage or async code, so the service can keep any game's state in
+//! Redis and a new game needs nothing but the trait.
+//!
+//! ```text
+//! lib.rs        serve() and router(): the methods wired to their handlers
+//! handlers.rs   create, join, command, leave: read, let the game decide, compare-and-set, announce
+//! store/        SessionStore: in memory, or Redis with a version check on every write
+//! game/         the Game trait, tic-tac-toe, relay, the registry
+//! ```
+
+pub mod game;
+mod handlers;
+pub mod store;
+
+pub use game::Games;
+pub use store::{MemoryStore, RedisStore, SessionStore, StoreError};
+
+use handlers::Service;
+use std::sync::Arc;
+use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
+use warren_contracts::sessions::{Create, Join, Leave, SERVICE, SendCommand};
+
+/// Where this service's keys live in Redis (after the deployment's namespace).
+pub const REDIS_PREFIX: &str = "warren:sessions:";
+
+/// Starts answering the `sessions.*` methods on `bus`. Several instances over one store share
+/// the sessions: any instance serves any session.
+pub async fn serve(
+    bus: &Bus,
+    store: Arc<dyn SessionStore>,
+    games: Games,
+    options: ServeOptions,
+) -> Result<ServerHandle, BusError> {
+    bus.serve(router(bus.clone(), store, games), options).await
+}
+
+/// The service's methods and their handlers; `bus` carries the events it publishes.
+pub fn router(bus: Bus, store: Arc<dyn SessionStore>, games: Games) -> Router {
+    let service = Arc::new(Service::new(bus, store, games));
+    let (create, join, command, leave) = (
+        Arc::clone(&service),
+        Arc::clone(&service),
+        Arc::clone(&service),
+        service,
+    );
+    Router::new(SERVICE)
+        .method::<Create, _, _>(move |ctx, p| handlers::create(Arc::clone(&create), ctx, p))
+        .method::<Join, _, _>(move |ctx, p| handlers::join(Arc::clone(&join), ctx, p))
+        .method::<SendCommand, _, _>(move |ctx, p| handlers::command(Arc::clone(&command), ctx, p))
+        .method::<Leave, _, _>(move |ctx, p| handlers::leave(Arc::clone(&leave), ctx, p))
+}

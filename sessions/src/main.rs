@@ -1,0 +1,35 @@
+//! `warren-sessions`: the sessions service as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use warren_bus::ServeOptions;
+use warren_runtime::{Backends, logging, run_service};
+use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
+
+/// Warren's sessions service: game sessions and the games they run.
+#[derive(Debug, Parser)]
+#[command(name = "warren-sessions", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_sessions::REDIS_PREFIX
+    );
+    run_service("warren-sessions", &args.backends, |bus, redis| async move {
+        let store: Arc<dyn SessionStore> = match redis {
+            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+            None => Arc::new(MemoryStore::new()),
+        };
+        warren_sessions::serve(&bus, store, Games::builtin(), ServeOptions::default()).await
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Where sessions live: a small trait with an in-memory and a Redis implementation.
+//!
+//! Any instance of the service can serve any session, so every change is a compare-and-set on the
+//! session's version: two instances never both apply a command to the same version, and the order
+//! of versions is the order of play.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use serde::{Deserialize, Serialize};
+use warren_contracts::sessions::Session;
+
+/// A session and what only the service needs to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub session: Session,
+    /// Players who left for good; they may not join or command again.
+    #[serde(default)]
+    pub left: Vec<String>,
+}
+
+impl SessionRecord {
+    pub fn version(&self) -> u64 {
+        self.session.version
+    }
+
+    /// Players still in the session, in seat order.
+    pub fn remaining(&self) -> Vec<String> {
+        self.session
+            .players
+            .iter()
+            .filter(|p| !self.left.contains(p))
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached now; the caller gets `unavailable`.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// A record that cannot be read back.
+    #[error("corrupt session record: {0}")]
+    Corrupt(String),
+    #[error("a session with this id exists")]
+    AlreadyExists,
+}
+
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError>;
+    async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Stores `record` if the stored version is still `expected`; `false` when another writer
+    /// changed the session first (read it again and retry).
+    async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError>;
+}
