@@ -36,8 +36,7 @@ async fn main() -> anyhow::Result<()> {
             refresh_token_ttl: args.auth.refresh_token_ttl,
         },
     };
-    let listener = tokio::net::TcpListener::bind(args.gateway.listen)
-        .await
+    let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
     let shutdown = shutdown::on_signal();
     let system = warren::start(options, listener, shutdown).await?;

@@ -30,8 +30,7 @@ async fn main() -> anyhow::Result<()> {
         let redis = warren_runtime::connect_redis(url).await?;
         probes.push(("redis", warren_gateway::redis_probe(redis)));
     }
-    let listener = tokio::net::TcpListener::bind(args.gateway.listen)
-        .await
+    let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -57,3 +57,17 @@ where
         }
     }
 }
+
+/// A TCP listener with a backlog for bursts of connecting clients: tokio's `bind` fixes it at
+/// 128, which drops connection attempts (a second's SYN retry each) when thousands of players
+/// reconnect at once.
+pub fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}

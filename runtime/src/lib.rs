@@ -15,7 +15,7 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 
-pub use connect::{ConnectError, connect_bus, connect_redis};
+pub use connect::{ConnectError, connect_bus, connect_redis, listen};
 pub use service::{ServiceError, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, jwt_secret,
