@@ -1,0 +1,95 @@
+//! `warren-load`: Warren's load generator. Many simulated game clients over real WebSockets, for
+//! benchmarks and the soak test. This file reads the command line and runs one subcommand.
+//!
+//! ```text
+//! client.rs   HTTP register and login, and a WebSocket JSON-RPC client
+//! idle.rs     `idle`: open N sockets, hold them idle, measure the gateway's memory per socket
+//! memory.rs   a process's resident memory from /proc, and waiting for it to settle
+//! stats.rs    latency percentiles and number formatting for the reports
+//! system.rs   /proc/net and limits: open files, ephemeral ports, full listen queues
+//! ```
+//!
+//! Reports go to stdout; logs (`RUST_LOG`, default `info`) to stderr.
+
+mod client;
+mod idle;
+mod memory;
+mod stats;
+mod system;
+
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// Warren's load generator: simulated game clients over real WebSockets.
+#[derive(Debug, Parser)]
+#[command(name = "warren-load", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Open many idle WebSockets and measure the gateway's resident memory per connection.
+    Idle(idle::IdleArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Idle(args) => idle::run(args).await,
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write it like 500ms, 10s, 2m or 1h"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(n.saturating_mul(millis)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_their_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "10", "s", "1.5s", "10 parsecs"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
