@@ -2,29 +2,36 @@
 //! read and renamed by its owner, readable by anyone by id, created by `auth` at registration and
 //! deleted by its owner together with their credentials.
 //!
-//! The service answers the methods of [`warren_contracts::accounts`] on the bus. Its storage is
-//! the [`AccountStore`] trait, with an in-memory implementation for the embedded mode and tests
-//! and a Redis one for the distributed mode; the service logic is the same over both.
+//! The service answers the methods of [`warren_contracts::accounts`] on the bus, and applies
+//! finished games (`session.finished`) to ratings, telling each player `rating.changed`. Its
+//! storage is the [`AccountStore`] trait, with an in-memory implementation for the embedded mode
+//! and tests and a Redis one for the distributed mode; the service logic is the same over both.
 //!
 //! ```text
-//! lib.rs           serve() and router(): the methods wired to their handlers
+//! lib.rs           serve() and router(): the methods wired to their handlers; serve_results()
 //! handlers.rs      one async fn per method; maps store errors to wire errors (and logs them)
 //! validate.rs      bounds on what callers send: user ids, display names, usernames
-//! store/mod.rs     the AccountStore trait and StoreError
+//! results.rs       the durable consumer of session.finished: ratings, then rating.changed
+//! elo.rs           Elo rating changes (K = 32), two players or more
+//! store/mod.rs     the AccountStore trait, RatingChange and StoreError
 //! store/memory.rs  MemoryStore: a map behind a mutex
-//! store/redis.rs   RedisStore: one Redis hash per account, atomic scripts for create and update
+//! store/redis.rs   RedisStore: one Redis hash per account, atomic scripts for create, update and
+//!                  applying a result once per session
 //! ```
 
+pub mod elo;
 mod handlers;
+pub mod results;
 pub mod store;
 mod validate;
 
-pub use store::{AccountStore, MemoryStore, RedisStore, StoreError};
+pub use store::{AccountStore, MemoryStore, RatingChange, RedisStore, StoreError};
 
 /// Where this service's keys live in Redis (after the deployment's namespace).
 pub const REDIS_PREFIX: &str = "warren:accounts:";
 
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
 use warren_contracts::accounts::{Create, Delete, Get, Me, SERVICE, Update};
 
@@ -48,4 +55,21 @@ pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
     let router = handlers::route::<Get, _, _>(router, &service, handlers::get);
     let router = handlers::route::<Update, _, _>(router, &service, handlers::update);
     handlers::route::<Delete, _, _>(router, &service, handlers::delete)
+}
+
+/// Starts applying finished games to the accounts in `store`: subscribes to the durable results
+/// queue first (so that no result published after this returns is missed), then runs the consumer
+/// in a task that ends when `shutdown` is cancelled or the bus shuts down.
+pub async fn serve_results(
+    bus: &Bus,
+    store: Arc<dyn AccountStore>,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, BusError> {
+    let events = results::subscribe(bus).await?;
+    Ok(tokio::spawn(results::run(
+        bus.clone(),
+        store,
+        events,
+        shutdown,
+    )))
 }

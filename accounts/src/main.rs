@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use warren_accounts::{AccountStore, MemoryStore, RedisStore};
 use warren_bus::ServeOptions;
 use warren_runtime::{Backends, logging, run_service};
@@ -28,6 +29,9 @@ async fn main() -> anyhow::Result<()> {
             Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
             None => Arc::new(MemoryStore::new()),
         };
+        // The results consumer ends when the bus shuts down, after the signal; a result it was
+        // handling then is not acknowledged and comes again (applied once all the same).
+        warren_accounts::serve_results(&bus, Arc::clone(&store), CancellationToken::new()).await?;
         warren_accounts::serve(&bus, store, ServeOptions::default()).await
     })
     .await?;

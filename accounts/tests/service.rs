@@ -6,7 +6,7 @@ mod common;
 
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use warren_accounts::{AccountStore, MemoryStore, StoreError};
+use warren_accounts::{AccountStore, MemoryStore, RatingChange, StoreError};
 use warren_bus::{Bus, CallError, CallOptions, RequestContext, Router, ServeOptions, ServerHandle};
 use warren_contracts::accounts::{
     Account, AccountUpdate, Create, Delete, Get, INITIAL_RATING, Me, NewAccount, SERVICE, Update,
@@ -423,6 +423,13 @@ impl AccountStore for FailingStore {
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
         Err(self.0.clone())
     }
+    async fn apply_result(
+        &self,
+        _: &str,
+        _: &[RatingChange],
+    ) -> Result<Option<Vec<Account>>, StoreError> {
+        Err(self.0.clone())
+    }
 }
 
 async fn every_method_fails_with(store_error: StoreError, code: ErrorCode) {
@@ -492,6 +499,13 @@ impl AccountStore for FlakyDeletes {
             return Err(StoreError::Unavailable("down".to_owned()));
         }
         self.inner.delete(user_id).await
+    }
+    async fn apply_result(
+        &self,
+        session_id: &str,
+        changes: &[RatingChange],
+    ) -> Result<Option<Vec<Account>>, StoreError> {
+        self.inner.apply_result(session_id, changes).await
     }
 }
 

@@ -9,7 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use warren_accounts::{AccountStore, MemoryStore, RedisStore, StoreError};
+use warren_accounts::{AccountStore, MemoryStore, RatingChange, RedisStore, StoreError};
 use warren_contracts::accounts::Account;
 
 type Store = Arc<dyn AccountStore>;
@@ -137,6 +137,152 @@ async fn a_deleted_id_can_be_created_again(store: Store) {
     assert_eq!(store.get("u-1").await.unwrap(), Some(account("u-1", "new")));
 }
 
+fn change(user_id: &str, delta: f64, won: bool) -> RatingChange {
+    RatingChange {
+        user_id: user_id.to_owned(),
+        delta,
+        won,
+    }
+}
+
+/// Ann beats Bob, 1000 against 1000.
+fn ann_beats_bob() -> Vec<RatingChange> {
+    vec![change("u-ann", 16.0, true), change("u-bob", -16.0, false)]
+}
+
+fn after(account: Account, rating: f64, games_played: u64, games_won: u64) -> Account {
+    Account {
+        rating,
+        games_played,
+        games_won,
+        ..account
+    }
+}
+
+async fn a_result_is_applied_once(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.create(&account("u-bob", "bob")).await.unwrap();
+    let ann = after(account("u-ann", "ann"), 1016.0, 1, 1);
+    let bob = after(account("u-bob", "bob"), 984.0, 1, 0);
+    let applied = store.apply_result("s-1", &ann_beats_bob()).await.unwrap();
+    assert_eq!(applied, Some(vec![ann.clone(), bob.clone()]));
+    // Again, even with other numbers: the session was applied, nothing changes.
+    let again = [change("u-ann", 99.0, true), change("u-bob", 99.0, true)];
+    assert_eq!(store.apply_result("s-1", &again).await.unwrap(), None);
+    assert_eq!(store.get("u-ann").await.unwrap(), Some(ann));
+    assert_eq!(store.get("u-bob").await.unwrap(), Some(bob));
+    // Another session applies on top.
+    let rematch = [change("u-bob", 16.5, true), change("u-ann", -16.5, false)];
+    let applied = store.apply_result("s-2", &rematch).await.unwrap().unwrap();
+    let ratings: Vec<_> = applied
+        .iter()
+        .map(|a| (a.user_id.as_str(), a.rating, a.games_played, a.games_won))
+        .collect();
+    assert_eq!(
+        ratings,
+        [("u-bob", 1000.5, 2, 1), ("u-ann", 999.5, 2, 1)],
+        "in the order of the changes"
+    );
+}
+
+async fn concurrent_applications_apply_once(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.create(&account("u-bob", "bob")).await.unwrap();
+    let attempts = (0..16).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.apply_result("s-race", &ann_beats_bob()).await })
+    });
+    let mut applied = 0;
+    for attempt in futures_util::future::join_all(attempts).await {
+        match attempt.unwrap() {
+            Ok(Some(accounts)) => {
+                applied += 1;
+                assert_eq!(accounts.len(), 2);
+            }
+            Ok(None) => {}
+            Err(error) => panic!("apply_result failed: {error:?}"),
+        }
+    }
+    assert_eq!(applied, 1);
+    let ann = store.get("u-ann").await.unwrap().unwrap();
+    assert_eq!(
+        (ann.rating, ann.games_played, ann.games_won),
+        (1016.0, 1, 1)
+    );
+    let bob = store.get("u-bob").await.unwrap().unwrap();
+    assert_eq!((bob.rating, bob.games_played, bob.games_won), (984.0, 1, 0));
+}
+
+async fn a_result_skips_deleted_accounts(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.create(&account("u-bob", "bob")).await.unwrap();
+    store.delete("u-bob").await.unwrap();
+    let applied = store.apply_result("s-1", &ann_beats_bob()).await.unwrap();
+    let ann = after(account("u-ann", "ann"), 1016.0, 1, 1);
+    assert_eq!(applied, Some(vec![ann]));
+    assert_eq!(store.get("u-bob").await.unwrap(), None, "not created again");
+    // Nobody left at all: still recorded as applied.
+    let ghosts = [change("u-x", 1.0, true), change("u-y", -1.0, false)];
+    assert_eq!(
+        store.apply_result("s-2", &ghosts).await.unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(store.apply_result("s-2", &ghosts).await.unwrap(), None);
+    assert_eq!(store.get("u-x").await.unwrap(), None);
+}
+
+async fn wins_draws_and_fractions_are_counted(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.create(&account("u-bob", "bob")).await.unwrap();
+    store.create(&account("u-cat", "cat")).await.unwrap();
+    let draw = [change("u-ann", 0.0, false), change("u-bob", 0.0, false)];
+    store.apply_result("s-draw", &draw).await.unwrap().unwrap();
+    let relay = [
+        change("u-ann", -10.25, false),
+        change("u-bob", 20.125, true),
+        change("u-cat", -10.25, false),
+    ];
+    store
+        .apply_result("s-relay", &relay)
+        .await
+        .unwrap()
+        .unwrap();
+    let win = [change("u-bob", 0.125, true), change("u-cat", -0.125, false)];
+    store.apply_result("s-win", &win).await.unwrap().unwrap();
+    let stats = |a: Account| (a.rating, a.games_played, a.games_won);
+    let get = |id: &'static str| {
+        let store = Arc::clone(&store);
+        async move { stats(store.get(id).await.unwrap().unwrap()) }
+    };
+    assert_eq!(get("u-ann").await, (989.75, 2, 0));
+    assert_eq!(get("u-bob").await, (1020.25, 3, 2));
+    assert_eq!(get("u-cat").await, (989.625, 2, 0));
+}
+
+async fn a_non_finite_delta_changes_nothing(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    let bad = [
+        change("u-ann", 16.0, true),
+        change("u-bob", f64::NAN, false),
+    ];
+    assert!(matches!(
+        store.apply_result("s-1", &bad).await,
+        Err(StoreError::Internal(_))
+    ));
+    let infinite = [change("u-ann", f64::INFINITY, true)];
+    assert!(matches!(
+        store.apply_result("s-1", &infinite).await,
+        Err(StoreError::Internal(_))
+    ));
+    assert_eq!(
+        store.get("u-ann").await.unwrap(),
+        Some(account("u-ann", "ann"))
+    );
+    // The session was not recorded: a good result for it still applies.
+    let good = [change("u-ann", 16.0, true)];
+    assert!(store.apply_result("s-1", &good).await.unwrap().is_some());
+}
+
 /// Runs each behaviour `async fn name(store: Store)` against both stores.
 macro_rules! every_store {
     ($($name:ident),* $(,)?) => {
@@ -171,6 +317,11 @@ every_store!(
     renaming_nobody_creates_nothing,
     deleting_removes_that_account_only,
     a_deleted_id_can_be_created_again,
+    a_result_is_applied_once,
+    concurrent_applications_apply_once,
+    a_result_skips_deleted_accounts,
+    wins_draws_and_fractions_are_counted,
+    a_non_finite_delta_changes_nothing,
 );
 
 #[test]
@@ -271,6 +422,78 @@ async fn redis_damaged_records_are_internal_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_records_an_applied_session_for_thirty_days() {
+    with_redis(|redis| async move {
+        let store = redis.store();
+        store.create(&account("u-ann", "ann")).await.unwrap();
+        store
+            .apply_result("s-1", &[change("u-ann", 16.0, true)])
+            .await
+            .unwrap()
+            .unwrap();
+        let key = format!("{}result:s-1", redis.prefix);
+        assert_eq!(store.result_key("s-1"), key);
+        assert_eq!(
+            redis.keys().await,
+            vec![store.account_key("u-ann"), key.clone()]
+        );
+        assert_eq!(
+            raw(&redis, &["GET", &key]).await,
+            redis::Value::BulkString(b"1".to_vec())
+        );
+        let redis::Value::Int(ttl) = raw(&redis, &["TTL", &key]).await else {
+            panic!("TTL is not a number");
+        };
+        assert!((2_591_000..=2_592_000).contains(&ttl), "ttl {ttl}");
+        // The rating was changed in place, as a decimal.
+        let rating = raw(&redis, &["HGET", &store.account_key("u-ann"), "rating"]).await;
+        assert_eq!(rating, redis::Value::BulkString(b"1016".to_vec()));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_damaged_records_fail_a_result_without_writing() {
+    with_redis(|redis| async move {
+        let store = redis.store();
+        store.create(&account("u-ann", "ann")).await.unwrap();
+        store.create(&account("u-bad", "bad")).await.unwrap();
+        let bad = store.account_key("u-bad");
+        let result = [change("u-ann", 16.0, true), change("u-bad", -16.0, false)];
+        for (field, value) in [
+            ("rating", "lots"),
+            ("games_played", "1.5"),
+            ("games_won", ""),
+        ] {
+            store.delete("u-bad").await.unwrap();
+            store.create(&account("u-bad", "bad")).await.unwrap();
+            raw(&redis, &["HSET", &bad, field, value]).await;
+            let outcome = store.apply_result("s-1", &result).await;
+            assert!(
+                matches!(&outcome, Err(StoreError::Internal(m)) if m.contains("u-bad")),
+                "{field}: {outcome:?}"
+            );
+        }
+        store.delete("u-bad").await.unwrap();
+        raw(&redis, &["SET", &bad, "not a hash"]).await;
+        assert!(matches!(
+            store.apply_result("s-1", &result).await,
+            Err(StoreError::Internal(_))
+        ));
+        // Nothing was written: Ann is as created and the session is not recorded.
+        assert_eq!(
+            store.get("u-ann").await.unwrap(),
+            Some(account("u-ann", "ann"))
+        );
+        assert_eq!(
+            raw(&redis, &["EXISTS", &store.result_key("s-1")]).await,
+            redis::Value::Int(0)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_redis_is_unavailable() {
     // A port nobody listens on: bind one, note it, let it go.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -294,4 +517,10 @@ async fn an_unreachable_redis_is_unavailable() {
     unavailable(store.get("u-1").await.map(drop));
     unavailable(store.set_display_name("u-1", "One").await.map(drop));
     unavailable(store.delete("u-1").await);
+    unavailable(
+        store
+            .apply_result("s-1", &[change("u-1", 1.0, true)])
+            .await
+            .map(drop),
+    );
 }

@@ -1,16 +1,42 @@
 //! [`MemoryStore`]: accounts in a map in this process, for the embedded mode and fast tests. Each
 //! operation holds the lock for its whole (synchronous) body, which makes it atomic.
 
-use super::{AccountStore, StoreError};
-use std::collections::HashMap;
+use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 use warren_contracts::accounts::Account;
 
 /// Accounts by user id, in memory; gone when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    accounts: Mutex<HashMap<String, Account>>,
+    /// Everything behind one lock, so that a result updates accounts and records its session in
+    /// one step.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: HashMap<String, Account>,
+    /// Session ids whose results were applied.
+    applied: HashSet<String>,
+    /// The same ids in the order they were applied, to forget them after [`RESULT_TTL`].
+    applied_at: VecDeque<(Instant, String)>,
+}
+
+impl State {
+    /// Forgets the applied session ids older than [`RESULT_TTL`].
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, _)) = self.applied_at.front() {
+            if now.duration_since(*at) < RESULT_TTL {
+                break;
+            }
+            if let Some((_, session_id)) = self.applied_at.pop_front() {
+                self.applied.remove(&session_id);
+            }
+        }
+    }
 }
 
 impl MemoryStore {
@@ -18,17 +44,17 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Every update under the lock is a single insert, replace or remove, so a panic elsewhere
-    /// cannot leave the map half-updated and a poisoned lock is still good to use.
-    fn accounts(&self) -> MutexGuard<'_, HashMap<String, Account>> {
-        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Nothing under the lock can panic half-way through an update (every check comes before the
+    /// first write, and counters saturate), so a poisoned lock is still good to use.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 #[async_trait::async_trait]
 impl AccountStore for MemoryStore {
     async fn create(&self, account: &Account) -> Result<(), StoreError> {
-        match self.accounts().entry(account.user_id.clone()) {
+        match self.state().accounts.entry(account.user_id.clone()) {
             Entry::Occupied(_) => Err(StoreError::AlreadyExists),
             Entry::Vacant(slot) => {
                 slot.insert(account.clone());
@@ -38,7 +64,7 @@ impl AccountStore for MemoryStore {
     }
 
     async fn get(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.accounts().get(user_id).cloned())
+        Ok(self.state().accounts.get(user_id).cloned())
     }
 
     async fn set_display_name(
@@ -46,16 +72,47 @@ impl AccountStore for MemoryStore {
         user_id: &str,
         display_name: &str,
     ) -> Result<Account, StoreError> {
-        let mut accounts = self.accounts();
-        let account = accounts.get_mut(user_id).ok_or(StoreError::NotFound)?;
+        let mut state = self.state();
+        let account = state
+            .accounts
+            .get_mut(user_id)
+            .ok_or(StoreError::NotFound)?;
         display_name.clone_into(&mut account.display_name);
         Ok(account.clone())
     }
 
     async fn delete(&self, user_id: &str) -> Result<(), StoreError> {
-        self.accounts()
+        self.state()
+            .accounts
             .remove(user_id)
             .map(drop)
             .ok_or(StoreError::NotFound)
+    }
+
+    async fn apply_result(
+        &self,
+        session_id: &str,
+        changes: &[RatingChange],
+    ) -> Result<Option<Vec<Account>>, StoreError> {
+        check_deltas(changes)?;
+        let now = Instant::now();
+        let mut state = self.state();
+        state.expire(now);
+        if !state.applied.insert(session_id.to_owned()) {
+            return Ok(None);
+        }
+        state.applied_at.push_back((now, session_id.to_owned()));
+        let mut updated = Vec::with_capacity(changes.len());
+        for change in changes {
+            if let Some(account) = state.accounts.get_mut(&change.user_id) {
+                account.rating += change.delta;
+                account.games_played = account.games_played.saturating_add(1);
+                if change.won {
+                    account.games_won = account.games_won.saturating_add(1);
+                }
+                updated.push(account.clone());
+            }
+        }
+        Ok(Some(updated))
     }
 }

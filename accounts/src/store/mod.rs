@@ -5,9 +5,9 @@
 //! existence: bounds on names are the handlers' business. Every operation on one account is atomic
 //! on its own, so several service instances can share one Redis.
 //!
-//! To grow the record (say, the game results accounts will apply), add the field to [`Account`]
-//! and to both implementations' encodings; to grow the behaviour (applying a result once per
-//! session id), add a method here and implement it atomically in both.
+//! To grow the record, add the field to [`Account`] and to both implementations' encodings; to
+//! grow the behaviour, add a method here and implement it atomically in both, as
+//! [`AccountStore::apply_result`] is (a game's result, once per session id).
 
 pub mod memory;
 pub mod redis;
@@ -15,7 +15,21 @@ pub mod redis;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
+use std::time::Duration;
 use warren_contracts::accounts::Account;
+
+/// How long a session id is remembered as applied: redeliveries come long before that.
+pub const RESULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// One player's part of a finished game's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatingChange {
+    pub user_id: String,
+    /// Added to the rating; finite.
+    pub delta: f64,
+    /// Whether this player won: counts in `games_won`.
+    pub won: bool,
+}
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +48,17 @@ pub enum StoreError {
     /// type): a bug or tampering, not something a retry fixes.
     #[error("account store failure: {0}")]
     Internal(String),
+}
+
+/// Refuses a result that would write a rating that is not a number.
+pub(crate) fn check_deltas(changes: &[RatingChange]) -> Result<(), StoreError> {
+    match changes.iter().find(|change| !change.delta.is_finite()) {
+        Some(change) => Err(StoreError::Internal(format!(
+            "rating delta for {} is {}",
+            change.user_id, change.delta
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The accounts' storage. Implementations are shared by every request of a service instance.
@@ -56,4 +81,16 @@ pub trait AccountStore: Send + Sync {
 
     /// Deletes `user_id`'s account; [`StoreError::NotFound`] if there is none.
     async fn delete(&self, user_id: &str) -> Result<(), StoreError>;
+
+    /// Applies one finished game, atomically and once per `session_id`: for each change whose
+    /// account exists, adds `delta` to the rating, 1 to `games_played` and, if `won`, 1 to
+    /// `games_won` (changes for missing accounts are skipped), and records the session as applied
+    /// for [`RESULT_TTL`]. Returns the updated accounts in the order of `changes`, or `None`,
+    /// changing nothing, if the session was applied already. Fails with [`StoreError::Internal`],
+    /// changing nothing, for a delta that is not finite or an account record that cannot take it.
+    async fn apply_result(
+        &self,
+        session_id: &str,
+        changes: &[RatingChange],
+    ) -> Result<Option<Vec<Account>>, StoreError>;
 }

@@ -7,6 +7,8 @@
 //!                                    rating        (decimal f64, e.g. "1000" or "1016.5")
 //!                                    games_played  (decimal u64)
 //!                                    games_won     (decimal u64)
+//! <prefix>result:<session_id> string "1": that session's result was applied; expires after
+//!                                    30 days (RESULT_TTL)
 //! ```
 //!
 //! A hash rather than a JSON string, so that single fields can be changed in place and atomically
@@ -17,13 +19,15 @@
 //!
 //! Atomicity: `create` and `set_display_name` are Lua scripts (check existence and write in one
 //! step, so a create never overwrites and a rename never resurrects a deleted account); `get` is
-//! `HGETALL` and `delete` is `DEL`.
+//! `HGETALL` and `delete` is `DEL`. `apply_result` is one script too: it records the session id
+//! with `SET NX` and only if that succeeded increments the existing accounts' fields, so a result
+//! is applied once however often and however concurrently it comes.
 //!
 //! Errors: failures to reach or use the server (I/O, dropped connection, timeouts, a server that is
 //! loading, read-only or down) are [`StoreError::Unavailable`]; anything else Redis says, and a
 //! record that does not read back, is [`StoreError::Internal`].
 
-use super::{AccountStore, StoreError};
+use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
 use ::redis::aio::ConnectionManager;
 use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 use std::collections::HashMap;
@@ -49,6 +53,53 @@ redis.call('HSET', KEYS[1], 'display_name', ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 ";
 
+/// Applies one game's result once. KEYS[1]: the session's result key; KEYS[2..]: the players'
+/// accounts. ARGV[1]: how long to remember the session, in seconds; then for each account its
+/// rating delta and whether it won ("1" or "0"). Returns nil (and writes nothing) when the session
+/// was applied already; otherwise, for each account in order, its fields as a flat list after the
+/// update, or an empty list when the account does not exist. Every existing account is checked
+/// before the first write, since Redis does not roll a script's writes back when it fails half-way.
+const APPLY_RESULT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return false
+end
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then
+    if redis.call('TYPE', key).ok ~= 'hash' then
+      return redis.error_reply('ERR ' .. key .. ' is not an account hash')
+    end
+    if tonumber(redis.call('HGET', key, 'rating')) == nil then
+      return redis.error_reply('ERR ' .. key .. ' has no numeric rating')
+    end
+    for _, field in ipairs({'games_played', 'games_won'}) do
+      local count = redis.call('HGET', key, field)
+      if not count or not string.match(count, '^%d+$') or #count > 18 then
+        return redis.error_reply('ERR ' .. key .. ' has no count ' .. field)
+      end
+    end
+  end
+end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return false
+end
+local updated = {}
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBYFLOAT', key, 'rating', ARGV[2 * (i - 1)])
+    redis.call('HINCRBY', key, 'games_played', 1)
+    if ARGV[2 * (i - 1) + 1] == '1' then
+      redis.call('HINCRBY', key, 'games_won', 1)
+    end
+    updated[i - 1] = redis.call('HGETALL', key)
+  else
+    updated[i - 1] = {}
+  end
+end
+return updated
+";
+
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
 const DISPLAY_NAME: &str = "display_name";
@@ -63,6 +114,7 @@ pub struct RedisStore {
     prefix: String,
     create: Script,
     set_display_name: Script,
+    apply_result: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -81,12 +133,18 @@ impl RedisStore {
             prefix: prefix.into(),
             create: Script::new(CREATE),
             set_display_name: Script::new(SET_DISPLAY_NAME),
+            apply_result: Script::new(APPLY_RESULT),
         }
     }
 
     /// The key of `user_id`'s account.
     pub fn account_key(&self, user_id: &str) -> String {
         format!("{}account:{user_id}", self.prefix)
+    }
+
+    /// The key that records `session_id`'s result as applied.
+    pub fn result_key(&self, session_id: &str) -> String {
+        format!("{}result:{session_id}", self.prefix)
     }
 }
 
@@ -153,6 +211,48 @@ impl AccountStore for RedisStore {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+
+    async fn apply_result(
+        &self,
+        session_id: &str,
+        changes: &[RatingChange],
+    ) -> Result<Option<Vec<Account>>, StoreError> {
+        check_deltas(changes)?;
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = changes
+            .iter()
+            .map(|change| self.account_key(&change.user_id))
+            .collect();
+        let mut invocation = self.apply_result.key(self.result_key(session_id));
+        invocation.arg(RESULT_TTL.as_secs());
+        for (key, change) in keys.iter().zip(changes) {
+            invocation
+                .key(key)
+                // `Display` for f64 never uses an exponent, which HINCRBYFLOAT would refuse.
+                .arg(change.delta.to_string())
+                .arg(if change.won { "1" } else { "0" });
+        }
+        let updated: Option<Vec<HashMap<String, String>>> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let Some(updated) = updated else {
+            return Ok(None);
+        };
+        if updated.len() != keys.len() {
+            return Err(StoreError::Internal(format!(
+                "applying {session_id} returned {} accounts for {}",
+                updated.len(),
+                keys.len()
+            )));
+        }
+        keys.iter()
+            .zip(updated)
+            .filter(|(_, fields)| !fields.is_empty())
+            .map(|(key, fields)| decode(key, fields))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 }
 

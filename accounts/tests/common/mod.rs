@@ -1,6 +1,9 @@
 //! Shared test helpers: the real Redis the tests use (never skipped), a key prefix of each test's
-//! own, and removing that test's keys afterwards, whether it passed or not.
+//! own, and removing that test's keys afterwards, whether it passed or not; a RabbitMQ vhost of a
+//! test's own ([`broker`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod broker;
 
 use futures_util::FutureExt;
 use redis::aio::ConnectionManager;
