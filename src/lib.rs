@@ -77,6 +77,9 @@ pub struct System {
     pub address: SocketAddr,
     bus: Bus,
     servers: Vec<ServerHandle>,
+    /// Stops the event consumers (game results into ratings).
+    consumers: CancellationToken,
+    background: Vec<JoinHandle<()>>,
     gateway: JoinHandle<Result<(), GatewayError>>,
 }
 
@@ -105,6 +108,10 @@ pub async fn start(
         }
         None => Stores::memory(),
     };
+    let consumers = CancellationToken::new();
+    let results =
+        warren_accounts::serve_results(&bus, Arc::clone(&stores.accounts), consumers.clone())
+            .await?;
     let servers = vec![
         warren_auth::serve(
             &bus,
@@ -129,6 +136,8 @@ pub async fn start(
         address,
         bus,
         servers,
+        consumers,
+        background: vec![results],
         gateway,
     })
 }
@@ -151,6 +160,10 @@ impl System {
         };
         for server in self.servers {
             server.stop().await;
+        }
+        self.consumers.cancel();
+        for task in self.background {
+            let _ = task.await;
         }
         self.bus.shutdown().await;
         result
