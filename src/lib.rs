@@ -24,6 +24,8 @@ pub struct Options {
     pub redis_namespace: String,
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
+    /// How long a player who went away keeps their seat in a game.
+    pub grace_period: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +79,7 @@ pub struct System {
     pub address: SocketAddr,
     bus: Bus,
     servers: Vec<ServerHandle>,
-    /// Stops the event consumers (game results into ratings).
+    /// Stops the event consumers (game results into ratings, presence into grace periods).
     consumers: CancellationToken,
     background: Vec<JoinHandle<()>>,
     gateway: JoinHandle<Result<(), GatewayError>>,
@@ -112,6 +114,14 @@ pub async fn start(
     let results =
         warren_accounts::serve_results(&bus, Arc::clone(&stores.accounts), consumers.clone())
             .await?;
+    let presence = warren_sessions::serve_presence(
+        &bus,
+        Arc::clone(&stores.sessions),
+        Games::builtin(),
+        options.grace_period,
+        consumers.clone(),
+    )
+    .await?;
     let servers = vec![
         warren_auth::serve(
             &bus,
@@ -137,7 +147,7 @@ pub async fn start(
         bus,
         servers,
         consumers,
-        background: vec![results],
+        background: vec![results, presence],
         gateway,
     })
 }

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warren_runtime::{AuthSettings, Backends, GatewaySettings, logging, shutdown};
+use warren_runtime::{
+    AuthSettings, Backends, GatewaySettings, SessionsSettings, logging, shutdown,
+};
 
 /// Warren, a game-lobby backend: the gateway and every service in one process.
 ///
@@ -17,6 +19,8 @@ struct Args {
     gateway: GatewaySettings,
     #[command(flatten)]
     auth: AuthSettings,
+    #[command(flatten)]
+    sessions: SessionsSettings,
 }
 
 #[tokio::main]
@@ -35,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             access_token_ttl: args.auth.access_token_ttl,
             refresh_token_ttl: args.auth.refresh_token_ttl,
         },
+        grace_period: args.sessions.grace_period,
     };
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;

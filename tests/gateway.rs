@@ -117,8 +117,8 @@ async fn a_slow_service_times_out_without_blocking_the_socket(mode: Mode) {
     config.max_in_flight = 2;
     let system = start_with(mode, config).await;
     let ada = system.player("ada").await;
-    // A stand-in sessions service that never answers sessions.join.
-    let slow = Router::new("sessions").method_json("sessions.join", |_, _| async {
+    // A stand-in matchmaker (not part of this system) that never answers matchmaker.status.
+    let slow = Router::new("matchmaker").method_json("matchmaker.status", |_, _| async {
         std::future::pending::<()>().await;
         Ok(json!(null))
     });
@@ -128,16 +128,10 @@ async fn a_slow_service_times_out_without_blocking_the_socket(mode: Mode) {
     };
     let server = system.bus().serve(slow, quick).await.unwrap();
     let mut ws = system.connect(&ada.access_token).await;
-    let first = ws
-        .request("sessions.join", json!({"session_id": "s"}))
-        .await;
-    let second = ws
-        .request("sessions.join", json!({"session_id": "s"}))
-        .await;
+    let first = ws.request("matchmaker.status", json!({})).await;
+    let second = ws.request("matchmaker.status", json!({})).await;
     // Two in flight: a third is refused at once, and other methods... also wait for a slot.
-    let third = ws
-        .call_raw("sessions.join", json!({"session_id": "s"}))
-        .await;
+    let third = ws.call_raw("matchmaker.status", json!({})).await;
     assert_eq!(third["error"]["data"]["code"], "rate_limited", "{third}");
     for id in [first, second] {
         let response = ws.response(&id).await;

@@ -283,7 +283,59 @@ async fn leaving_forfeits(mode: Mode) {
     system.stop().await;
 }
 
+async fn a_player_back_within_the_grace_period_plays_on(mode: Mode) {
+    let system = start(mode).await;
+    let (a, b) = (system.player("ada").await, system.player("bob").await);
+    let (sid, mut first, second, _, second_player) = tic_tac_toe(&system, &a, &b).await;
+    assert!(play(&mut first, &sid, 0).await.get("error").is_none());
+    drop(second); // the connection drops
+    let mut back = system.connect(&second_player.access_token).await;
+    let session = back.call("sessions.join", json!({"session_id": sid})).await;
+    assert_eq!(session["version"], 1);
+    assert!(
+        play(&mut back, &sid, 4).await.get("error").is_none(),
+        "the returning player lost the seat"
+    );
+    // Well past the grace period, the game is still on and nobody has left.
+    tokio::time::sleep(common::GRACE * 3).await;
+    let session = first
+        .call("sessions.join", json!({"session_id": sid}))
+        .await;
+    assert_eq!(session["status"], "running", "{session}");
+    assert!(
+        first
+            .events
+            .iter()
+            .all(|e| e["type"] != "session.player_left"),
+        "{:?}",
+        first.events
+    );
+    system.stop().await;
+}
+
+async fn a_player_not_back_in_time_forfeits(mode: Mode) {
+    let system = start(mode).await;
+    let (a, b) = (system.player("ada").await, system.player("bob").await);
+    let (sid, mut first, second, first_player, second_player) = tic_tac_toe(&system, &a, &b).await;
+    drop(second);
+    let left = first.event("session.player_left").await;
+    assert_eq!(left["data"]["user_id"], json!(second_player.user_id));
+    let finished = first.event("session.finished").await;
+    assert_eq!(finished["data"]["winner"], json!(first_player.user_id));
+    assert_eq!(
+        first.event("rating.changed").await["data"]["delta"]
+            .as_f64()
+            .unwrap()
+            .round(),
+        16.0
+    );
+    let _ = sid;
+    system.stop().await;
+}
+
 both_modes!(
+    a_player_back_within_the_grace_period_plays_on,
+    a_player_not_back_in_time_forfeits,
     a_game_to_a_win_changes_ratings_as_elo_says,
     a_draw_sends_rating_changed_to_both,
     refused_moves_change_nothing,

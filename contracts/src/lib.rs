@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod presence;
 pub mod rpc;
 pub mod sessions;
 

@@ -121,27 +121,29 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// Adds a socket of `user_id`; returns its connection id.
-    pub fn register(&self, user_id: &str, tx: mpsc::Sender<Outbound>, kick: Kick) -> u64 {
+    /// Adds a socket of `user_id`; returns its connection id and whether it is the user's first
+    /// here.
+    pub fn register(&self, user_id: &str, tx: mpsc::Sender<Outbound>, kick: Kick) -> (u64, bool) {
         let mut users = lock(&self.users);
         users.next_id += 1;
         let id = users.next_id;
-        users
-            .sockets
-            .entry(user_id.to_owned())
-            .or_default()
-            .push(Conn::new(id, tx, kick));
-        id
+        let sockets = users.sockets.entry(user_id.to_owned()).or_default();
+        sockets.push(Conn::new(id, tx, kick));
+        (id, sockets.len() == 1)
     }
 
-    pub fn unregister(&self, user_id: &str, id: u64) {
+    /// Removes a socket; returns whether it was the user's last here.
+    pub fn unregister(&self, user_id: &str, id: u64) -> bool {
         let mut users = lock(&self.users);
-        if let Some(sockets) = users.sockets.get_mut(user_id) {
-            sockets.retain(|conn| conn.id != id);
-            if sockets.is_empty() {
-                users.sockets.remove(user_id);
-            }
+        let Some(sockets) = users.sockets.get_mut(user_id) else {
+            return false;
+        };
+        sockets.retain(|conn| conn.id != id);
+        if sockets.is_empty() {
+            users.sockets.remove(user_id);
+            return true;
         }
+        false
     }
 
     /// Sockets open on this gateway.
@@ -204,8 +206,8 @@ mod tests {
         let (a1, mut ra1) = mpsc::channel(4);
         let (a2, mut ra2) = mpsc::channel(4);
         let (b, mut rb) = mpsc::channel(4);
-        hub.register("a", a1, Kick::default());
-        hub.register("a", a2, Kick::default());
+        assert!(hub.register("a", a1, Kick::default()).1, "a's first socket");
+        assert!(!hub.register("a", a2, Kick::default()).1);
         hub.register("b", b, Kick::default());
         hub.deliver(&Event::new("x", vec!["a".into()], json!({"n": 1})));
         hub.deliver(&Event::new(

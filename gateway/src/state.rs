@@ -23,6 +23,8 @@ struct Inner {
     probes: Vec<(&'static str, ReadinessProbe)>,
     /// Cancelled when the gateway shuts down: sockets close with 1001.
     shutdown: CancellationToken,
+    /// This instance, in presence events.
+    gateway_id: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,6 +55,7 @@ impl AppState {
             hub: Arc::new(Hub::default()),
             probes,
             shutdown,
+            gateway_id: uuid::Uuid::new_v4().to_string(),
         }))
     }
 
@@ -78,6 +81,10 @@ impl AppState {
 
     pub fn shutdown(&self) -> &CancellationToken {
         &self.0.shutdown
+    }
+
+    pub fn gateway_id(&self) -> &str {
+        &self.0.gateway_id
     }
 }
 

@@ -83,6 +83,14 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Args)]
 pub struct AccountsSettings {}
 
+/// What the sessions service needs.
+#[derive(Debug, Clone, Args)]
+pub struct SessionsSettings {
+    /// How long a player whose last connection closed keeps their seat in a game.
+    #[arg(long, env = "WARREN_GRACE_PERIOD", default_value = "30s", value_parser = positive_duration)]
+    pub grace_period: Duration,
+}
+
 /// What the gateway needs.
 #[derive(Debug, Clone, Args)]
 pub struct GatewaySettings {
@@ -158,6 +166,8 @@ mod tests {
         gateway: GatewaySettings,
         #[command(flatten)]
         auth: AuthSettings,
+        #[command(flatten)]
+        sessions: SessionsSettings,
     }
 
     #[test]
@@ -171,6 +181,7 @@ mod tests {
         assert_eq!(parsed.gateway.send_queue, 256);
         assert!(parsed.gateway.cors_origins.is_empty());
         assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(parsed.sessions.grace_period, Duration::from_secs(30));
         assert_eq!(parsed.backends.log_format, LogFormat::Text);
         assert!(parsed.backends.amqp_url.is_none());
     }

@@ -36,7 +36,11 @@ impl Service {
         })
     }
 
-    async fn load(&self, session_id: &str) -> Result<SessionRecord, WireError> {
+    pub(crate) fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    pub(crate) async fn load(&self, session_id: &str) -> Result<SessionRecord, WireError> {
         self.store
             .get(session_id)
             .await
@@ -174,6 +178,16 @@ pub(crate) async fn create(
         left: Vec::new(),
     };
     service.store.create(&record).await.map_err(store_failure)?;
+    for player in &session.players {
+        if let Err(error) = service
+            .store
+            .add_user_session(player, &session.session_id)
+            .await
+        {
+            // Only the grace period needs it: the session itself is fine.
+            tracing::warn!(%error, "could not index the session by player");
+        }
+    }
     let started = json!({
         "session_id": session.session_id,
         "game": session.game,
@@ -225,15 +239,25 @@ pub(crate) async fn leave(
     params: SessionId,
 ) -> Result<Empty, WireError> {
     let user = caller(&ctx)?.to_owned();
+    leave_as(&service, &params.session_id, &user).await?;
+    Ok(Empty {})
+}
+
+/// `user` leaves `session_id` for good: by asking, or when their grace period ran out.
+pub(crate) async fn leave_as(
+    service: &Service,
+    session_id: &str,
+    user: &str,
+) -> Result<(), WireError> {
     let mut before = Status::Running;
     let record = service
-        .update(&params.session_id, |game, record| {
-            seated(record, &user)?;
+        .update(session_id, |game, record| {
+            seated(record, user)?;
             before = record.session.status;
-            record.left.push(user.clone());
+            record.left.push(user.to_owned());
             if record.session.status == Status::Running {
                 let remaining = record.remaining();
-                record.session.state = game.player_left(&record.session.state, &user, &remaining);
+                record.session.state = game.player_left(&record.session.state, user, &remaining);
             }
             Ok(())
         })
@@ -245,5 +269,5 @@ pub(crate) async fn leave(
     if before == Status::Running && record.session.status == Status::Finished {
         service.announce_change(before, &record).await;
     }
-    Ok(Empty {})
+    Ok(())
 }

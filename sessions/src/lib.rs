@@ -9,16 +9,18 @@
 //! ```text
 //! lib.rs        serve() and router(): the methods wired to their handlers
 //! handlers.rs   create, join, command, leave: read, let the game decide, compare-and-set, announce
+//! presence.rs   the grace period: presence events in, deadlines swept, seats given up
 //! store/        SessionStore: in memory, or Redis with a version check on every write
 //! game/         the Game trait, tic-tac-toe, relay, the registry
 //! ```
 
 pub mod game;
 mod handlers;
+pub mod presence;
 pub mod store;
 
 pub use game::Games;
-pub use store::{MemoryStore, RedisStore, SessionStore, StoreError};
+pub use store::{MemoryStore, PresenceStore, RedisStore, SessionStore, StoreError};
 
 use handlers::Service;
 use std::sync::Arc;
@@ -37,6 +39,18 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<ServerHandle, BusError> {
     bus.serve(router(bus.clone(), store, games), options).await
+}
+
+/// Starts the grace period's presence consumer and deadline sweeper; they run until `shutdown`.
+pub async fn serve_presence(
+    bus: &Bus,
+    store: Arc<dyn SessionStore>,
+    games: Games,
+    grace: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, BusError> {
+    let service = Arc::new(Service::new(bus.clone(), store, games));
+    presence::start(bus, service, grace, shutdown).await
 }
 
 /// The service's methods and their handlers; `bus` carries the events it publishes.

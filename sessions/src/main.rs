@@ -2,8 +2,9 @@
 
 use clap::Parser;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use warren_bus::ServeOptions;
-use warren_runtime::{Backends, logging, run_service};
+use warren_runtime::{Backends, SessionsSettings, logging, run_service};
 use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 
 /// Warren's sessions service: game sessions and the games they run.
@@ -12,12 +13,15 @@ use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    sessions: SessionsSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     logging::init(args.backends.log_format);
+    let grace = args.sessions.grace_period;
     let prefix = format!(
         "{}{}",
         args.backends.redis_namespace,
@@ -28,6 +32,15 @@ async fn main() -> anyhow::Result<()> {
             Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
             None => Arc::new(MemoryStore::new()),
         };
+        // The grace period's consumer and sweeper end with the process.
+        warren_sessions::serve_presence(
+            &bus,
+            Arc::clone(&store),
+            Games::builtin(),
+            grace,
+            CancellationToken::new(),
+        )
+        .await?;
         warren_sessions::serve(&bus, store, Games::builtin(), ServeOptions::default()).await
     })
     .await?;

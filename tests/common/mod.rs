@@ -14,6 +14,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use warren_gateway::GatewayConfig;
 
+/// Short, so that a test can wait one out.
+pub const GRACE: Duration = Duration::from_millis(800);
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
 pub const PASSWORD: &str = "a fine password";
 
@@ -81,6 +83,7 @@ pub async fn start_with(mode: Mode, gateway: GatewayConfig) -> TestSystem {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
         },
+        grace_period: GRACE,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();

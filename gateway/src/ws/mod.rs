@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
 use warren_bus::CallOptions;
-use warren_contracts::ErrorCode;
+use warren_contracts::{ErrorCode, Event, presence};
 
 /// Close code when the gateway shuts down.
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -67,7 +67,10 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
     let config = state.config().clone();
     let (tx, rx) = mpsc::channel(config.send_queue);
     let kick = Kick::default();
-    let conn_id = state.hub().register(&user_id, tx.clone(), kick.clone());
+    let (conn_id, first) = state.hub().register(&user_id, tx.clone(), kick.clone());
+    if first {
+        announce_presence(&state, presence::ONLINE, &user_id);
+    }
     let span = tracing::info_span!("ws", user_id = %user_id, conn = conn_id);
     let conn = crate::hub::Conn::new(conn_id, tx, kick.clone());
     let (sink, mut stream) = socket.split();
@@ -95,7 +98,29 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
     }
     .instrument(span)
     .await;
-    state.hub().unregister(&user_id, conn_id);
+    if state.hub().unregister(&user_id, conn_id) {
+        announce_presence(&state, presence::OFFLINE, &user_id);
+    }
+}
+
+/// Tells the services that a user's first socket here opened or their last one closed; the
+/// sessions service keeps their seats for a grace period while they are away.
+fn announce_presence(state: &AppState, kind: &'static str, user_id: &str) {
+    let data = presence::Presence {
+        user_id: user_id.to_owned(),
+        gateway_id: state.gateway_id().to_owned(),
+    };
+    let event = Event::new(
+        kind,
+        Vec::new(),
+        serde_json::to_value(data).unwrap_or_default(),
+    );
+    let bus = state.bus().clone();
+    tokio::spawn(async move {
+        if let Err(error) = bus.publish(presence::SERVICE, &event).await {
+            tracing::warn!(%error, kind, "could not announce presence");
+        }
+    });
 }
 
 async fn write(

@@ -5,9 +5,11 @@
 //! of versions is the order of play.
 
 mod memory;
+mod presence;
 mod redis;
 
 pub use memory::MemoryStore;
+pub use presence::{Away, PresenceStore};
 pub use redis::RedisStore;
 
 use serde::{Deserialize, Serialize};
@@ -51,7 +53,7 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait SessionStore: Send + Sync {
+pub trait SessionStore: PresenceStore + Send + Sync {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError>;
     async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Stores `record` if the stored version is still `expected`; `false` when another writer

@@ -3,8 +3,13 @@
 //! still the one the writer read, so instances never overwrite each other's moves.
 //!
 //! Sessions expire a day after their last change.
+//!
+//! Presence: `<prefix>presence:<user>` is a hash, gateway id → `<ms>:<0|1>` (the newest statement
+//! of each gateway wins); `<prefix>user_sessions:<user>` a set of session ids; `<prefix>away` a
+//! sorted set of `<session>|<user>` scored by the deadline, from which a script takes what is due,
+//! so each deadline goes to one sweeping instance.
 
-use super::{SessionRecord, SessionStore, StoreError};
+use super::{Away, PresenceStore, SessionRecord, SessionStore, StoreError};
 use redis::aio::ConnectionManager;
 
 const TTL_SECONDS: u64 = 86_400;
@@ -21,11 +26,28 @@ redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1";
 
+const SET_PRESENCE: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local at = tonumber(string.match(current, '^(%d+):'))
+  if at and at > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1";
+
+const TAKE_DUE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do redis.call('ZREM', KEYS[1], member) end
+return due";
+
 pub struct RedisStore {
     redis: ConnectionManager,
     prefix: String,
     create: redis::Script,
     replace: redis::Script,
+    set_presence: redis::Script,
+    take_due: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -43,6 +65,8 @@ impl RedisStore {
             prefix: prefix.into(),
             create: redis::Script::new(CREATE),
             replace: redis::Script::new(REPLACE),
+            set_presence: redis::Script::new(SET_PRESENCE),
+            take_due: redis::Script::new(TAKE_DUE),
         }
     }
 
@@ -102,5 +126,108 @@ impl SessionStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(replaced == 1)
+    }
+}
+
+fn away_member(away: &Away) -> String {
+    format!("{}|{}", away.session_id, away.user_id)
+}
+
+#[async_trait::async_trait]
+impl PresenceStore for RedisStore {
+    async fn set_presence(
+        &self,
+        user_id: &str,
+        gateway_id: &str,
+        online: bool,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let _: i64 = self
+            .set_presence
+            .key(format!("{}presence:{user_id}", self.prefix))
+            .arg(gateway_id)
+            .arg(at)
+            .arg(u8::from(online))
+            .arg(TTL_SECONDS)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        self.is_online(user_id).await
+    }
+
+    async fn is_online(&self, user_id: &str) -> Result<bool, StoreError> {
+        let statements: Vec<String> = redis::cmd("HVALS")
+            .arg(format!("{}presence:{user_id}", self.prefix))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(statements.iter().any(|s| s.ends_with(":1")))
+    }
+
+    async fn add_user_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {
+        let key = format!("{}user_sessions:{user_id}", self.prefix);
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("SADD")
+            .arg(&key)
+            .arg(session_id)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(TTL_SECONDS)
+            .ignore()
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn user_sessions(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        redis::cmd("SMEMBERS")
+            .arg(format!("{}user_sessions:{user_id}", self.prefix))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn schedule_away(&self, away: &Away, deadline: u64) -> Result<(), StoreError> {
+        let _: () = redis::cmd("ZADD")
+            .arg(format!("{}away", self.prefix))
+            .arg(deadline)
+            .arg(away_member(away))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn cancel_away(&self, away: &Away) -> Result<(), StoreError> {
+        let _: () = redis::cmd("ZREM")
+            .arg(format!("{}away", self.prefix))
+            .arg(away_member(away))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_due(&self, now: u64) -> Result<Vec<Away>, StoreError> {
+        let due: Vec<String> = self
+            .take_due
+            .key(format!("{}away", self.prefix))
+            .arg(now)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(due
+            .into_iter()
+            .filter_map(|member| {
+                let (session_id, user_id) = member.split_once('|')?;
+                Some(Away {
+                    session_id: session_id.to_owned(),
+                    user_id: user_id.to_owned(),
+                })
+            })
+            .collect())
     }
 }
