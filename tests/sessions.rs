@@ -212,14 +212,17 @@ async fn relay_players_see_every_command_in_order(mode: Mode) {
     }
     let session = create(&system, "relay", &players.iter().collect::<Vec<_>>()).await;
     let sid = session.session_id;
+    // All three send at once, every round: the commands race, yet everyone sees one order.
     for round in 0..3 {
+        let mut ids = Vec::new();
         for (i, ws) in sockets.iter_mut().enumerate() {
             let command = json!({"say": format!("{round}-{i}")});
-            ws.call(
-                "sessions.command",
-                json!({"session_id": sid, "command": command}),
-            )
-            .await;
+            let params = json!({"session_id": sid, "command": command});
+            ids.push(ws.request("sessions.command", params).await);
+        }
+        for (ws, id) in sockets.iter_mut().zip(&ids) {
+            let response = ws.response(id).await;
+            assert!(response.get("error").is_none(), "{response}");
         }
     }
     let mut seen = Vec::new();
@@ -229,29 +232,38 @@ async fn relay_players_see_every_command_in_order(mode: Mode) {
             let data = ws.event("session.state").await["data"].clone();
             states.push((
                 data["version"].as_u64().unwrap(),
-                data["state"]["command"]["say"].clone(),
+                data["state"]["command"]["say"].as_str().unwrap().to_owned(),
                 data["state"]["from"].clone(),
             ));
         }
-        states.sort_by_key(|s| s.0);
+        let versions: Vec<u64> = states.iter().map(|s| s.0).collect();
+        assert_eq!(
+            versions,
+            (1..=9).collect::<Vec<_>>(),
+            "events arrived out of order"
+        );
         seen.push(states);
     }
     assert!(
         seen.windows(2).all(|w| w[0] == w[1]),
         "players saw different histories"
     );
-    let expected: Vec<Value> = (0..3)
-        .flat_map(|r| (0..3).map(move |i| json!(format!("{r}-{i}"))))
+    // Every command got through once, stamped with its sender.
+    let mut said: Vec<String> = seen[0].iter().map(|s| s.1.clone()).collect();
+    said.sort();
+    let mut expected: Vec<String> = (0..3)
+        .flat_map(|r| (0..3).map(move |i| format!("{r}-{i}")))
         .collect();
-    assert_eq!(
-        seen[0].iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
-        expected
-    );
-    assert_eq!(
-        seen[0][0].2,
-        json!(players[0].user_id),
-        "commands are stamped with their sender"
-    );
+    expected.sort();
+    assert_eq!(said, expected);
+    for (_, say, from) in &seen[0] {
+        let seat: usize = say[2..].parse().unwrap();
+        assert_eq!(
+            from,
+            &json!(players[seat].user_id),
+            "{say} has the wrong sender"
+        );
+    }
     system.stop().await;
 }
 

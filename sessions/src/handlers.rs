@@ -10,14 +10,19 @@ use crate::store::{SessionRecord, SessionStore, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{Bus, RequestContext};
+use warren_contracts::event::now_millis;
 use warren_contracts::sessions::{
     Command, FINISHED, Finished, NewSession, PLAYER_LEFT, SERVICE, STARTED, STATE, Session,
     SessionId, Status,
 };
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
 
-/// How often a command is retried when other writers keep changing the session first.
-const MAX_ATTEMPTS: usize = 16;
+/// How long a change keeps trying while other writers keep changing the session first.
+const BUSY_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a writer waits before looking again at an outbox still being published.
+const OUTBOX_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+/// An outbox older than this was left by an instance that died.
+const ABANDONED_OUTBOX_MS: u64 = 2_000;
 
 pub(crate) struct Service {
     bus: Bus,
@@ -56,28 +61,46 @@ impl Service {
         }
     }
 
-    /// Reads, changes with `change`, and writes back until the write wins; then announces.
+    /// Reads, changes with `change`, and writes back (with the change's events in the record's
+    /// outbox) until the write wins; then publishes the events and clears the outbox.
+    ///
+    /// A writer that finds the previous change's events still in the outbox waits for them to go
+    /// out first, so every player hears of changes in version order, whichever instance made
+    /// them; an outbox left by an instance that died is published by the next writer.
     async fn update<F>(&self, session_id: &str, mut change: F) -> Result<SessionRecord, WireError>
     where
-        F: FnMut(&dyn Game, &mut SessionRecord) -> Result<(), WireError>,
+        F: FnMut(&dyn Game, &mut SessionRecord) -> Result<Vec<Event>, WireError>,
     {
-        for _ in 0..MAX_ATTEMPTS {
+        let give_up = tokio::time::Instant::now() + BUSY_LIMIT;
+        while tokio::time::Instant::now() < give_up {
             let mut record = self.load(session_id).await?;
+            if !record.outbox.is_empty() {
+                if now_millis().saturating_sub(record.changed_at) > ABANDONED_OUTBOX_MS {
+                    self.flush(record).await?;
+                } else {
+                    tokio::time::sleep(OUTBOX_WAIT).await;
+                }
+                continue;
+            }
             let expected = record.version();
             let game = self.game(&record.session.game)?;
-            change(game.as_ref(), &mut record)?;
+            let before = record.session.status;
+            let mut events = change(game.as_ref(), &mut record)?;
             record.session.version = expected + 1;
             if let Some(outcome) = game.outcome(&record.session.state) {
                 record.session.status = Status::Finished;
                 record.session.winner = outcome.winner;
             }
+            events.extend(change_events(before, &record));
+            record.outbox = events;
+            record.changed_at = now_millis();
             if self
                 .store
                 .replace(&record, expected)
                 .await
                 .map_err(store_failure)?
             {
-                return Ok(record);
+                return self.flush(record).await;
             }
         }
         Err(WireError::new(
@@ -86,25 +109,52 @@ impl Service {
         ))
     }
 
-    async fn announce_change(&self, before: Status, record: &SessionRecord) {
-        let session = &record.session;
-        let state = json!({
+    /// Publishes the outbox in order, then clears it (unless another writer already did).
+    async fn flush(&self, mut record: SessionRecord) -> Result<SessionRecord, WireError> {
+        for event in &record.outbox {
+            if let Err(error) = self.bus.publish(SERVICE, event).await {
+                // Left in the outbox: the next writer publishes it again.
+                tracing::error!(%error, kind = %event.kind, "could not publish a session event");
+                return Ok(record);
+            }
+        }
+        record.outbox.clear();
+        let version = record.version();
+        self.store
+            .replace(&record, version)
+            .await
+            .map_err(store_failure)?;
+        Ok(record)
+    }
+}
+
+/// What every player hears of a change: the new state, and the end if it just came.
+fn change_events(before: Status, record: &SessionRecord) -> Vec<Event> {
+    let session = &record.session;
+    let players = session.players.clone();
+    let mut events = vec![Event::new(
+        STATE,
+        players.clone(),
+        json!({
             "session_id": session.session_id,
             "state": session.state,
             "version": session.version,
-        });
-        self.announce(STATE, &session.players, state).await;
-        if before == Status::Running && session.status == Status::Finished {
-            let finished = Finished {
-                session_id: session.session_id.clone(),
-                game: session.game.clone(),
-                winner: session.winner.clone(),
-                players: session.players.clone(),
-            };
-            let data = serde_json::to_value(&finished).unwrap_or_default();
-            self.announce(FINISHED, &session.players, data).await;
-        }
+        }),
+    )];
+    if before == Status::Running && session.status == Status::Finished {
+        let finished = Finished {
+            session_id: session.session_id.clone(),
+            game: session.game.clone(),
+            winner: session.winner.clone(),
+            players: session.players.clone(),
+        };
+        events.push(Event::new(
+            FINISHED,
+            players,
+            serde_json::to_value(&finished).unwrap_or_default(),
+        ));
     }
+    events
 }
 
 fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
@@ -176,6 +226,8 @@ pub(crate) async fn create(
     let record = SessionRecord {
         session: session.clone(),
         left: Vec::new(),
+        outbox: Vec::new(),
+        changed_at: now_millis(),
     };
     service.store.create(&record).await.map_err(store_failure)?;
     for player in &session.players {
@@ -215,21 +267,18 @@ pub(crate) async fn command(
     params: Command,
 ) -> Result<Empty, WireError> {
     let user = caller(&ctx)?.to_owned();
-    let mut before = Status::Running;
-    let record = service
+    service
         .update(&params.session_id, |game, record| {
             seated(record, &user)?;
-            before = record.session.status;
             if record.session.status == Status::Finished {
                 return Err(refused(GameError::GameOver));
             }
             record.session.state = game
                 .apply(&record.session.state, &user, &params.command)
                 .map_err(refused)?;
-            Ok(())
+            Ok(Vec::new())
         })
         .await?;
-    service.announce_change(before, &record).await;
     Ok(Empty {})
 }
 
@@ -249,25 +298,21 @@ pub(crate) async fn leave_as(
     session_id: &str,
     user: &str,
 ) -> Result<(), WireError> {
-    let mut before = Status::Running;
-    let record = service
+    service
         .update(session_id, |game, record| {
             seated(record, user)?;
-            before = record.session.status;
             record.left.push(user.to_owned());
             if record.session.status == Status::Running {
                 let remaining = record.remaining();
                 record.session.state = game.player_left(&record.session.state, user, &remaining);
             }
-            Ok(())
+            let left = json!({"session_id": record.session.session_id, "user_id": user});
+            Ok(vec![Event::new(
+                PLAYER_LEFT,
+                record.session.players.clone(),
+                left,
+            )])
         })
         .await?;
-    let left = json!({"session_id": record.session.session_id, "user_id": user});
-    service
-        .announce(PLAYER_LEFT, &record.session.players, left)
-        .await;
-    if before == Status::Running && record.session.status == Status::Finished {
-        service.announce_change(before, &record).await;
-    }
     Ok(())
 }

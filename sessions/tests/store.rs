@@ -20,6 +20,8 @@ fn record(id: &str) -> SessionRecord {
             winner: None,
         },
         left: Vec::new(),
+        outbox: Vec::new(),
+        changed_at: 0,
     }
 }
 

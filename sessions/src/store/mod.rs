@@ -22,6 +22,14 @@ pub struct SessionRecord {
     /// Players who left for good; they may not join or command again.
     #[serde(default)]
     pub left: Vec<String>,
+    /// The events of the last change, written with it and cleared once published: the next
+    /// change waits for them, so players hear of changes in version order.
+    #[serde(default)]
+    pub outbox: Vec<warren_contracts::Event>,
+    /// When the last change was written, Unix ms; an outbox older than a few seconds was left by
+    /// an instance that died, and the next writer publishes it instead.
+    #[serde(default)]
+    pub changed_at: u64,
 }
 
 impl SessionRecord {
