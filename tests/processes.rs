@@ -71,65 +71,102 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_service_is_unavailable_and_comes_back() {
-    let vhost = Vhost::create();
-    let namespace = format!("{}:", unique("test-procs"));
-    let port = free_port();
-    let env = vec![
-        ("WARREN_AMQP_URL", vhost.url()),
-        ("WARREN_REDIS_URL", common::redis_url()),
-        ("WARREN_REDIS_NAMESPACE", namespace.clone()),
-        (
-            "WARREN_JWT_SECRET",
-            String::from_utf8(common::SECRET.to_vec()).unwrap(),
-        ),
-        ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let _auth = Process::start("warren-auth", &env);
-    let accounts = Process::start("warren-accounts", &env);
-    let _gateway = Process::start("warren-gateway", &env);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+/// What every process of one test deployment shares: a vhost, a Redis namespace, a port.
+struct Deployment {
+    vhost: Vhost,
+    namespace: String,
+    port: u16,
+    env: Vec<(&'static str, String)>,
+    http: reqwest::Client,
+}
 
-    // Up when registration works end to end (gateway → auth → accounts).
-    let username = unique("ada");
-    let credentials = json!({"username": username, "password": PASSWORD});
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-    let user_id = loop {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "the processes never came up"
-        );
-        let sent = http
-            .post(format!("{base}/v1/auth/register"))
-            .json(&credentials)
-            .send()
-            .await;
-        if let Ok(response) = sent
-            && response.status() == 201
-        {
-            let body: serde_json::Value = response.json().await.unwrap();
-            break body["user_id"].as_str().unwrap().to_owned();
+impl Deployment {
+    fn new() -> Self {
+        let vhost = Vhost::create();
+        let namespace = format!("{}:", unique("test-procs"));
+        let port = free_port();
+        let env = vec![
+            ("WARREN_AMQP_URL", vhost.url()),
+            ("WARREN_REDIS_URL", common::redis_url()),
+            ("WARREN_REDIS_NAMESPACE", namespace.clone()),
+            (
+                "WARREN_JWT_SECRET",
+                String::from_utf8(common::SECRET.to_vec()).unwrap(),
+            ),
+            ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
+            ("RUST_LOG", "warn".into()),
+        ];
+        Self {
+            vhost,
+            namespace,
+            port,
+            env,
+            http: reqwest::Client::new(),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let login = || async {
-        let response = http
-            .post(format!("{base}/v1/auth/login"))
-            .json(&credentials)
+    }
+
+    fn start(&self, name: &'static str) -> Process {
+        Process::start(name, &self.env)
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers a user once the processes are up (gateway → auth → accounts); the user id.
+    async fn register(&self, credentials: &serde_json::Value) -> String {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "the processes never came up"
+            );
+            let sent = self
+                .http
+                .post(format!("{}/v1/auth/register", self.base()))
+                .json(credentials)
+                .send()
+                .await;
+            if let Ok(response) = sent
+                && response.status() == 201
+            {
+                let body: serde_json::Value = response.json().await.unwrap();
+                return body["user_id"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn login(&self, credentials: &serde_json::Value) -> String {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/login", self.base()))
+            .json(credentials)
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
         let tokens: serde_json::Value = response.json().await.unwrap();
         tokens["access_token"].as_str().unwrap().to_owned()
-    };
-    let token = login().await;
-    let mut ws = Ws::connect(&format!("ws://127.0.0.1:{port}/ws?token={token}"))
-        .await
-        .unwrap();
+    }
+
+    async fn connect(&self, token: &str) -> Ws {
+        Ws::connect(&format!("ws://127.0.0.1:{}/ws?token={token}", self.port))
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_service_is_unavailable_and_comes_back() {
+    let deployment = Deployment::new();
+    let _auth = deployment.start("warren-auth");
+    let accounts = deployment.start("warren-accounts");
+    let _gateway = deployment.start("warren-gateway");
+    let credentials = json!({"username": unique("ada"), "password": PASSWORD});
+    let user_id = deployment.register(&credentials).await;
+    let token = deployment.login(&credentials).await;
+    let mut ws = deployment.connect(&token).await;
     assert_eq!(ws.call("accounts.me", json!({})).await["user_id"], user_id);
 
     // accounts stops gracefully; its calls are unavailable, auth still works.
@@ -144,10 +181,10 @@ async fn a_stopped_service_is_unavailable_and_comes_back() {
         "{response}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
-    login().await;
+    deployment.login(&credentials).await;
 
     // Back again: its calls work, on the same socket.
-    let _accounts = Process::start("warren-accounts", &env);
+    let _accounts = deployment.start("warren-accounts");
     let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let response = ws.call_raw("accounts.me", json!({})).await;
@@ -160,69 +197,26 @@ async fn a_stopped_service_is_unavailable_and_comes_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    common::delete_keys(&namespace).await;
+    common::delete_keys(&deployment.namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
-    let vhost = Vhost::create();
-    let namespace = format!("{}:", unique("test-procs"));
-    let port = free_port();
-    let env = vec![
-        ("WARREN_AMQP_URL", vhost.url()),
-        ("WARREN_REDIS_URL", common::redis_url()),
-        ("WARREN_REDIS_NAMESPACE", namespace.clone()),
-        (
-            "WARREN_JWT_SECRET",
-            String::from_utf8(common::SECRET.to_vec()).unwrap(),
-        ),
-        ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let _auth = Process::start("warren-auth", &env);
-    let _accounts = Process::start("warren-accounts", &env);
-    let mut doomed = Process::start("warren-sessions", &env);
-    let _other = Process::start("warren-sessions", &env);
-    let _gateway = Process::start("warren-gateway", &env);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let deployment = Deployment::new();
+    let _auth = deployment.start("warren-auth");
+    let _accounts = deployment.start("warren-accounts");
+    let mut doomed = deployment.start("warren-sessions");
+    let _other = deployment.start("warren-sessions");
+    let _gateway = deployment.start("warren-gateway");
     let mut players = Vec::new();
     for name in ["ada", "bob"] {
         let credentials = json!({"username": unique(name), "password": PASSWORD});
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
-        let user_id = loop {
-            assert!(
-                tokio::time::Instant::now() < give_up,
-                "the processes never came up"
-            );
-            let sent = http
-                .post(format!("{base}/v1/auth/register"))
-                .json(&credentials)
-                .send()
-                .await;
-            if let Ok(response) = sent
-                && response.status() == 201
-            {
-                let body: serde_json::Value = response.json().await.unwrap();
-                break body["user_id"].as_str().unwrap().to_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let response = http
-            .post(format!("{base}/v1/auth/login"))
-            .json(&credentials)
-            .send()
-            .await
-            .unwrap();
-        let tokens: serde_json::Value = response.json().await.unwrap();
-        let token = tokens["access_token"].as_str().unwrap().to_owned();
-        let ws = Ws::connect(&format!("ws://127.0.0.1:{port}/ws?token={token}"))
-            .await
-            .unwrap();
-        players.push((user_id, ws));
+        let user_id = deployment.register(&credentials).await;
+        let token = deployment.login(&credentials).await;
+        players.push((user_id, deployment.connect(&token).await));
     }
     // Rooms and the matchmaker start sessions; here the test does, over the same broker.
-    let bus = warren_bus::Bus::connect(&vhost.url(), "test")
+    let bus = warren_bus::Bus::connect(&deployment.vhost.url(), "test")
         .await
         .unwrap();
     let params = warren_contracts::sessions::NewSession {
@@ -266,5 +260,5 @@ async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
         (Some(5), Some("finished"))
     );
     bus.shutdown().await;
-    common::delete_keys(&namespace).await;
+    common::delete_keys(&deployment.namespace).await;
 }
