@@ -100,6 +100,10 @@ impl Service {
                 .await
                 .map_err(store_failure)?
             {
+                let look = record.changed_at + ABANDONED_OUTBOX_MS;
+                if let Err(error) = self.store.watch_outbox(session_id, look).await {
+                    tracing::warn!(%error, "could not schedule the outbox check");
+                }
                 return self.flush(record).await;
             }
         }
@@ -107,6 +111,18 @@ impl Service {
             ErrorCode::Unavailable,
             "the session is too busy; try again",
         ))
+    }
+
+    /// Publishes the outbox of a session whose writer left it behind (it died between writing
+    /// and publishing); nothing if it is empty or still fresh.
+    pub(crate) async fn flush_abandoned(&self, session_id: &str) -> Result<(), WireError> {
+        let record = self.load(session_id).await?;
+        let abandoned = now_millis().saturating_sub(record.changed_at) >= ABANDONED_OUTBOX_MS;
+        if !record.outbox.is_empty() && abandoned {
+            tracing::warn!(session_id, "publishing events an instance left behind");
+            self.flush(record).await?;
+        }
+        Ok(())
     }
 
     /// Publishes the outbox in order, then clears it (unless another writer already did).

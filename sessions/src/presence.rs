@@ -5,7 +5,8 @@
 //! `gateway.events`; the service reads them from the durable queue `sessions.presence` (one
 //! instance handles each), keeps who is online on which gateway in the store, and schedules a
 //! deadline for each running session of a player who is now offline everywhere. Every instance
-//! sweeps the due deadlines; the store hands each to one of them.
+//! sweeps the due deadlines; the store hands each to one of them. The same sweep publishes the
+//! outbox of any session whose writer died between storing a change and announcing it.
 
 use crate::handlers::{Service, leave_as};
 use crate::store::{Away, StoreError};
@@ -122,6 +123,16 @@ async fn sweep(service: Arc<Service>, shutdown: CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        match service.store().take_due_outboxes(now_millis()).await {
+            Ok(sessions) => {
+                for session_id in sessions {
+                    if let Err(error) = service.flush_abandoned(&session_id).await {
+                        tracing::debug!(%error, session_id, "outbox check failed");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read outbox checks"),
         }
         let due = match service.store().take_due(now_millis()).await {
             Ok(due) => due,

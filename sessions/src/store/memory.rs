@@ -17,6 +17,8 @@ struct Presence {
     user_sessions: HashMap<String, BTreeSet<String>>,
     /// (deadline, session, user)
     away: BTreeSet<(u64, String, String)>,
+    /// (due, session)
+    outboxes: BTreeSet<(u64, String)>,
 }
 
 impl Presence {
@@ -59,6 +61,27 @@ impl SessionStore for MemoryStore {
 
     async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.sessions().get(session_id).cloned())
+    }
+
+    async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError> {
+        self.presence()
+            .outboxes
+            .insert((due, session_id.to_owned()));
+        Ok(())
+    }
+
+    async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        let mut presence = self.presence();
+        let due: Vec<(u64, String)> = presence
+            .outboxes
+            .iter()
+            .take_while(|(due, _)| *due <= now)
+            .cloned()
+            .collect();
+        for entry in &due {
+            presence.outboxes.remove(entry);
+        }
+        Ok(due.into_iter().map(|(_, session_id)| session_id).collect())
     }
 
     async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError> {

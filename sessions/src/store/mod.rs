@@ -67,4 +67,9 @@ pub trait SessionStore: PresenceStore + Send + Sync {
     /// Stores `record` if the stored version is still `expected`; `false` when another writer
     /// changed the session first (read it again and retry).
     async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError>;
+    /// Asks for a look at the session's outbox at `due` (ms), in case the instance that wrote it
+    /// dies before publishing it and no later change comes to publish it instead.
+    async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError>;
+    /// The sessions whose outbox look is due by `now`; each is given to one caller only.
+    async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError>;
 }

@@ -7,7 +7,8 @@
 //! Presence: `<prefix>presence:<user>` is a hash, gateway id → `<ms>:<0|1>` (the newest statement
 //! of each gateway wins); `<prefix>user_sessions:<user>` a set of session ids; `<prefix>away` a
 //! sorted set of `<session>|<user>` scored by the deadline, from which a script takes what is due,
-//! so each deadline goes to one sweeping instance.
+//! so each deadline goes to one sweeping instance; `<prefix>outboxes` likewise holds the sessions
+//! whose outbox is to be looked at, in case its writer died before publishing it.
 
 use super::{Away, PresenceStore, SessionRecord, SessionStore, StoreError};
 use redis::aio::ConnectionManager;
@@ -112,6 +113,26 @@ impl SessionStore for RedisStore {
         record
             .map(|json| serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
+    }
+
+    async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError> {
+        let _: () = redis::cmd("ZADD")
+            .arg(format!("{}outboxes", self.prefix))
+            .arg(due)
+            .arg(session_id)
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        self.take_due
+            .key(format!("{}outboxes", self.prefix))
+            .arg(now)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
     }
 
     async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError> {
