@@ -1,13 +1,16 @@
 //! The `sessions` service's methods and events.
 //!
 //! Client-facing: `sessions.join`, `sessions.command`, `sessions.leave`. Service-to-service
-//! only: `sessions.create` (rooms and the matchmaker start games with it).
+//! only: `sessions.create` (rooms and the matchmaker start games with it), `sessions.modes`
+//! (which games exist, for whoever seats players) and `sessions.holds`.
 
+use crate::activity::{Holds as Held, HoldsQuery};
 use crate::rpc::{Empty, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const SERVICE: &str = "sessions";
+pub const HOLDS: &str = "sessions.holds";
 
 /// Event types published on `sessions.events`.
 pub const STARTED: &str = "session.started";
@@ -102,4 +105,31 @@ impl Method for Leave {
     const NAME: &'static str = "sessions.leave";
     type Params = SessionId;
     type Result = Empty;
+}
+
+/// One game mode the service runs, and how many players its sessions take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameMode {
+    pub mode: String,
+    pub min_players: u32,
+    pub max_players: u32,
+}
+
+/// `sessions.modes` (service-to-service): every game mode, by name.
+pub struct Modes;
+impl Method for Modes {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.modes";
+    type Params = Empty;
+    type Result = Vec<GameMode>;
+}
+
+/// `sessions.holds` (service-to-service): is the user still playing in this session (seated, not
+/// gone, the game not over)?
+pub struct HoldsMethod;
+impl Method for HoldsMethod {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = HOLDS;
+    type Params = HoldsQuery;
+    type Result = Held;
 }
