@@ -1,6 +1,8 @@
-//! One async fn per method of `accounts.*`: check the caller and the parameters, ask the store,
-//! and turn what went wrong into a wire error. [`store_failure`] is the one place store errors
-//! become wire errors, and the one place their internal detail is logged.
+//! One async fn per account method (`accounts.create`, `me`, `get`, `update`, `delete`): check the
+//! caller and the parameters, ask the store, and turn what went wrong into a wire error. The
+//! activity methods live in [`crate::activity`] and share [`Service`], [`service_only`] and
+//! [`store_failure`], the one place store errors become wire errors, and the one place their
+//! internal detail is logged.
 
 use crate::store::{AccountStore, StoreError};
 use crate::validate;
@@ -13,8 +15,8 @@ use warren_contracts::{Empty, ErrorCode, Method, WireError};
 
 /// What every handler shares: the bus for calls to other services, and the store.
 pub(crate) struct Service {
-    bus: Bus,
-    store: Arc<dyn AccountStore>,
+    pub(crate) bus: Bus,
+    pub(crate) store: Arc<dyn AccountStore>,
 }
 
 impl Service {
@@ -41,14 +43,9 @@ pub(crate) async fn create(
     ctx: RequestContext,
     params: NewAccount,
 ) -> Result<Account, WireError> {
-    // Service-to-service only: a request the gateway forwarded for a signed-in user must not be
-    // able to create accounts for arbitrary ids.
-    if ctx.user_id.is_some() {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "accounts.create is not available to clients",
-        ));
-    }
+    // A request the gateway forwarded for a signed-in user must not be able to create accounts
+    // for arbitrary ids.
+    service_only(&ctx)?;
     let user_id = validate::user_id(&params.user_id)?;
     let username = validate::username(&params.username)?;
     let account = Account {
@@ -133,6 +130,17 @@ pub(crate) async fn delete(
     Ok(Empty {})
 }
 
+/// `forbidden` for a request made for a signed-in user: the method is for other services only.
+pub(crate) fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
+    match ctx.user_id {
+        Some(_) => Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!("{} is not available to clients", ctx.method),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The authenticated caller, or `unauthorized`.
 fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
     match ctx.user_id.as_deref() {
@@ -154,7 +162,7 @@ async fn find(service: &Service, user_id: &str) -> Result<Account, WireError> {
 }
 
 /// The wire error for a store error. Internal detail is logged here and never sent.
-fn store_failure(error: StoreError) -> WireError {
+pub(crate) fn store_failure(error: StoreError) -> WireError {
     match error {
         StoreError::NotFound => WireError::new(ErrorCode::NotFound, "no such account"),
         StoreError::AlreadyExists => WireError::new(

@@ -3,22 +3,33 @@
 //! deleted by its owner together with their credentials.
 //!
 //! The service answers the methods of [`warren_contracts::accounts`] on the bus, and applies
-//! finished games (`session.finished`) to ratings, telling each player `rating.changed`. Its
-//! storage is the [`AccountStore`] trait, with an in-memory implementation for the embedded mode
-//! and tests and a Redis one for the distributed mode; the service logic is the same over both.
+//! finished games (`session.finished`) to ratings, telling each player `rating.changed`. It also
+//! keeps each user's current activity ([`warren_contracts::activity`]: a room, a matchmaking
+//! ticket, a game session), so that a user is never in two of them at once: the other services
+//! claim, hand over and release users through it, and the end of a game or a player's leaving it
+//! frees them. Its storage is the [`AccountStore`] trait, with an in-memory implementation for the
+//! embedded mode and tests and a Redis one for the distributed mode; the service logic is the same
+//! over both.
 //!
 //! ```text
 //! lib.rs           serve() and router(): the methods wired to their handlers; serve_results()
-//! handlers.rs      one async fn per method; maps store errors to wire errors (and logs them)
-//! validate.rs      bounds on what callers send: user ids, display names, usernames
-//! results.rs       the durable consumer of session.finished: ratings, then rating.changed
+//! handlers.rs      one async fn per account method; maps store errors to wire errors (and logs
+//!                  them)
+//! activity.rs      accounts.claim, hand_over, release; asks an activity's owner whether it still
+//!                  holds a user before a claim of another kind replaces it
+//! validate.rs      bounds on what callers send: user ids, display names, usernames, activities
+//! results.rs       the durable consumer of the sessions' events: ratings, then rating.changed
+//! departures.rs    the same consumer's other half: a finished game or a player leaving it
+//!                  releases the session's claim
 //! elo.rs           Elo rating changes (K = 32), two players or more
 //! store/mod.rs     the AccountStore trait, RatingChange and StoreError
-//! store/memory.rs  MemoryStore: a map behind a mutex
-//! store/redis.rs   RedisStore: one Redis hash per account, atomic scripts for create, update and
-//!                  applying a result once per session
+//! store/memory.rs  MemoryStore: maps behind a mutex
+//! store/redis.rs   RedisStore: one Redis hash per account and per activity, atomic scripts for
+//!                  create, update, applying a result once per session, and each activity change
 //! ```
 
+mod activity;
+mod departures;
 pub mod elo;
 mod handlers;
 pub mod results;
@@ -34,6 +45,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
 use warren_contracts::accounts::{Create, Delete, Get, Me, SERVICE, Update};
+use warren_contracts::activity::{ClaimMethod, HandOverMethod, ReleaseMethod};
 
 /// Starts answering the `accounts.*` methods on `bus`, storing accounts in `store`. Several
 /// instances (in several processes, over one Redis) share the work.
@@ -46,7 +58,7 @@ pub async fn serve(
 }
 
 /// The service's methods and their handlers; `bus` is used for the calls the service makes
-/// (`auth.revoke_user` when an account is deleted).
+/// (`auth.revoke_user` when an account is deleted, `<owner>.holds` when a claim is in the way).
 pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
     let service = Arc::new(handlers::Service::new(bus, store));
     let router = Router::new(SERVICE);
@@ -54,10 +66,14 @@ pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
     let router = handlers::route::<Me, _, _>(router, &service, handlers::me);
     let router = handlers::route::<Get, _, _>(router, &service, handlers::get);
     let router = handlers::route::<Update, _, _>(router, &service, handlers::update);
-    handlers::route::<Delete, _, _>(router, &service, handlers::delete)
+    let router = handlers::route::<Delete, _, _>(router, &service, handlers::delete);
+    let router = handlers::route::<ClaimMethod, _, _>(router, &service, activity::claim);
+    let router = handlers::route::<HandOverMethod, _, _>(router, &service, activity::hand_over);
+    handlers::route::<ReleaseMethod, _, _>(router, &service, activity::release)
 }
 
-/// Starts applying finished games to the accounts in `store`: subscribes to the durable results
+/// Starts applying the sessions' events to `store` (finished games to ratings; finished games and
+/// players leaving to activities): subscribes to the durable results
 /// queue first (so that no result published after this returns is missed), then runs the consumer
 /// in a task that ends when `shutdown` is cancelled or the bus shuts down.
 pub async fn serve_results(

@@ -1,19 +1,21 @@
-//! Finished games change ratings: the consumer of `session.finished`.
+//! Finished games change ratings: the consumer of the `sessions` service's events.
 //!
 //! Accounts reads the `sessions` service's events through the durable queue [`RESULTS_QUEUE`], so
 //! results published while no instance runs wait for the next one. Delivery is at least once and
 //! several instances compete for the queue; [`AccountStore::apply_result`] applies each session
 //! once, so a redelivered or duplicated result changes nothing the second time.
 //!
-//! For each `session.finished`: read the players' ratings, compute the Elo deltas
-//! ([`crate::elo`]), apply them with the session id, and if that applied, tell each player
-//! `rating.changed` `{session_id, rating, delta}`; then acknowledge. A store that cannot serve now
-//! leaves the event unacknowledged (the broker hands it out again) and the consumer backs off,
-//! 100 ms doubling to 5 s. What can never succeed (unreadable data, a damaged account record) is
-//! logged and acknowledged, so that it does not block the queue.
+//! For each `session.finished`: release the session's claim on its players
+//! (`departures.rs`); read the players' ratings, compute the Elo deltas ([`crate::elo`]),
+//! apply them with the session id, and if that applied, tell each player `rating.changed`
+//! `{session_id, rating, delta}`; then acknowledge. A `session.player_left` releases that player.
+//! Other events are acknowledged and passed over. A store that cannot serve now leaves the event
+//! unacknowledged (the broker hands it out again) and the consumer backs off, 100 ms doubling to
+//! 5 s. What can never succeed (unreadable data, a damaged record) is logged and acknowledged, so
+//! that it does not block the queue.
 
-use crate::elo;
 use crate::store::{AccountStore, RatingChange, StoreError};
+use crate::{departures, elo};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Delivery, SubscribeOptions, Subscription};
 use warren_contracts::Event;
 use warren_contracts::accounts::{Account, INITIAL_RATING};
-use warren_contracts::sessions::{FINISHED, Finished};
+use warren_contracts::sessions::{FINISHED, Finished, PLAYER_LEFT};
 
 /// The durable queue accounts reads finished games from, shared by every instance.
 pub const RESULTS_QUEUE: &str = "accounts.results";
@@ -102,14 +104,20 @@ async fn handle(
     shutdown: &CancellationToken,
 ) -> Result<(), StoreError> {
     let event = &delivery.event;
-    if event.kind != FINISHED {
-        tracing::debug!(kind = %event.kind, "not a finished game; ignored");
-        return Ok(());
-    }
-    match serde_json::from_value::<Finished>(event.data.clone()) {
-        Ok(finished) => finish(bus, store, &finished, delivery.redelivered, shutdown).await,
-        Err(error) => {
-            tracing::error!(event_id = %event.id, %error, "unreadable session.finished dropped");
+    match event.kind.as_str() {
+        FINISHED => match serde_json::from_value::<Finished>(event.data.clone()) {
+            Ok(finished) => {
+                departures::finished(store, &finished).await?;
+                finish(bus, store, &finished, delivery.redelivered, shutdown).await
+            }
+            Err(error) => {
+                tracing::error!(event_id = %event.id, %error, "unreadable session.finished dropped");
+                Ok(())
+            }
+        },
+        PLAYER_LEFT => departures::player_left(store, event).await,
+        kind => {
+            tracing::debug!(kind, "nothing for accounts; ignored");
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 //! characters (Unicode scalar values), not bytes, so a name in any script gets the same room.
 //! Every refusal is `invalid_params` with a message that says what to change.
 
+use warren_contracts::activity::Activity;
 use warren_contracts::{ErrorCode, WireError};
 
 /// Longest user id accepted (they are UUIDs in practice: 36 characters).
@@ -11,6 +12,10 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
 /// Longest username accepted at creation. `auth` owns the rules for usernames; this only bounds
 /// what the store is asked to keep.
 pub const MAX_USERNAME_CHARS: usize = 64;
+/// Longest activity id (room, ticket or session id) accepted; UUIDs in practice.
+pub const MAX_ACTIVITY_ID_CHARS: usize = 64;
+/// Most users one hand-over or release may name: the largest game (relay) seats 64.
+pub const MAX_USERS_PER_CALL: usize = 64;
 
 fn invalid(message: String) -> WireError {
     WireError::new(ErrorCode::InvalidParams, message)
@@ -25,6 +30,31 @@ pub fn user_id(user_id: &str) -> Result<&str, WireError> {
         )));
     }
     Ok(user_id)
+}
+
+/// An activity whose id is 1–64 characters; `what` names it in the message (`activity`, `from`).
+pub fn activity<'a>(what: &str, activity: &'a Activity) -> Result<&'a Activity, WireError> {
+    let chars = activity.id.chars().count();
+    if chars == 0 || chars > MAX_ACTIVITY_ID_CHARS {
+        return Err(invalid(format!(
+            "{what}.id must be 1 to {MAX_ACTIVITY_ID_CHARS} characters long (got {chars})"
+        )));
+    }
+    Ok(activity)
+}
+
+/// At most 64 user ids, each valid. None at all is fine: there is nothing to do.
+pub fn user_ids(user_ids: &[String]) -> Result<&[String], WireError> {
+    if user_ids.len() > MAX_USERS_PER_CALL {
+        return Err(invalid(format!(
+            "user_ids may name at most {MAX_USERS_PER_CALL} users (got {})",
+            user_ids.len()
+        )));
+    }
+    for id in user_ids {
+        user_id(id)?;
+    }
+    Ok(user_ids)
 }
 
 /// A username as `auth` registered it: 1–64 characters, no control characters. Kept as given.
@@ -110,6 +140,35 @@ mod tests {
         for name in ["a\u{0}b", "a\tb", "a\nb", "a\u{7f}b", "a\u{9b}b"] {
             assert!(refused(display_name(name)).contains("control"), "{name:?}");
         }
+    }
+
+    #[test]
+    fn activity_ids_are_bounded_in_characters() {
+        use warren_contracts::activity::ActivityKind;
+        let of = |id: &str| Activity::new(ActivityKind::Room, id);
+        let refused = |activity: Activity| match super::activity("from", &activity) {
+            Ok(activity) => panic!("{activity:?} was accepted"),
+            Err(error) => {
+                assert_eq!(error.code, ErrorCode::InvalidParams);
+                error.message
+            }
+        };
+        let longest = of(&"é".repeat(MAX_ACTIVITY_ID_CHARS));
+        assert_eq!(activity("activity", &longest), Ok(&longest));
+        assert!(refused(of("")).contains("from.id"));
+        assert!(refused(of(&"a".repeat(MAX_ACTIVITY_ID_CHARS + 1))).contains("(got 65)"));
+    }
+
+    #[test]
+    fn user_id_lists_are_bounded_in_length_and_each_id() {
+        let most: Vec<String> = (0..MAX_USERS_PER_CALL).map(|i| format!("u-{i}")).collect();
+        assert_eq!(user_ids(&most), Ok(most.as_slice()));
+        assert_eq!(user_ids(&[]), Ok(&[][..]));
+        let too_many: Vec<String> = (0..=MAX_USERS_PER_CALL).map(|i| format!("u-{i}")).collect();
+        let error = user_ids(&too_many).unwrap_err();
+        assert!(error.message.contains("at most 64"), "{error:?}");
+        let error = user_ids(&["u-1".to_owned(), String::new()]).unwrap_err();
+        assert!(error.message.contains("user_id"), "{error:?}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Finished games change ratings, end to end: `sessions` publishes `session.finished`, the accounts
-//! results consumer applies it to the store and each player gets `rating.changed`. Every scenario
+//! results consumer applies it to the store and each player gets `rating.changed`; and the game's
+//! claim on its players is released, as it is for a player who leaves (`session.player_left`).
+//! Every scenario
 //! runs over the in-process bus and over RabbitMQ (a vhost of its own, since the queue name is
 //! fixed), each with MemoryStore and with RedisStore on a real Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,7 +20,8 @@ use warren_accounts::{AccountStore, RatingChange, StoreError};
 use warren_bus::{Bus, SubscribeOptions, Subscription};
 use warren_contracts::Event;
 use warren_contracts::accounts::{Account, INITIAL_RATING};
-use warren_contracts::sessions::{FINISHED, Finished, STATE};
+use warren_contracts::activity::{Activity, ActivityKind};
+use warren_contracts::sessions::{FINISHED, Finished, PLAYER_LEFT, STATE};
 
 /// How long anything the tests wait for may take.
 const LIMIT: Duration = Duration::from_secs(15);
@@ -167,6 +170,25 @@ impl World {
             players.iter().map(|p| (*p).to_owned()).collect(),
             json!(data),
         )
+    }
+
+    /// What `sessions` publishes when a player leaves a game for good.
+    async fn leave(&self, session_id: &str, user_id: &str) {
+        let data = json!({"session_id": session_id, "user_id": user_id});
+        let event = Event::new(PLAYER_LEFT, vec![user_id.to_owned()], data);
+        self.publish(&event).await;
+    }
+
+    /// Puts each of `user_ids` in `activity`, as claims through the service would.
+    async fn claim(&self, user_ids: &[&str], activity: &Activity) {
+        for user_id in user_ids {
+            let blocker = self.store.claim(user_id, activity, &[]).await.unwrap();
+            assert_eq!(blocker, None, "{user_id} is elsewhere");
+        }
+    }
+
+    async fn activity(&self, user_id: &str) -> Option<Activity> {
+        self.store.activity(user_id).await.unwrap()
     }
 
     async fn game(&self, session_id: &str, players: &[&str], winner: Option<&str>) {
@@ -342,6 +364,9 @@ async fn other_and_unreadable_events_are_passed_over(mut world: World) {
         .await;
     let stranger = World::finished("s-bad", &["ann", "bob"], Some("zed"));
     world.publish(&stranger).await;
+    world
+        .publish(&Event::new(PLAYER_LEFT, vec![], json!({"user_id": 7})))
+        .await;
     // Each was acknowledged: had one come back, it would stand before this one for good.
     world.game("s-1", &["ann", "bob"], Some("ann")).await;
     assert_eq!(
@@ -356,26 +381,42 @@ async fn other_and_unreadable_events_are_passed_over(mut world: World) {
     world.finish().await;
 }
 
-/// A store that is unavailable for its first few results, then recovers.
+/// A store that is unavailable for its first few results (and, separately, releases), then
+/// recovers.
+#[derive(Default)]
 struct Flaky {
-    inner: Store,
+    inner: Option<Store>,
     failures_left: AtomicU32,
     attempts: AtomicU32,
+    release_failures_left: AtomicU32,
+    release_attempts: AtomicU32,
+}
+
+impl Flaky {
+    fn inner(&self) -> &Store {
+        self.inner.as_ref().expect("an inner store")
+    }
+}
+
+/// Takes one failure off `left`; whether there was one to take.
+fn fails(left: &AtomicU32) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[async_trait::async_trait]
 impl AccountStore for Flaky {
     async fn create(&self, account: &Account) -> Result<(), StoreError> {
-        self.inner.create(account).await
+        self.inner().create(account).await
     }
     async fn get(&self, user_id: &str) -> Result<Option<Account>, StoreError> {
-        self.inner.get(user_id).await
+        self.inner().get(user_id).await
     }
     async fn set_display_name(&self, user_id: &str, name: &str) -> Result<Account, StoreError> {
-        self.inner.set_display_name(user_id, name).await
+        self.inner().set_display_name(user_id, name).await
     }
     async fn delete(&self, user_id: &str) -> Result<(), StoreError> {
-        self.inner.delete(user_id).await
+        self.inner().delete(user_id).await
     }
     async fn apply_result(
         &self,
@@ -383,23 +424,45 @@ impl AccountStore for Flaky {
         changes: &[RatingChange],
     ) -> Result<Option<Vec<Account>>, StoreError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
-        let fail = self
-            .failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if fail {
+        if fails(&self.failures_left) {
             return Err(StoreError::Unavailable("down for the test".to_owned()));
         }
-        self.inner.apply_result(session_id, changes).await
+        self.inner().apply_result(session_id, changes).await
+    }
+    async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {
+        self.inner().activity(user_id).await
+    }
+    async fn claim(
+        &self,
+        user_id: &str,
+        activity: &Activity,
+        replaceable: &[Activity],
+    ) -> Result<Option<Activity>, StoreError> {
+        self.inner().claim(user_id, activity, replaceable).await
+    }
+    async fn hand_over(
+        &self,
+        user_ids: &[String],
+        from: &Activity,
+        to: &Activity,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner().hand_over(user_ids, from, to).await
+    }
+    async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError> {
+        self.release_attempts.fetch_add(1, Ordering::SeqCst);
+        if fails(&self.release_failures_left) {
+            return Err(StoreError::Unavailable("down for the test".to_owned()));
+        }
+        self.inner().release(user_ids, activity).await
     }
 }
 
 async fn an_unavailable_store_gets_the_result_again(mut world: World) {
     world.accounts(&["ann", "bob"]).await;
     let flaky = Arc::new(Flaky {
-        inner: Arc::clone(&world.store),
+        inner: Some(Arc::clone(&world.store)),
         failures_left: AtomicU32::new(3),
-        attempts: AtomicU32::new(0),
+        ..Flaky::default()
     });
     let consumer = world.start_with(Arc::clone(&flaky) as Store).await;
     world.game("s-1", &["ann", "bob"], Some("ann")).await;
@@ -413,6 +476,74 @@ async fn an_unavailable_store_gets_the_result_again(mut world: World) {
     );
     assert_eq!(flaky.attempts.load(Ordering::SeqCst), 4);
     assert_eq!(world.stats("ann").await, (1016.0, 1, 1));
+    consumer.stop().await;
+    world.finish().await;
+}
+
+fn session(id: &str) -> Activity {
+    Activity::new(ActivityKind::Session, id)
+}
+
+async fn a_finished_game_frees_its_players(mut world: World) {
+    world.accounts(&["ann", "bob", "cat"]).await;
+    world.claim(&["ann", "bob", "cat"], &session("s-1")).await;
+    // Cat left the game earlier and is in a room now: the game's end must not free her from it.
+    let room = Activity::new(ActivityKind::Room, "r-9");
+    world
+        .store
+        .claim("cat", &room, &[session("s-1")])
+        .await
+        .unwrap();
+    let consumer = world.start().await;
+    world.game("s-1", &["ann", "bob", "cat"], Some("ann")).await;
+    // Players are freed before ratings are applied: once these come, the claims are gone.
+    world.ratings(3).await;
+    assert_eq!(world.activity("ann").await, None);
+    assert_eq!(world.activity("bob").await, None);
+    assert_eq!(world.activity("cat").await, Some(room));
+    consumer.stop().await;
+    world.finish().await;
+}
+
+async fn a_player_who_leaves_is_freed_and_the_others_stay(mut world: World) {
+    world.accounts(&["cat", "dan"]).await;
+    world.claim(&["ann", "bob"], &session("s-1")).await;
+    world.claim(&["eve"], &session("s-2")).await;
+    let consumer = world.start().await;
+    world.leave("s-1", "ann").await;
+    // A late or repeated departure from another session frees nobody from this one.
+    world.leave("s-1", "eve").await;
+    world.leave("s-1", "ann").await;
+    // Events are handled in order: once this game's ratings come, the departures were handled.
+    world.game("s-3", &["cat", "dan"], None).await;
+    world.ratings(2).await;
+    assert_eq!(world.activity("ann").await, None);
+    assert_eq!(world.activity("bob").await, Some(session("s-1")));
+    assert_eq!(world.activity("eve").await, Some(session("s-2")));
+    consumer.stop().await;
+    world.finish().await;
+}
+
+async fn an_unavailable_store_gets_the_departure_again(world: World) {
+    world.claim(&["ann", "bob"], &session("s-1")).await;
+    let flaky = Arc::new(Flaky {
+        inner: Some(Arc::clone(&world.store)),
+        release_failures_left: AtomicU32::new(2),
+        ..Flaky::default()
+    });
+    let consumer = world.start_with(Arc::clone(&flaky) as Store).await;
+    world.leave("s-1", "ann").await;
+    // Fails twice (backing off 100 + 200 ms), then frees Ann. Nothing is published once she is
+    // free, so the test looks; a departure that RabbitMQ hands out again need not come first.
+    tokio::time::timeout(LIMIT, async {
+        while world.activity("ann").await.is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("Ann was not freed in time");
+    assert_eq!(world.activity("bob").await, Some(session("s-1")));
+    assert_eq!(flaky.release_attempts.load(Ordering::SeqCst), 3);
     consumer.stop().await;
     world.finish().await;
 }
@@ -476,4 +607,7 @@ every_setup!(
     a_player_without_an_account_is_skipped,
     other_and_unreadable_events_are_passed_over,
     an_unavailable_store_gets_the_result_again,
+    a_finished_game_frees_its_players,
+    a_player_who_leaves_is_freed_and_the_others_stay,
+    an_unavailable_store_gets_the_departure_again,
 );

@@ -12,6 +12,9 @@ use warren_contracts::accounts::{
     Account, AccountUpdate, Create, Delete, Get, INITIAL_RATING, Me, NewAccount, SERVICE, Update,
     UserId,
 };
+use warren_contracts::activity::{
+    Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
+};
 use warren_contracts::auth::{RevokeUser, RevokeUserMethod};
 use warren_contracts::{Empty, ErrorCode, WireError};
 
@@ -430,6 +433,28 @@ impl AccountStore for FailingStore {
     ) -> Result<Option<Vec<Account>>, StoreError> {
         Err(self.0.clone())
     }
+    async fn activity(&self, _: &str) -> Result<Option<Activity>, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn claim(
+        &self,
+        _: &str,
+        _: &Activity,
+        _: &[Activity],
+    ) -> Result<Option<Activity>, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn hand_over(
+        &self,
+        _: &[String],
+        _: &Activity,
+        _: &Activity,
+    ) -> Result<Vec<String>, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn release(&self, _: &[String], _: &Activity) -> Result<usize, StoreError> {
+        Err(self.0.clone())
+    }
 }
 
 async fn every_method_fails_with(store_error: StoreError, code: ErrorCode) {
@@ -440,12 +465,34 @@ async fn every_method_fails_with(store_error: StoreError, code: ErrorCode) {
         other => other,
     };
     let h = Harness::with_store(Arc::new(FailingStore(store_error)), Auth::Revokes).await;
+    let room = Activity::new(ActivityKind::Room, "r-1");
+    let claim = Claim {
+        user_id: "u-1".to_owned(),
+        activity: room.clone(),
+        replaces: None,
+    };
+    let hand_over = HandOver {
+        user_ids: vec!["u-1".to_owned()],
+        from: room.clone(),
+        to: Activity::new(ActivityKind::Session, "s-1"),
+    };
+    let release = Release {
+        user_ids: vec!["u-1".to_owned()],
+        activity: room,
+    };
     let errors = [
         error(h.create("u-1", "one").await),
         error(h.get("u-1").await),
         error(h.me(as_user("u-1")).await),
         error(h.update(as_user("u-1"), "One").await),
         error(h.delete(as_user("u-1")).await),
+        error(h.bus.call::<ClaimMethod>(&claim, service_call()).await),
+        error(
+            h.bus
+                .call::<HandOverMethod>(&hand_over, service_call())
+                .await,
+        ),
+        error(h.bus.call::<ReleaseMethod>(&release, service_call()).await),
     ];
     for error in errors {
         assert_eq!(error.code, code, "{error:?}");
@@ -506,6 +553,28 @@ impl AccountStore for FlakyDeletes {
         changes: &[RatingChange],
     ) -> Result<Option<Vec<Account>>, StoreError> {
         self.inner.apply_result(session_id, changes).await
+    }
+    async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {
+        self.inner.activity(user_id).await
+    }
+    async fn claim(
+        &self,
+        user_id: &str,
+        activity: &Activity,
+        replaceable: &[Activity],
+    ) -> Result<Option<Activity>, StoreError> {
+        self.inner.claim(user_id, activity, replaceable).await
+    }
+    async fn hand_over(
+        &self,
+        user_ids: &[String],
+        from: &Activity,
+        to: &Activity,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.hand_over(user_ids, from, to).await
+    }
+    async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError> {
+        self.inner.release(user_ids, activity).await
     }
 }
 

@@ -1,5 +1,6 @@
-//! The store's behaviours, each run against MemoryStore and against RedisStore on a real Redis;
-//! then what only Redis has: its key layout, and its failures.
+//! The store's behaviours, accounts and activities, each run against MemoryStore and against
+//! RedisStore on a real Redis; then what only Redis has: its key layout, several instances sharing
+//! it, and its failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warren_accounts::{AccountStore, MemoryStore, RatingChange, RedisStore, StoreError};
 use warren_contracts::accounts::Account;
+use warren_contracts::activity::{Activity, ActivityKind};
 
 type Store = Arc<dyn AccountStore>;
 
@@ -283,6 +285,193 @@ async fn a_non_finite_delta_changes_nothing(store: Store) {
     assert!(store.apply_result("s-1", &good).await.unwrap().is_some());
 }
 
+fn room(id: &str) -> Activity {
+    Activity::new(ActivityKind::Room, id)
+}
+
+fn session(id: &str) -> Activity {
+    Activity::new(ActivityKind::Session, id)
+}
+
+fn users(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+async fn a_free_user_is_claimed(store: Store) {
+    assert_eq!(store.activity("u-ann").await.unwrap(), None);
+    assert_eq!(store.claim("u-ann", &room("r-1"), &[]).await.unwrap(), None);
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(room("r-1")));
+    // Claiming where they are already succeeds and changes nothing.
+    assert_eq!(store.claim("u-ann", &room("r-1"), &[]).await.unwrap(), None);
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(room("r-1")));
+    assert_eq!(store.activity("u-bob").await.unwrap(), None, "per user");
+}
+
+async fn a_claim_in_the_way_is_returned_and_kept(store: Store) {
+    store.claim("u-ann", &room("r-1"), &[]).await.unwrap();
+    let same_kind = store.claim("u-ann", &room("r-2"), &[]).await.unwrap();
+    assert_eq!(same_kind, Some(room("r-1")));
+    let other_kind = store.claim("u-ann", &session("s-1"), &[]).await.unwrap();
+    assert_eq!(other_kind, Some(room("r-1")));
+    // The same id of another kind is another activity.
+    let same_id = store.claim("u-ann", &session("r-1"), &[]).await.unwrap();
+    assert_eq!(same_id, Some(room("r-1")));
+    // Replacing something the user is not in does not help.
+    let wrong = store.claim("u-ann", &room("r-2"), &[room("r-9")]).await;
+    assert_eq!(wrong.unwrap(), Some(room("r-1")));
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(room("r-1")));
+}
+
+async fn a_replaceable_claim_is_replaced(store: Store) {
+    store.claim("u-ann", &room("r-1"), &[]).await.unwrap();
+    let replaceable = [room("r-9"), room("r-1")];
+    let replaced = store.claim("u-ann", &session("s-1"), &replaceable).await;
+    assert_eq!(replaced.unwrap(), None);
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(session("s-1")));
+    // The replaced claim is gone: naming it again replaces nothing.
+    let stale = store.claim("u-ann", &room("r-2"), &[room("r-1")]).await;
+    assert_eq!(stale.unwrap(), Some(session("s-1")));
+    // A free user is claimed whatever the caller thought could be replaced.
+    assert_eq!(
+        store
+            .claim("u-bob", &room("r-2"), &[room("r-1")])
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Claims `user` for each of `activities` at once, each allowed to replace `replaceable`; returns
+/// the activities that won.
+async fn race(
+    store: &Store,
+    user: &str,
+    activities: Vec<Activity>,
+    replaceable: &[Activity],
+) -> Vec<Activity> {
+    let attempts = activities.into_iter().map(|activity| {
+        let store = Arc::clone(store);
+        let user = user.to_owned();
+        let replaceable = replaceable.to_vec();
+        tokio::spawn(async move {
+            let blocker = store.claim(&user, &activity, &replaceable).await.unwrap();
+            (activity, blocker)
+        })
+    });
+    let outcomes: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<Activity> = outcomes
+        .iter()
+        .filter(|(_, blocker)| blocker.is_none())
+        .map(|(activity, _)| activity.clone())
+        .collect();
+    if let [winner] = winners.as_slice() {
+        for (activity, blocker) in &outcomes {
+            if activity != winner {
+                assert_eq!(
+                    blocker.as_ref(),
+                    Some(winner),
+                    "{activity:?} lost to the winner"
+                );
+            }
+        }
+    }
+    winners
+}
+
+async fn concurrent_claims_of_one_user_have_one_winner(store: Store) {
+    let rooms: Vec<Activity> = (0..50).map(|i| room(&format!("r-{i}"))).collect();
+    let winners = race(&store, "u-ann", rooms, &[]).await;
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(
+        store.activity("u-ann").await.unwrap().as_ref(),
+        winners.first()
+    );
+}
+
+async fn concurrent_replacements_have_one_winner(store: Store) {
+    store.claim("u-ann", &room("r-stale"), &[]).await.unwrap();
+    let sessions: Vec<Activity> = (0..50).map(|i| session(&format!("s-{i}"))).collect();
+    let winners = race(&store, "u-ann", sessions, &[room("r-stale")]).await;
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(
+        store.activity("u-ann").await.unwrap().as_ref(),
+        winners.first()
+    );
+}
+
+async fn hand_over_moves_users_in_from_or_in_nothing(store: Store) {
+    store.claim("u-ann", &room("r-1"), &[]).await.unwrap();
+    store.claim("u-cat", &room("r-2"), &[]).await.unwrap();
+    let players = users(&["u-ann", "u-bob", "u-cat"]);
+    let kept = store
+        .hand_over(&players, &room("r-1"), &session("s-1"))
+        .await;
+    assert_eq!(kept.unwrap(), ["u-cat"]);
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(session("s-1")));
+    assert_eq!(store.activity("u-bob").await.unwrap(), Some(session("s-1")));
+    assert_eq!(store.activity("u-cat").await.unwrap(), Some(room("r-2")));
+    // Again, as a retry would: those in `to` already count as handed over.
+    let again = store
+        .hand_over(&players, &room("r-1"), &session("s-1"))
+        .await;
+    assert_eq!(again.unwrap(), ["u-cat"]);
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(session("s-1")));
+    assert!(
+        store
+            .hand_over(&[], &room("r-1"), &session("s-1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn release_frees_only_users_in_that_activity(store: Store) {
+    store.claim("u-ann", &session("s-1"), &[]).await.unwrap();
+    store.claim("u-bob", &session("s-1"), &[]).await.unwrap();
+    store.claim("u-cat", &room("s-1"), &[]).await.unwrap();
+    let named = users(&["u-ann", "u-cat", "u-dan"]);
+    assert_eq!(store.release(&named, &session("s-1")).await.unwrap(), 1);
+    assert_eq!(store.activity("u-ann").await.unwrap(), None);
+    assert_eq!(
+        store.activity("u-bob").await.unwrap(),
+        Some(session("s-1")),
+        "not named"
+    );
+    assert_eq!(
+        store.activity("u-cat").await.unwrap(),
+        Some(room("s-1")),
+        "another kind"
+    );
+    assert_eq!(store.activity("u-dan").await.unwrap(), None);
+    assert_eq!(
+        store.release(&named, &session("s-1")).await.unwrap(),
+        0,
+        "idempotent"
+    );
+    assert_eq!(store.release(&[], &session("s-1")).await.unwrap(), 0);
+    // Free again: any claim succeeds.
+    assert_eq!(store.claim("u-ann", &room("r-1"), &[]).await.unwrap(), None);
+}
+
+async fn activities_need_no_account_and_outlive_one(store: Store) {
+    let odd_user = "id with spaces:and*glob?chars";
+    let odd = Activity::new(ActivityKind::PrivateRoom, "r:1 \"quoted\" 名前");
+    assert_eq!(store.claim(odd_user, &odd, &[]).await.unwrap(), None);
+    assert_eq!(store.activity(odd_user).await.unwrap(), Some(odd.clone()));
+    assert_eq!(store.get(odd_user).await.unwrap(), None, "no account made");
+    let ticket = Activity::new(ActivityKind::Ticket, "t-1");
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.claim("u-ann", &ticket, &[]).await.unwrap();
+    store.delete("u-ann").await.unwrap();
+    assert_eq!(store.activity("u-ann").await.unwrap(), Some(ticket.clone()));
+    store.release(&users(&["u-ann"]), &ticket).await.unwrap();
+    assert_eq!(store.activity("u-ann").await.unwrap(), None);
+}
+
 /// Runs each behaviour `async fn name(store: Store)` against both stores.
 macro_rules! every_store {
     ($($name:ident),* $(,)?) => {
@@ -322,6 +511,14 @@ every_store!(
     a_result_skips_deleted_accounts,
     wins_draws_and_fractions_are_counted,
     a_non_finite_delta_changes_nothing,
+    a_free_user_is_claimed,
+    a_claim_in_the_way_is_returned_and_kept,
+    a_replaceable_claim_is_replaced,
+    concurrent_claims_of_one_user_have_one_winner,
+    concurrent_replacements_have_one_winner,
+    hand_over_moves_users_in_from_or_in_nothing,
+    release_frees_only_users_in_that_activity,
+    activities_need_no_account_and_outlive_one,
 );
 
 #[test]
@@ -494,6 +691,110 @@ async fn redis_damaged_records_fail_a_result_without_writing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_one_hash_per_activity_without_expiry() {
+    with_redis(|redis| async move {
+        let store = redis.store();
+        let private = Activity::new(ActivityKind::PrivateRoom, "r-1");
+        store.claim("u-ann", &private, &[]).await.unwrap();
+        let key = format!("{}activity:u-ann", redis.prefix);
+        assert_eq!(store.activity_key("u-ann"), key);
+        assert_eq!(redis.keys().await, vec![key.clone()]);
+        let mut conn = redis.conn.clone();
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let expected: HashMap<String, String> = [("kind", "private_room"), ("id", "r-1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(fields, expected);
+        assert_eq!(raw(&redis, &["TTL", &key]).await, redis::Value::Int(-1));
+        let ticket = Activity::new(ActivityKind::Ticket, "t-1");
+        store.claim("u-ann", &ticket, &[private]).await.unwrap();
+        assert_eq!(
+            raw(&redis, &["HGET", &key, "kind"]).await,
+            redis::Value::BulkString(b"ticket".to_vec())
+        );
+        store.release(&["u-ann".to_owned()], &ticket).await.unwrap();
+        assert!(redis.keys().await.is_empty(), "a free user has no key");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_instances_sharing_one_redis_claim_a_user_once() {
+    with_redis(|redis| async move {
+        // Five instances, each with a connection of its own, as five processes would have.
+        let mut stores = Vec::new();
+        for _ in 0..5 {
+            let client = redis::Client::open(common::redis_url()).unwrap();
+            let conn = ConnectionManager::new(client).await.unwrap();
+            stores.push(RedisStore::new(conn, redis.prefix.clone()));
+        }
+        let attempts = (0..50).map(|i| {
+            let store = stores[i % stores.len()].clone();
+            tokio::spawn(async move {
+                let activity = Activity::new(ActivityKind::Room, format!("r-{i}"));
+                let blocker = store.claim("u-ann", &activity, &[]).await.unwrap();
+                (activity, blocker)
+            })
+        });
+        let outcomes: Vec<_> = futures_util::future::join_all(attempts).await;
+        let winners: Vec<Activity> = outcomes
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|(_, blocker)| blocker.is_none())
+            .map(|(activity, _)| activity)
+            .collect();
+        assert_eq!(winners.len(), 1, "winners: {winners:?}");
+        assert_eq!(
+            stores[0].activity("u-ann").await.unwrap().as_ref(),
+            winners.first()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_damaged_activities_are_internal_errors() {
+    with_redis(|redis| async move {
+        let store = redis.store();
+        let room = Activity::new(ActivityKind::Room, "r-1");
+        let internal = |result: Result<(), StoreError>| {
+            assert!(matches!(result, Err(StoreError::Internal(_))), "{result:?}");
+        };
+        // A kind this code does not know.
+        let castle = store.activity_key("u-castle");
+        raw(&redis, &["HSET", &castle, "kind", "castle", "id", "c-1"]).await;
+        internal(store.activity("u-castle").await.map(drop));
+        internal(store.claim("u-castle", &room, &[]).await.map(drop));
+        // A key of another type.
+        let string = store.activity_key("u-string");
+        raw(&redis, &["SET", &string, "room:r-1"]).await;
+        internal(store.activity("u-string").await.map(drop));
+        internal(store.claim("u-string", &room, &[]).await.map(drop));
+        let named = ["u-string".to_owned()];
+        internal(store.release(&named, &room).await.map(drop));
+        let to = Activity::new(ActivityKind::Session, "s-1");
+        internal(store.hand_over(&named, &room, &to).await.map(drop));
+        assert_eq!(
+            raw(&redis, &["GET", &string]).await,
+            redis::Value::BulkString(b"room:r-1".to_vec()),
+            "left as it was"
+        );
+        // Half a record holds nobody, and the next claim writes a whole one.
+        let half = store.activity_key("u-half");
+        raw(&redis, &["HSET", &half, "kind", "room"]).await;
+        assert_eq!(store.activity("u-half").await.unwrap(), None);
+        assert_eq!(store.claim("u-half", &room, &[]).await.unwrap(), None);
+        assert_eq!(store.activity("u-half").await.unwrap(), Some(room));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_redis_is_unavailable() {
     // A port nobody listens on: bind one, note it, let it go.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -523,4 +824,11 @@ async fn an_unreachable_redis_is_unavailable() {
             .await
             .map(drop),
     );
+    let room = Activity::new(ActivityKind::Room, "r-1");
+    let named = ["u-1".to_owned()];
+    unavailable(store.activity("u-1").await.map(drop));
+    unavailable(store.claim("u-1", &room, &[]).await.map(drop));
+    let to = Activity::new(ActivityKind::Session, "s-1");
+    unavailable(store.hand_over(&named, &room, &to).await.map(drop));
+    unavailable(store.release(&named, &room).await.map(drop));
 }

@@ -1,5 +1,6 @@
-//! [`MemoryStore`]: accounts in a map in this process, for the embedded mode and fast tests. Each
-//! operation holds the lock for its whole (synchronous) body, which makes it atomic.
+//! [`MemoryStore`]: accounts and activities in maps in this process, for the embedded mode and
+//! fast tests. Each operation holds the lock for its whole (synchronous) body, which makes it
+//! atomic.
 
 use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
 use std::collections::hash_map::Entry;
@@ -7,6 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use warren_contracts::accounts::Account;
+use warren_contracts::activity::Activity;
 
 /// Accounts by user id, in memory; gone when the process ends.
 #[derive(Debug, Default)]
@@ -19,6 +21,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     accounts: HashMap<String, Account>,
+    /// Each user's current activity, by user id; no entry when they are in nothing.
+    activities: HashMap<String, Activity>,
     /// Session ids whose results were applied.
     applied: HashSet<String>,
     /// The same ids in the order they were applied, to forget them after [`RESULT_TTL`].
@@ -114,5 +118,60 @@ impl AccountStore for MemoryStore {
             }
         }
         Ok(Some(updated))
+    }
+
+    async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {
+        Ok(self.state().activities.get(user_id).cloned())
+    }
+
+    async fn claim(
+        &self,
+        user_id: &str,
+        activity: &Activity,
+        replaceable: &[Activity],
+    ) -> Result<Option<Activity>, StoreError> {
+        let mut state = self.state();
+        if let Some(current) = state.activities.get(user_id)
+            && current != activity
+            && !replaceable.contains(current)
+        {
+            return Ok(Some(current.clone()));
+        }
+        state
+            .activities
+            .insert(user_id.to_owned(), activity.clone());
+        Ok(None)
+    }
+
+    async fn hand_over(
+        &self,
+        user_ids: &[String],
+        from: &Activity,
+        to: &Activity,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut state = self.state();
+        let mut kept = Vec::new();
+        for user_id in user_ids {
+            match state.activities.get(user_id) {
+                // Already in `to`: a repeated hand-over, done before.
+                Some(current) if current != from && current != to => kept.push(user_id.clone()),
+                _ => {
+                    state.activities.insert(user_id.clone(), to.clone());
+                }
+            }
+        }
+        Ok(kept)
+    }
+
+    async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError> {
+        let mut state = self.state();
+        let mut released = 0;
+        for user_id in user_ids {
+            if state.activities.get(user_id) == Some(activity) {
+                state.activities.remove(user_id);
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 }

@@ -5,6 +5,13 @@
 //! existence: bounds on names are the handlers' business. Every operation on one account is atomic
 //! on its own, so several service instances can share one Redis.
 //!
+//! Beside the account, the store keeps each user's current [`Activity`] (where they are: a room, a
+//! matchmaking ticket, a session). It is keyed by user id alone and needs no account record: the
+//! other services seat users by id, and whether an account exists is none of this rule's business.
+//! Deleting an account leaves its activity, which its owner releases as usual. Every change of an
+//! activity is a compare-and-set on what is stored, so a user is never in two places at once however
+//! many instances claim them concurrently.
+//!
 //! To grow the record, add the field to [`Account`] and to both implementations' encodings; to
 //! grow the behaviour, add a method here and implement it atomically in both, as
 //! [`AccountStore::apply_result`] is (a game's result, once per session id).
@@ -17,6 +24,7 @@ pub use self::redis::RedisStore;
 
 use std::time::Duration;
 use warren_contracts::accounts::Account;
+use warren_contracts::activity::Activity;
 
 /// How long a session id is remembered as applied: redeliveries come long before that.
 pub const RESULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -93,4 +101,32 @@ pub trait AccountStore: Send + Sync {
         session_id: &str,
         changes: &[RatingChange],
     ) -> Result<Option<Vec<Account>>, StoreError>;
+
+    /// The activity `user_id` is in, if any.
+    async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError>;
+
+    /// Puts `user_id` in `activity`, atomically, if they are in nothing, in `activity` already, or
+    /// in one of `replaceable`; returns `None` then. Otherwise changes nothing and returns the
+    /// activity that holds them. Claims for one user take turns: of concurrent claims of a free
+    /// user for different activities, exactly one succeeds.
+    async fn claim(
+        &self,
+        user_id: &str,
+        activity: &Activity,
+        replaceable: &[Activity],
+    ) -> Result<Option<Activity>, StoreError>;
+
+    /// Moves each of `user_ids` that is in `from`, or in nothing, to `to`, all in one atomic step.
+    /// Returns the users left where they were because another activity (not `from`, not `to`)
+    /// holds them.
+    async fn hand_over(
+        &self,
+        user_ids: &[String],
+        from: &Activity,
+        to: &Activity,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Frees each of `user_ids` that is in exactly `activity`, all in one atomic step; the others
+    /// are left as they are. Returns how many were freed.
+    async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError>;
 }

@@ -9,6 +9,9 @@
 //!                                    games_won     (decimal u64)
 //! <prefix>result:<session_id> string "1": that session's result was applied; expires after
 //!                                    30 days (RESULT_TTL)
+//! <prefix>activity:<user_id>  hash   kind  (the ActivityKind's wire name, e.g. "private_room")
+//!                                    id    (the room, ticket or session id)
+//!                                    no expiry; absent when the user is in nothing
 //! ```
 //!
 //! A hash rather than a JSON string, so that single fields can be changed in place and atomically
@@ -23,6 +26,12 @@
 //! with `SET NX` and only if that succeeded increments the existing accounts' fields, so a result
 //! is applied once however often and however concurrently it comes.
 //!
+//! An activity is a hash too, so that the scripts that change it (`claim`, `hand_over`, `release`)
+//! compare kind and id field by field, never an encoding's exact bytes. Each script reads what is
+//! stored and writes only if it is what the caller expects, in one step: a compare-and-set that
+//! holds however many instances share the Redis. A hash with one of its two fields missing (only
+//! tampering makes one) holds nobody, for the scripts and for `activity` alike.
+//!
 //! Errors: failures to reach or use the server (I/O, dropped connection, timeouts, a server that is
 //! loading, read-only or down) are [`StoreError::Unavailable`]; anything else Redis says, and a
 //! record that does not read back, is [`StoreError::Internal`].
@@ -32,6 +41,7 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 use std::collections::HashMap;
 use warren_contracts::accounts::Account;
+use warren_contracts::activity::{Activity, ActivityKind};
 
 /// Writes a whole account unless its key exists. KEYS[1]: the account; ARGV: field, value, ...
 /// Returns 1 when written, 0 when an account was there.
@@ -100,12 +110,70 @@ end
 return updated
 ";
 
+/// Puts a user in an activity unless another holds them. KEYS[1]: the user's activity; ARGV[1],
+/// ARGV[2]: the claimed kind and id; then the kind and id of each activity that may be replaced.
+/// Returns nil when the user is now in the claimed activity, otherwise the {kind, id} in the way.
+const CLAIM: &str = r"
+local current = redis.call('HMGET', KEYS[1], 'kind', 'id')
+local kind, id = current[1], current[2]
+if kind and id and not (kind == ARGV[1] and id == ARGV[2]) then
+  local replaceable = false
+  for i = 3, #ARGV, 2 do
+    if kind == ARGV[i] and id == ARGV[i + 1] then
+      replaceable = true
+      break
+    end
+  end
+  if not replaceable then
+    return {kind, id}
+  end
+end
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'id', ARGV[2])
+return false
+";
+
+/// Moves users from one activity (or none) to another. KEYS: the users' activities; ARGV[1],
+/// ARGV[2]: the kind and id moved from; ARGV[3], ARGV[4]: moved to. Returns for each key in order
+/// 1 if the user is now in the new activity, 0 if another one keeps them.
+const HAND_OVER: &str = r"
+local moved = {}
+for i, key in ipairs(KEYS) do
+  local current = redis.call('HMGET', key, 'kind', 'id')
+  local kind, id = current[1], current[2]
+  if not (kind and id)
+      or (kind == ARGV[1] and id == ARGV[2])
+      or (kind == ARGV[3] and id == ARGV[4]) then
+    redis.call('HSET', key, 'kind', ARGV[3], 'id', ARGV[4])
+    moved[i] = 1
+  else
+    moved[i] = 0
+  end
+end
+return moved
+";
+
+/// Frees the users still in one activity. KEYS: the users' activities; ARGV[1], ARGV[2]: its kind
+/// and id. Returns how many were freed.
+const RELEASE: &str = r"
+local released = 0
+for _, key in ipairs(KEYS) do
+  local current = redis.call('HMGET', key, 'kind', 'id')
+  if current[1] == ARGV[1] and current[2] == ARGV[2] then
+    redis.call('DEL', key)
+    released = released + 1
+  end
+end
+return released
+";
+
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
 const DISPLAY_NAME: &str = "display_name";
 const RATING: &str = "rating";
 const GAMES_PLAYED: &str = "games_played";
 const GAMES_WON: &str = "games_won";
+const KIND: &str = "kind";
+const ID: &str = "id";
 
 /// Accounts in Redis under one key prefix.
 #[derive(Clone)]
@@ -115,6 +183,9 @@ pub struct RedisStore {
     create: Script,
     set_display_name: Script,
     apply_result: Script,
+    claim: Script,
+    hand_over: Script,
+    release: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -134,6 +205,9 @@ impl RedisStore {
             create: Script::new(CREATE),
             set_display_name: Script::new(SET_DISPLAY_NAME),
             apply_result: Script::new(APPLY_RESULT),
+            claim: Script::new(CLAIM),
+            hand_over: Script::new(HAND_OVER),
+            release: Script::new(RELEASE),
         }
     }
 
@@ -145,6 +219,11 @@ impl RedisStore {
     /// The key that records `session_id`'s result as applied.
     pub fn result_key(&self, session_id: &str) -> String {
         format!("{}result:{session_id}", self.prefix)
+    }
+
+    /// The key of `user_id`'s current activity.
+    pub fn activity_key(&self, user_id: &str) -> String {
+        format!("{}activity:{user_id}", self.prefix)
     }
 }
 
@@ -254,6 +333,115 @@ impl AccountStore for RedisStore {
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
+
+    async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.activity_key(user_id);
+        let (kind, id): (Option<String>, Option<String>) = ::redis::cmd("HMGET")
+            .arg(&key)
+            .arg(KIND)
+            .arg(ID)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match (kind, id) {
+            (Some(kind), Some(id)) => decode_activity(&key, &kind, id).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn claim(
+        &self,
+        user_id: &str,
+        activity: &Activity,
+        replaceable: &[Activity],
+    ) -> Result<Option<Activity>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.activity_key(user_id);
+        let mut invocation = self.claim.key(&key);
+        for activity in std::iter::once(activity).chain(replaceable) {
+            invocation.arg(kind_name(activity.kind)?).arg(&activity.id);
+        }
+        let current: Option<(String, String)> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        current
+            .map(|(kind, id)| decode_activity(&key, &kind, id))
+            .transpose()
+    }
+
+    async fn hand_over(
+        &self,
+        user_ids: &[String],
+        from: &Activity,
+        to: &Activity,
+    ) -> Result<Vec<String>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut invocation = self.hand_over.prepare_invoke();
+        for user_id in user_ids {
+            invocation.key(self.activity_key(user_id));
+        }
+        invocation
+            .arg(kind_name(from.kind)?)
+            .arg(&from.id)
+            .arg(kind_name(to.kind)?)
+            .arg(&to.id);
+        let moved: Vec<u8> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if moved.len() != user_ids.len() {
+            return Err(StoreError::Internal(format!(
+                "hand-over returned {} answers for {} users",
+                moved.len(),
+                user_ids.len()
+            )));
+        }
+        Ok(user_ids
+            .iter()
+            .zip(moved)
+            .filter(|(_, moved)| *moved == 0)
+            .map(|(user_id, _)| user_id.clone())
+            .collect())
+    }
+
+    async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let mut invocation = self.release.prepare_invoke();
+        for user_id in user_ids {
+            invocation.key(self.activity_key(user_id));
+        }
+        invocation.arg(kind_name(activity.kind)?).arg(&activity.id);
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// The name a kind goes by in Redis: its wire name, so that the stored record reads like the
+/// contract.
+fn kind_name(kind: ActivityKind) -> Result<String, StoreError> {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        other => Err(StoreError::Internal(format!(
+            "activity kind {kind:?} encodes as {other:?}"
+        ))),
+    }
+}
+
+/// The activity from its hash fields; `key` is for the error message.
+fn decode_activity(key: &str, kind: &str, id: String) -> Result<Activity, StoreError> {
+    let kind = serde_json::from_value(serde_json::Value::String(kind.to_owned()))
+        .map_err(|_| StoreError::Internal(format!("{key}: kind is {kind:?}")))?;
+    Ok(Activity { kind, id })
 }
 
 /// The account as hash fields.
