@@ -10,10 +10,11 @@ use crate::store::{SessionRecord, SessionStore, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{Bus, RequestContext};
+use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::{
-    Command, FINISHED, Finished, NewSession, PLAYER_LEFT, SERVICE, STARTED, STATE, Session,
-    SessionId, Status,
+    Command, FINISHED, Finished, GameMode, NewSession, PLAYER_LEFT, SERVICE, STARTED, STATE,
+    Session, SessionId, Status,
 };
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
 
@@ -219,12 +220,7 @@ pub(crate) async fn create(
     ctx: RequestContext,
     params: NewSession,
 ) -> Result<Session, WireError> {
-    if ctx.user_id.is_some() {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "sessions are started by rooms and the matchmaker",
-        ));
-    }
+    service_only(&ctx)?;
     let game = service.game(&params.mode)?;
     // The game refuses a wrong count, empty ids and a player seated twice.
     let players = params.players;
@@ -264,6 +260,54 @@ pub(crate) async fn create(
     service.announce(STARTED, &session.players, started).await;
     tracing::info!(session_id = %session.session_id, game = %session.game, "session started");
     Ok(session)
+}
+
+/// Refuses a method meant for services when the gateway forwarded it for a signed-in user.
+fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
+    match ctx.user_id {
+        Some(_) => Err(WireError::new(
+            ErrorCode::Forbidden,
+            format!("{} is not available to clients", ctx.method),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `sessions.modes`: the games this service runs and their player counts, so that rooms and the
+/// matchmaker refuse a mode or a size before anyone waits for a session that cannot start.
+pub(crate) async fn modes(
+    service: Arc<Service>,
+    _ctx: RequestContext,
+    _params: Empty,
+) -> Result<Vec<GameMode>, WireError> {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(service
+        .games
+        .modes()
+        .filter_map(|mode| service.games.get(mode))
+        .map(|game| GameMode {
+            mode: game.mode().to_owned(),
+            min_players: count(*game.players().start()),
+            max_players: count(*game.players().end()),
+        })
+        .collect())
+}
+
+/// `sessions.holds`: whether the user still plays in the session (seated, not gone, not over);
+/// `accounts` asks it before it lets a claim stand in the user's way.
+pub(crate) async fn holds(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: HoldsQuery,
+) -> Result<Holds, WireError> {
+    service_only(&ctx)?;
+    let held = match service.store.get(&params.id).await.map_err(store_failure)? {
+        Some(record) => {
+            record.session.status == Status::Running && record.remaining().contains(&params.user_id)
+        }
+        None => false,
+    };
+    Ok(Holds { held })
 }
 
 pub(crate) async fn join(

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! lib.rs        serve() and router(): the methods wired to their handlers
-//! handlers.rs   create, join, command, leave: read, let the game decide, compare-and-set, announce
+//! handlers.rs   create, join, command, leave: read, let the game decide, compare-and-set, announce;
+//!               modes and holds for the services that seat players
 //! presence.rs   the grace period: presence events in, deadlines swept, seats given up
 //! store/        SessionStore: in memory, or Redis with a version check on every write
 //! game/         the Game trait, tic-tac-toe, relay, the registry
@@ -25,7 +26,7 @@ pub use store::{MemoryStore, PresenceStore, RedisStore, SessionStore, StoreError
 use handlers::Service;
 use std::sync::Arc;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
-use warren_contracts::sessions::{Create, Join, Leave, SERVICE, SendCommand};
+use warren_contracts::sessions::{Create, HoldsMethod, Join, Leave, Modes, SERVICE, SendCommand};
 
 /// Where this service's keys live in Redis (after the deployment's namespace).
 pub const REDIS_PREFIX: &str = "warren:sessions:";
@@ -56,13 +57,17 @@ pub async fn serve_presence(
 /// The service's methods and their handlers; `bus` carries the events it publishes.
 pub fn router(bus: Bus, store: Arc<dyn SessionStore>, games: Games) -> Router {
     let service = Arc::new(Service::new(bus, store, games));
-    let (create, join, command, leave) = (
+    let (create, join, command, leave, modes, holds) = (
+        Arc::clone(&service),
+        Arc::clone(&service),
         Arc::clone(&service),
         Arc::clone(&service),
         Arc::clone(&service),
         service,
     );
     Router::new(SERVICE)
+        .method::<Modes, _, _>(move |ctx, p| handlers::modes(Arc::clone(&modes), ctx, p))
+        .method::<HoldsMethod, _, _>(move |ctx, p| handlers::holds(Arc::clone(&holds), ctx, p))
         .method::<Create, _, _>(move |ctx, p| handlers::create(Arc::clone(&create), ctx, p))
         .method::<Join, _, _>(move |ctx, p| handlers::join(Arc::clone(&join), ctx, p))
         .method::<SendCommand, _, _>(move |ctx, p| handlers::command(Arc::clone(&command), ctx, p))
