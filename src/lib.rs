@@ -2,7 +2,8 @@
 //!
 //! `cargo run` starts it embedded (in-process bus, state in memory: nothing to install); given a
 //! RabbitMQ and a Redis address it runs the same code over them, and can share the work with the
-//! per-service binaries (`warren-gateway`, `warren-auth`, `warren-accounts`). Tests start it on
+//! per-service binaries (`warren-gateway`, `warren-auth`, `warren-accounts`, `warren-sessions`,
+//! `warren-rooms`, `warren-private-rooms`). Tests start it on
 //! port 0 with [`start`].
 
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ struct Stores {
     auth: Arc<dyn warren_auth::AuthStore>,
     accounts: Arc<dyn warren_accounts::AccountStore>,
     sessions: Arc<dyn warren_sessions::SessionStore>,
+    rooms: Arc<dyn warren_rooms::RoomStore>,
 }
 
 impl Stores {
@@ -51,6 +53,7 @@ impl Stores {
             auth: Arc::new(warren_auth::MemoryStore::new()),
             accounts: Arc::new(warren_accounts::MemoryStore::new()),
             sessions: Arc::new(warren_sessions::MemoryStore::new()),
+            rooms: Arc::new(warren_rooms::MemoryStore::new()),
         }
     }
 
@@ -68,6 +71,10 @@ impl Stores {
             sessions: Arc::new(warren_sessions::RedisStore::new(
                 redis.clone(),
                 prefix(warren_sessions::REDIS_PREFIX),
+            )),
+            rooms: Arc::new(warren_rooms::RedisStore::new(
+                redis.clone(),
+                prefix(warren_rooms::REDIS_PREFIX),
             )),
         }
     }
@@ -138,6 +145,7 @@ pub async fn start(
             ServeOptions::default(),
         )
         .await?,
+        warren_rooms::serve(&bus, stores.rooms, ServeOptions::default()).await?,
     ];
     let address = listener.local_addr()?;
     let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);

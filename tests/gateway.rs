@@ -65,7 +65,7 @@ async fn bad_input_gets_an_error_and_the_socket_stays_open(mode: Mode) {
     assert_eq!(code(&ws.response(&null).await), -32600);
 
     // A service that is not running: unavailable, at once.
-    let down = ws.call_raw("rooms.list", json!({})).await;
+    let down = ws.call_raw("matchmaker.status", json!({})).await;
     assert_eq!(down["error"]["data"]["code"], "unavailable", "{down}");
 
     assert_eq!(

@@ -91,6 +91,17 @@ pub struct SessionsSettings {
     pub grace_period: Duration,
 }
 
+/// What the private-rooms service needs.
+#[derive(Debug, Clone, Args)]
+pub struct PrivateRoomsSettings {
+    /// How long a private room that has not started a session lives after its last join.
+    #[arg(long, env = "WARREN_PRIVATE_ROOM_TTL", default_value = "10m", value_parser = positive_duration)]
+    pub private_room_ttl: Duration,
+    /// Wrong invite codes one user may try per minute before being refused.
+    #[arg(long, env = "WARREN_CODE_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub code_attempts: u32,
+}
+
 /// What the gateway needs.
 #[derive(Debug, Clone, Args)]
 pub struct GatewaySettings {
@@ -168,6 +179,8 @@ mod tests {
         auth: AuthSettings,
         #[command(flatten)]
         sessions: SessionsSettings,
+        #[command(flatten)]
+        private_rooms: PrivateRoomsSettings,
     }
 
     #[test]
@@ -182,6 +195,11 @@ mod tests {
         assert!(parsed.gateway.cors_origins.is_empty());
         assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(parsed.sessions.grace_period, Duration::from_secs(30));
+        assert_eq!(
+            parsed.private_rooms.private_room_ttl,
+            Duration::from_secs(600)
+        );
+        assert_eq!(parsed.private_rooms.code_attempts, 10);
         assert_eq!(parsed.backends.log_format, LogFormat::Text);
         assert!(parsed.backends.amqp_url.is_none());
     }

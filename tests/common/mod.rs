@@ -293,6 +293,24 @@ impl Ws {
         .expect("no event in time")
     }
 
+    /// The next event of this type whose data matches `wanted`.
+    pub async fn event_where(&mut self, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let found = self
+                    .events
+                    .iter()
+                    .position(|e| e["type"] == kind && wanted(&e["data"]));
+                if let Some(index) = found {
+                    return self.events.remove(index);
+                }
+                self.read_one().await.expect("the socket closed");
+            }
+        })
+        .await
+        .expect("no such event in time")
+    }
+
     /// Reads until the server closes; returns the close code.
     pub async fn closed(&mut self, limit: Duration) -> u16 {
         tokio::time::timeout(limit, async {

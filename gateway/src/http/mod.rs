@@ -1,10 +1,12 @@
-//! HTTP `/v1`: auth and accounts for tools and web pages, health checks, the OpenAPI document.
+//! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks, the
+//! OpenAPI document.
 
 pub mod accounts;
 pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod rooms;
 
 use crate::state::AppState;
 use axum::Router;
@@ -23,6 +25,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(accounts::delete),
         )
         .route("/v1/accounts/{user_id}", get(accounts::get))
+        .route("/v1/rooms", get(rooms::list))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

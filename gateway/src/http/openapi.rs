@@ -18,10 +18,11 @@ pub struct ErrorBody {
     paths(
         super::auth::register, super::auth::login, super::auth::refresh, super::auth::logout,
         super::accounts::me, super::accounts::update, super::accounts::delete, super::accounts::get,
+        super::rooms::list,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "accounts")),
+    tags((name = "auth"), (name = "accounts"), (name = "rooms")),
 )]
 pub struct ApiDoc;
 

@@ -1,0 +1,35 @@
+//! `warren-rooms`: the rooms service as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use warren_bus::ServeOptions;
+use warren_rooms::{MemoryStore, RedisStore, RoomStore};
+use warren_runtime::{Backends, logging, run_service};
+
+/// Warren's rooms service: public rooms, listed, joined and started.
+#[derive(Debug, Parser)]
+#[command(name = "warren-rooms", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_rooms::REDIS_PREFIX
+    );
+    run_service("warren-rooms", &args.backends, |bus, redis| async move {
+        let store: Arc<dyn RoomStore> = match redis {
+            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+            None => Arc::new(MemoryStore::new()),
+        };
+        warren_rooms::serve(&bus, store, ServeOptions::default()).await
+    })
+    .await?;
+    Ok(())
+}

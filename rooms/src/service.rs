@@ -1,0 +1,234 @@
+//! What every handler shares: the bus, the store, the mode cache, and the three things they all
+//! do: change a room with a compare-and-set, tell its players, and keep the user's claim in
+//! `accounts` in step with their seat.
+
+use crate::modes::ModeCache;
+use crate::store::{RoomRecord, RoomStore, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use warren_bus::{Bus, CallOptions, RequestContext};
+use warren_contracts::activity::{
+    Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
+};
+use warren_contracts::event::now_millis;
+use warren_contracts::rooms::{Room, RoomStatus, SERVICE};
+use warren_contracts::{ErrorCode, Event, WireError};
+
+/// How long a change keeps trying while other writers keep changing the room first.
+const BUSY_LIMIT: Duration = Duration::from_secs(3);
+/// A room starting for longer than this was left by an instance that died mid-start.
+const START_ABANDONED_MS: u64 = 15_000;
+
+/// What a change does to the room it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Write the changed record back.
+    Save,
+    /// The room is over: delete it.
+    Delete,
+    /// Nothing to write; the room is returned as read.
+    Unchanged,
+}
+
+pub(crate) struct Service {
+    pub(crate) bus: Bus,
+    pub(crate) store: Arc<dyn RoomStore>,
+    pub(crate) modes: ModeCache,
+}
+
+impl Service {
+    pub(crate) fn new(bus: Bus, store: Arc<dyn RoomStore>) -> Self {
+        Self {
+            bus,
+            store,
+            modes: ModeCache::default(),
+        }
+    }
+
+    /// The room as it stands, with a start its instance abandoned undone.
+    pub(crate) async fn load(&self, room_id: &str) -> Result<RoomRecord, WireError> {
+        let mut record = self
+            .store
+            .get(room_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such room"))?;
+        if record.room.status == RoomStatus::Starting
+            && now_millis().saturating_sub(record.starting_at) > START_ABANDONED_MS
+        {
+            tracing::warn!(room_id, "a start was abandoned; the room is open again");
+            record.room.status = RoomStatus::Open;
+            record.starting_at = 0;
+            for player in &mut record.room.players {
+                player.ready = false;
+            }
+        }
+        Ok(record)
+    }
+
+    /// Reads the room, lets `change` decide, and writes the outcome back if nobody changed the
+    /// room meanwhile; otherwise reads again and retries, for a bounded time.
+    pub(crate) async fn update<F>(
+        &self,
+        room_id: &str,
+        mut change: F,
+    ) -> Result<(RoomRecord, Change), WireError>
+    where
+        F: FnMut(&mut RoomRecord) -> Result<Change, WireError>,
+    {
+        let give_up = tokio::time::Instant::now() + BUSY_LIMIT;
+        while tokio::time::Instant::now() < give_up {
+            let mut record = self.load(room_id).await?;
+            let expected = record.version();
+            let outcome = change(&mut record)?;
+            let written = match outcome {
+                Change::Unchanged => true,
+                Change::Delete => self
+                    .store
+                    .delete(&record.room, expected)
+                    .await
+                    .map_err(store_failure)?,
+                Change::Save => {
+                    record.room.version = expected + 1;
+                    record.room.free_seats = free_seats(&record.room);
+                    self.store
+                        .replace(&record, expected)
+                        .await
+                        .map_err(store_failure)?
+                }
+            };
+            if written {
+                return Ok((record, outcome));
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(WireError::new(
+            ErrorCode::Unavailable,
+            "the room is too busy; try again",
+        ))
+    }
+
+    /// Tells `players`; a failed publish is logged, the change stands.
+    pub(crate) async fn announce(&self, kind: &str, players: Vec<String>, data: serde_json::Value) {
+        if players.is_empty() {
+            return;
+        }
+        let event = Event::new(kind, players, data);
+        if let Err(error) = self.bus.publish(SERVICE, &event).await {
+            tracing::error!(%error, kind, "could not publish a room event");
+        }
+    }
+
+    /// Claims `user` for the room in `accounts`, so that they are in no other room, queue or
+    /// session while seated here. A claim by another public room that no longer seats them is
+    /// stale and replaced.
+    pub(crate) async fn claim(
+        &self,
+        ctx: &RequestContext,
+        user: &str,
+        room_id: &str,
+    ) -> Result<(), WireError> {
+        let mut claim = Claim {
+            user_id: user.to_owned(),
+            activity: room_activity(room_id),
+            replaces: None,
+        };
+        loop {
+            let claimed = self
+                .bus
+                .call::<ClaimMethod>(&claim, service_call(ctx))
+                .await
+                .map_err(|error| error.to_wire())?;
+            if claimed.claimed {
+                return Ok(());
+            }
+            let Some(current) = claimed.current else {
+                return Err(WireError::new(ErrorCode::Internal, "internal error"));
+            };
+            let ours = current.kind == ActivityKind::Room && claim.replaces.is_none();
+            if ours && !self.seats(&current.id, user).await? {
+                claim.replaces = Some(current);
+                continue;
+            }
+            return Err(current.conflict());
+        }
+    }
+
+    /// Frees `users` from this room in `accounts`. A failure is logged: the claim is stale from
+    /// now on, and the next claim that meets it replaces it.
+    pub(crate) async fn release(&self, ctx: &RequestContext, users: Vec<String>, room_id: &str) {
+        let release = Release {
+            user_ids: users,
+            activity: room_activity(room_id),
+        };
+        if let Err(error) = self
+            .bus
+            .call::<ReleaseMethod>(&release, service_call(ctx))
+            .await
+        {
+            tracing::warn!(%error, room_id, "could not release the room's claim");
+        }
+    }
+
+    /// Moves the players' claims from the room to the session it started.
+    pub(crate) async fn hand_over(
+        &self,
+        ctx: &RequestContext,
+        users: Vec<String>,
+        room_id: &str,
+        session_id: &str,
+    ) {
+        let hand_over = HandOver {
+            user_ids: users,
+            from: room_activity(room_id),
+            to: Activity::new(ActivityKind::Session, session_id),
+        };
+        if let Err(error) = self
+            .bus
+            .call::<HandOverMethod>(&hand_over, service_call(ctx))
+            .await
+        {
+            tracing::warn!(%error, room_id, "could not hand the claims over to the session");
+        }
+    }
+
+    /// Whether `room_id` seats `user`: the room exists, is not over and has them.
+    pub(crate) async fn seats(&self, room_id: &str, user: &str) -> Result<bool, WireError> {
+        Ok(self
+            .store
+            .get(room_id)
+            .await
+            .map_err(store_failure)?
+            .is_some_and(|record| record.room.has_player(user)))
+    }
+}
+
+fn room_activity(room_id: &str) -> Activity {
+    Activity::new(ActivityKind::Room, room_id)
+}
+
+/// Options for a call to another service on behalf of a request: its id and deadline, but not
+/// the user, since the methods services call each other with refuse callers that are clients.
+pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
+    CallOptions {
+        user_id: None,
+        ..ctx.call_options()
+    }
+}
+
+pub(crate) fn free_seats(room: &Room) -> u32 {
+    let taken = u32::try_from(room.players.len()).unwrap_or(u32::MAX);
+    room.max_players.saturating_sub(taken)
+}
+
+pub(crate) fn store_failure(error: StoreError) -> WireError {
+    tracing::error!(%error, "room store failed");
+    match error {
+        StoreError::Unavailable(_) => {
+            WireError::new(ErrorCode::Unavailable, "rooms are unavailable; try again")
+        }
+        StoreError::AlreadyExists | StoreError::Corrupt(_) => {
+            WireError::new(ErrorCode::Internal, "internal error")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Where rooms live: a small trait with an in-memory and a Redis implementation.
+//!
+//! Any instance of the service may change any room, so every change is a compare-and-set on the
+//! room's version: the service reads, decides in Rust and writes back only if nobody changed the
+//! room meanwhile. That one rule is what keeps two instances from seating more players than a
+//! room has seats, or starting its game twice. The store also keeps the list of rooms that are
+//! open and have a free seat, newest first, updated in the same atomic write.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use serde::{Deserialize, Serialize};
+use warren_contracts::rooms::{Room, RoomStatus};
+
+/// A room and what only the service needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRecord {
+    pub room: Room,
+    /// When the room started asking for its session (Unix ms); 0 unless starting. A start older
+    /// than a few seconds was left by an instance that died, and the room counts as open again.
+    #[serde(default)]
+    pub starting_at: u64,
+}
+
+impl RoomRecord {
+    pub fn id(&self) -> &str {
+        &self.room.room_id
+    }
+
+    pub fn version(&self) -> u64 {
+        self.room.version
+    }
+
+    /// Whether `rooms.list` shows it: open with a free seat.
+    pub fn listed(&self) -> bool {
+        self.room.status == RoomStatus::Open && self.room.free_seats > 0
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached now; the caller gets `unavailable`.
+    #[error("room store unavailable: {0}")]
+    Unavailable(String),
+    /// A record that cannot be read back.
+    #[error("corrupt room record: {0}")]
+    Corrupt(String),
+    #[error("a room with this id exists")]
+    AlreadyExists,
+}
+
+#[async_trait::async_trait]
+pub trait RoomStore: Send + Sync {
+    async fn create(&self, record: &RoomRecord) -> Result<(), StoreError>;
+    async fn get(&self, room_id: &str) -> Result<Option<RoomRecord>, StoreError>;
+    /// Stores `record` if the stored version is still `expected`; `false` when another writer
+    /// changed the room first (read it again and retry), or it is gone.
+    async fn replace(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
+    /// Deletes the room if its stored version is still `expected`; `false` otherwise.
+    async fn delete(&self, room: &Room, expected: u64) -> Result<bool, StoreError>;
+    /// Listed rooms (see [`RoomRecord::listed`]), newest first, of `mode` if given, at most
+    /// `limit`.
+    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError>;
+}

@@ -1,0 +1,214 @@
+//! Rooms in Redis: one hash per room, `<prefix>room:<id>` with the fields `version` and `record`
+//! (the JSON of the record), and the list of listed rooms as sorted sets scored by creation time:
+//! `<prefix>open` for every mode and `<prefix>open:<mode>` per mode. Each write is a Lua script
+//! that checks the version and updates the record and both sets together, so the list never shows
+//! a room that is full or gone for longer than it takes to read it.
+//!
+//! A room expires a day after its last change, so that one abandoned by everyone does not stay
+//! forever; the list drops entries whose room has expired when it meets them.
+
+use super::{RoomRecord, RoomStore, StoreError};
+use redis::aio::ConnectionManager;
+use warren_contracts::rooms::Room;
+
+const TTL_SECONDS: u64 = 86_400;
+
+/// KEYS: room, open, open:<mode>. ARGV: listed (0/1), score, id. Puts the room in or out of the
+/// list; shared by the scripts below.
+const LIST: &str = r"
+local function list(listed, score, id)
+  if listed == '1' then
+    redis.call('ZADD', KEYS[2], score, id)
+    redis.call('ZADD', KEYS[3], score, id)
+  else
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+";
+
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[4], 'record', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+list(ARGV[1], ARGV[2], ARGV[3])
+return 1";
+
+const REPLACE: &str = r"
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[5], 'record', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+list(ARGV[1], ARGV[2], ARGV[3])
+return 1";
+
+const DELETE: &str = r"
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then return 0 end
+redis.call('DEL', KEYS[1])
+list('0', ARGV[2], ARGV[3])
+return 1";
+
+pub struct RedisStore {
+    redis: ConnectionManager,
+    prefix: String,
+    create: redis::Script,
+    replace: redis::Script,
+    delete: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+        let script = |body: &str| redis::Script::new(&format!("{LIST}{body}"));
+        Self {
+            redis,
+            prefix: prefix.into(),
+            create: script(CREATE),
+            replace: script(REPLACE),
+            delete: script(DELETE),
+        }
+    }
+
+    fn room_key(&self, room_id: &str) -> String {
+        format!("{}room:{room_id}", self.prefix)
+    }
+
+    fn open_key(&self, mode: Option<&str>) -> String {
+        match mode {
+            Some(mode) => format!("{}open:{mode}", self.prefix),
+            None => format!("{}open", self.prefix),
+        }
+    }
+
+    /// A script invocation with the room's three keys and its list arguments.
+    fn invocation<'a>(
+        &self,
+        script: &'a redis::Script,
+        room: &Room,
+        listed: bool,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.room_key(&room.room_id))
+            .key(self.open_key(None))
+            .key(self.open_key(Some(&room.mode)))
+            .arg(u8::from(listed))
+            .arg(room.created_at)
+            .arg(&room.room_id);
+        invocation
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn encode(record: &RoomRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode(json: &str) -> Result<RoomRecord, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl RoomStore for RedisStore {
+    async fn create(&self, record: &RoomRecord) -> Result<(), StoreError> {
+        let created: i64 = self
+            .invocation(&self.create, &record.room, record.listed())
+            .arg(record.version())
+            .arg(encode(record)?)
+            .arg(TTL_SECONDS)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    async fn get(&self, room_id: &str) -> Result<Option<RoomRecord>, StoreError> {
+        let record: Option<String> = redis::cmd("HGET")
+            .arg(self.room_key(room_id))
+            .arg("record")
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        record.as_deref().map(decode).transpose()
+    }
+
+    async fn replace(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError> {
+        let replaced: i64 = self
+            .invocation(&self.replace, &record.room, record.listed())
+            .arg(expected)
+            .arg(record.version())
+            .arg(encode(record)?)
+            .arg(TTL_SECONDS)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(replaced == 1)
+    }
+
+    async fn delete(&self, room: &Room, expected: u64) -> Result<bool, StoreError> {
+        let deleted: i64 = self
+            .invocation(&self.delete, room, false)
+            .arg(expected)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted == 1)
+    }
+
+    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let index = self.open_key(mode);
+        let mut redis = self.redis.clone();
+        let ids: Vec<String> = redis::cmd("ZREVRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(limit - 1)
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut fetch = redis::pipe();
+        for id in &ids {
+            fetch.cmd("HGET").arg(self.room_key(id)).arg("record");
+        }
+        let records: Vec<Option<String>> =
+            fetch.query_async(&mut redis).await.map_err(unavailable)?;
+        let mut rooms = Vec::with_capacity(ids.len());
+        for (id, record) in ids.iter().zip(records) {
+            match record {
+                Some(json) => {
+                    let record = decode(&json)?;
+                    if record.listed() {
+                        rooms.push(record.room);
+                    }
+                }
+                None => {
+                    // Its room expired; the entry goes the first time someone meets it.
+                    let _: Result<(), _> = redis::cmd("ZREM")
+                        .arg(&index)
+                        .arg(id)
+                        .query_async(&mut redis)
+                        .await;
+                }
+            }
+        }
+        Ok(rooms)
+    }
+}

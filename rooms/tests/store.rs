@@ -1,0 +1,186 @@
+//! The room store in memory and in Redis: the same scenarios over both. A write against a stale
+//! version is refused (so two instances never seat the same seat twice), and the list shows
+//! exactly the open rooms with a free seat, newest first, by mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use warren_contracts::rooms::{Room, RoomPlayer, RoomStatus};
+use warren_rooms::store::RoomRecord;
+use warren_rooms::{MemoryStore, RedisStore, RoomStore, StoreError};
+
+fn record(id: &str, mode: &str, created_at: u64) -> RoomRecord {
+    RoomRecord {
+        room: Room {
+            room_id: id.into(),
+            mode: mode.into(),
+            max_players: 2,
+            name: None,
+            owner: "a".into(),
+            players: vec![RoomPlayer {
+                user_id: "a".into(),
+                ready: false,
+            }],
+            free_seats: 1,
+            status: RoomStatus::Open,
+            version: 0,
+            created_at,
+        },
+        starting_at: 0,
+    }
+}
+
+fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn compare_and_set(store: Arc<dyn RoomStore>) {
+    let id = id();
+    assert!(store.get(&id).await.unwrap().is_none());
+    store.create(&record(&id, "relay", 1)).await.unwrap();
+    assert!(matches!(
+        store.create(&record(&id, "relay", 1)).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    // Many writers racing for the last seat of version 0: exactly one wins.
+    let writers = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let mut attempt = record(&id, "relay", 1);
+        attempt.room.players.push(RoomPlayer {
+            user_id: format!("w{i}"),
+            ready: false,
+        });
+        attempt.room.free_seats = 0;
+        attempt.room.version = 1;
+        tokio::spawn(async move { store.replace(&attempt, 0).await.unwrap() })
+    });
+    let mut wins = 0;
+    for writer in writers {
+        wins += usize::from(writer.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let stored = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.room.players.len(), 2);
+    assert!(
+        !store.delete(&stored.room, 0).await.unwrap(),
+        "a stale delete went through"
+    );
+    assert!(store.delete(&stored.room, 1).await.unwrap());
+    assert!(store.get(&id).await.unwrap().is_none());
+    assert!(
+        !store.replace(&stored, 1).await.unwrap(),
+        "a replace brought a deleted room back"
+    );
+}
+
+async fn list(store: Arc<dyn RoomStore>) {
+    // Modes of this run only, so that other tests' rooms do not show.
+    let (mode, other) = (format!("m-{}", id()), format!("o-{}", id()));
+    let (old, new, elsewhere, full) = (id(), id(), id(), id());
+    store.create(&record(&old, &mode, 100)).await.unwrap();
+    store.create(&record(&new, &mode, 200)).await.unwrap();
+    store
+        .create(&record(&elsewhere, &other, 150))
+        .await
+        .unwrap();
+    let mut filled = record(&full, &mode, 300);
+    filled.room.free_seats = 0;
+    store.create(&filled).await.unwrap();
+    let ids = |rooms: Vec<Room>| {
+        rooms
+            .into_iter()
+            .map(|r| r.room_id)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(
+        ids(store.list(Some(&mode), 10).await.unwrap()),
+        [new.clone(), old.clone()]
+    );
+    assert_eq!(
+        ids(store.list(Some(&mode), 1).await.unwrap()),
+        vec![new.clone()]
+    );
+    assert_eq!(
+        ids(store.list(Some(&other), 10).await.unwrap()),
+        vec![elsewhere.clone()]
+    );
+    let all = ids(store.list(None, 100).await.unwrap());
+    for room in [&old, &new, &elsewhere] {
+        assert!(all.contains(room), "{room} missing from the whole list");
+    }
+    assert!(!all.contains(&full), "a full room is listed");
+    // Starting leaves the list; opening again puts it back.
+    let mut starting = store.get(&new).await.unwrap().unwrap();
+    starting.room.status = RoomStatus::Starting;
+    starting.room.version = 1;
+    assert!(store.replace(&starting, 0).await.unwrap());
+    assert_eq!(
+        ids(store.list(Some(&mode), 10).await.unwrap()),
+        vec![old.clone()]
+    );
+    starting.room.status = RoomStatus::Open;
+    starting.room.version = 2;
+    assert!(store.replace(&starting, 1).await.unwrap());
+    assert_eq!(
+        ids(store.list(Some(&mode), 10).await.unwrap()),
+        [new.clone(), old.clone()]
+    );
+    // A deleted room leaves the list.
+    assert!(store.delete(&starting.room, 2).await.unwrap());
+    assert_eq!(
+        ids(store.list(Some(&mode), 10).await.unwrap()),
+        vec![old.clone()]
+    );
+    for room in [&old, &elsewhere, &full] {
+        let record = store.get(room).await.unwrap().unwrap();
+        assert!(store.delete(&record.room, 0).await.unwrap());
+    }
+    assert!(store.list(Some(&mode), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn memory_store_compare_and_set() {
+    compare_and_set(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_lists_open_rooms_newest_first() {
+    list(Arc::new(MemoryStore::new())).await;
+}
+
+/// A Redis store under a prefix of its own; its keys are deleted when the scenario ends.
+async fn with_redis<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn RoomStore>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let url =
+        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut redis = redis::aio::ConnectionManager::new(client)
+        .await
+        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
+    let prefix = format!("test-rooms-{}:", uuid::Uuid::new_v4().simple());
+    scenario(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_compare_and_set() {
+    with_redis(compare_and_set).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_lists_open_rooms_newest_first() {
+    with_redis(list).await;
+}
