@@ -1,7 +1,8 @@
 //! The methods a client may call over the WebSocket, and the service that answers each.
 //!
-//! Only these are forwarded: service-to-service methods (`accounts.create`, `auth.revoke_user`,
-//! `sessions.create`, …) are not reachable from a socket whatever the client sends.
+//! Only these are forwarded: service-to-service methods (`accounts.create`, `accounts.claim`,
+//! `auth.revoke_user`, `sessions.create`, `rooms.holds`, …) are not reachable from a socket
+//! whatever the client sends.
 
 /// Client-facing method → the service whose queue serves it.
 const CLIENT_METHODS: &[(&str, &str)] = &[
@@ -46,6 +47,13 @@ mod tests {
             "auth.revoke_user",
             "auth.login",
             "sessions.create",
+            "sessions.modes",
+            "sessions.holds",
+            "rooms.holds",
+            "private_rooms.holds",
+            "accounts.claim",
+            "accounts.hand_over",
+            "accounts.release",
             "",
         ] {
             assert_eq!(service_for(internal), None, "{internal}");
