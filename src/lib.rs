@@ -27,6 +27,8 @@ pub struct Options {
     pub auth: AuthConfig,
     /// How long a player who went away keeps their seat in a game.
     pub grace_period: std::time::Duration,
+    /// Private rooms' time to live and the limit on wrong invite codes.
+    pub private_rooms: warren_private_rooms::PrivateRoomsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,7 @@ struct Stores {
     accounts: Arc<dyn warren_accounts::AccountStore>,
     sessions: Arc<dyn warren_sessions::SessionStore>,
     rooms: Arc<dyn warren_rooms::RoomStore>,
+    private_rooms: Arc<dyn warren_private_rooms::PrivateRoomStore>,
 }
 
 impl Stores {
@@ -54,6 +57,7 @@ impl Stores {
             accounts: Arc::new(warren_accounts::MemoryStore::new()),
             sessions: Arc::new(warren_sessions::MemoryStore::new()),
             rooms: Arc::new(warren_rooms::MemoryStore::new()),
+            private_rooms: Arc::new(warren_private_rooms::MemoryStore::new()),
         }
     }
 
@@ -76,6 +80,10 @@ impl Stores {
                 redis.clone(),
                 prefix(warren_rooms::REDIS_PREFIX),
             )),
+            private_rooms: Arc::new(warren_private_rooms::RedisStore::new(
+                redis.clone(),
+                prefix(warren_private_rooms::REDIS_PREFIX),
+            )),
         }
     }
 }
@@ -86,7 +94,8 @@ pub struct System {
     pub address: SocketAddr,
     bus: Bus,
     servers: Vec<ServerHandle>,
-    /// Stops the event consumers (game results into ratings, presence into grace periods).
+    /// Stops the event consumers (game results into ratings, presence into grace periods) and the
+    /// private rooms' expiry sweeper.
     consumers: CancellationToken,
     background: Vec<JoinHandle<()>>,
     gateway: JoinHandle<Result<(), GatewayError>>,
@@ -129,6 +138,12 @@ pub async fn start(
         consumers.clone(),
     )
     .await?;
+    let expiry = warren_private_rooms::serve_expiry(
+        &bus,
+        Arc::clone(&stores.private_rooms),
+        options.private_rooms.clone(),
+        consumers.clone(),
+    );
     let servers = vec![
         warren_auth::serve(
             &bus,
@@ -146,6 +161,13 @@ pub async fn start(
         )
         .await?,
         warren_rooms::serve(&bus, stores.rooms, ServeOptions::default()).await?,
+        warren_private_rooms::serve(
+            &bus,
+            stores.private_rooms,
+            options.private_rooms.clone(),
+            ServeOptions::default(),
+        )
+        .await?,
     ];
     let address = listener.local_addr()?;
     let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);
@@ -155,7 +177,7 @@ pub async fn start(
         bus,
         servers,
         consumers,
-        background: vec![results, presence],
+        background: vec![results, presence, expiry],
         gateway,
     })
 }

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use warren_runtime::{
-    AuthSettings, Backends, GatewaySettings, SessionsSettings, logging, shutdown,
+    AuthSettings, Backends, GatewaySettings, PrivateRoomsSettings, SessionsSettings, logging,
+    shutdown,
 };
 
 /// Warren, a game-lobby backend: the gateway and every service in one process.
@@ -21,6 +22,8 @@ struct Args {
     auth: AuthSettings,
     #[command(flatten)]
     sessions: SessionsSettings,
+    #[command(flatten)]
+    private_rooms: PrivateRoomsSettings,
 }
 
 #[tokio::main]
@@ -40,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
             refresh_token_ttl: args.auth.refresh_token_ttl,
         },
         grace_period: args.sessions.grace_period,
+        private_rooms: (&args.private_rooms).into(),
     };
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;

@@ -262,3 +262,73 @@ async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
     bus.shutdown().await;
     common::delete_keys(&deployment.namespace).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_start_games_across_processes() {
+    let deployment = Deployment::new();
+    let _auth = deployment.start("warren-auth");
+    let _accounts = deployment.start("warren-accounts");
+    let _sessions = deployment.start("warren-sessions");
+    let rooms = deployment.start("warren-rooms");
+    let _other_rooms = deployment.start("warren-rooms");
+    let _private_rooms = deployment.start("warren-private-rooms");
+    let _gateway = deployment.start("warren-gateway");
+    let mut players = Vec::new();
+    for name in ["ada", "bob"] {
+        let credentials = json!({"username": unique(name), "password": PASSWORD});
+        let user_id = deployment.register(&credentials).await;
+        let token = deployment.login(&credentials).await;
+        players.push((user_id, deployment.connect(&token).await));
+    }
+    let (ada, rest) = players.split_first_mut().unwrap();
+    let bob = &mut rest[0];
+    // The services come up in any order: wait for rooms (and, through it, sessions) to answer.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    let room = loop {
+        let response = ada
+            .1
+            .call_raw(
+                "rooms.create",
+                json!({"mode": "tic-tac-toe", "max_players": 2}),
+            )
+            .await;
+        if response.get("error").is_none() {
+            break response["result"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "rooms never answered: {response}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // One rooms instance stops gracefully; the other serves the rest of the room's life.
+    assert!(
+        rooms.terminate().success(),
+        "warren-rooms did not exit cleanly"
+    );
+    bob.1
+        .call("rooms.join", json!({"room_id": room["room_id"]}))
+        .await;
+    for (_, ws) in [&mut *ada, &mut *bob] {
+        ws.call(
+            "rooms.ready",
+            json!({"room_id": room["room_id"], "ready": true}),
+        )
+        .await;
+    }
+    let started = ada.1.event("session.started").await;
+    assert_eq!(
+        bob.1.event("session.started").await["data"],
+        started["data"]
+    );
+    // In the game now: a private room is refused until the game is over.
+    let refused = bob
+        .1
+        .call_raw(
+            "private_rooms.create",
+            json!({"mode": "relay", "max_players": 2}),
+        )
+        .await;
+    assert_eq!(refused["error"]["data"]["code"], "in_session", "{refused}");
+    common::delete_keys(&deployment.namespace).await;
+}

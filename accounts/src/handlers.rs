@@ -6,12 +6,11 @@
 
 use crate::store::{AccountStore, StoreError};
 use crate::validate;
-use std::future::Future;
 use std::sync::Arc;
-use warren_bus::{Bus, RequestContext, Router};
+use warren_bus::{Bus, RequestContext};
 use warren_contracts::accounts::{Account, AccountUpdate, INITIAL_RATING, NewAccount, UserId};
 use warren_contracts::auth::{RevokeUser, RevokeUserMethod};
-use warren_contracts::{Empty, ErrorCode, Method, WireError};
+use warren_contracts::{Empty, ErrorCode, WireError};
 
 /// What every handler shares: the bus for calls to other services, and the store.
 pub(crate) struct Service {
@@ -23,17 +22,6 @@ impl Service {
     pub(crate) fn new(bus: Bus, store: Arc<dyn AccountStore>) -> Self {
         Self { bus, store }
     }
-}
-
-/// Registers `handler` for method `M`, giving it the shared [`Service`].
-pub(crate) fn route<M, F, Fut>(router: Router, service: &Arc<Service>, handler: F) -> Router
-where
-    M: Method,
-    F: Fn(Arc<Service>, RequestContext, M::Params) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<M::Result, WireError>> + Send + 'static,
-{
-    let service = Arc::clone(service);
-    router.method::<M, _, _>(move |ctx, params| handler(Arc::clone(&service), ctx, params))
 }
 
 /// `accounts.create`: a new account with the initial rating, named after the username.

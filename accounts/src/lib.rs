@@ -61,15 +61,15 @@ pub async fn serve(
 /// (`auth.revoke_user` when an account is deleted, `<owner>.holds` when a claim is in the way).
 pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
     let service = Arc::new(handlers::Service::new(bus, store));
-    let router = Router::new(SERVICE);
-    let router = handlers::route::<Create, _, _>(router, &service, handlers::create);
-    let router = handlers::route::<Me, _, _>(router, &service, handlers::me);
-    let router = handlers::route::<Get, _, _>(router, &service, handlers::get);
-    let router = handlers::route::<Update, _, _>(router, &service, handlers::update);
-    let router = handlers::route::<Delete, _, _>(router, &service, handlers::delete);
-    let router = handlers::route::<ClaimMethod, _, _>(router, &service, activity::claim);
-    let router = handlers::route::<HandOverMethod, _, _>(router, &service, activity::hand_over);
-    handlers::route::<ReleaseMethod, _, _>(router, &service, activity::release)
+    Router::new(SERVICE)
+        .method_with::<Create, _, _, _>(&service, handlers::create)
+        .method_with::<Me, _, _, _>(&service, handlers::me)
+        .method_with::<Get, _, _, _>(&service, handlers::get)
+        .method_with::<Update, _, _, _>(&service, handlers::update)
+        .method_with::<Delete, _, _, _>(&service, handlers::delete)
+        .method_with::<ClaimMethod, _, _, _>(&service, activity::claim)
+        .method_with::<HandOverMethod, _, _, _>(&service, activity::hand_over)
+        .method_with::<ReleaseMethod, _, _, _>(&service, activity::release)
 }
 
 /// Starts applying the sessions' events to `store` (finished games to ratings; finished games and

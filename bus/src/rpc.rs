@@ -194,6 +194,22 @@ impl Router {
         self
     }
 
+    /// Adds the handler for method `M`, giving it `state` with each request: the usual shape of a
+    /// service whose handlers share one `Service` value.
+    ///
+    /// # Panics
+    /// As [`Router::method`].
+    pub fn method_with<M, S, F, Fut>(self, state: &Arc<S>, handler: F) -> Self
+    where
+        M: Method,
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, RequestContext, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, WireError>> + Send + 'static,
+    {
+        let state = Arc::clone(state);
+        self.method::<M, _, _>(move |ctx, params| handler(Arc::clone(&state), ctx, params))
+    }
+
     /// Adds a handler for a method known only by name, taking and returning JSON values: for
     /// methods whose types live elsewhere (tools, tests, a generic relay).
     pub fn method_json<F, Fut>(mut self, name: impl Into<String>, handler: F) -> Self

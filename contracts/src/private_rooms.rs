@@ -25,7 +25,7 @@ pub struct PrivateRoom {
     /// In the order they joined; `ready` is always true.
     pub players: Vec<RoomPlayer>,
     pub free_seats: u32,
-    /// The invite code, upper case, e.g. `K7PM-R4XQ-2H`.
+    /// The invite code, upper case, e.g. `K7PMR-4XQ2H`.
     pub code: String,
     /// Grows by one with every change: of two `room.updated`, keep the higher.
     pub version: u64,

@@ -14,6 +14,12 @@ pub const HOLDS: &str = "rooms.holds";
 pub const UPDATED: &str = "room.updated";
 pub const CLOSED: &str = "room.closed";
 
+/// Fewest seats a room (public or private) may have: a room for one would be full, and
+/// pointless, the moment it is made.
+pub const MIN_PLAYERS: u32 = 2;
+/// Most seats a room (public or private) may have, whatever its game allows.
+pub const MAX_PLAYERS: u32 = 16;
+
 /// Most rooms `rooms.list` returns.
 pub const MAX_LIST: usize = 100;
 /// Longest room name, in characters.

@@ -5,6 +5,7 @@
 //! (which games exist, for whoever seats players) and `sessions.holds`.
 
 use crate::activity::{Holds as Held, HoldsQuery};
+use crate::error::{ErrorCode, WireError};
 use crate::rpc::{Empty, Method};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -115,6 +116,37 @@ pub struct GameMode {
     pub max_players: u32,
 }
 
+/// Checks that `mode` is one of `modes` and that a game of `players` players fits both the game
+/// and the caller's own bounds (`least..=most`, e.g. a room's); the message says what would do.
+pub fn check_mode(
+    modes: &[GameMode],
+    mode: &str,
+    players: u32,
+    least: u32,
+    most: u32,
+) -> Result<(), WireError> {
+    let Some(game) = modes.iter().find(|m| m.mode == mode) else {
+        let names: Vec<&str> = modes.iter().map(|m| m.mode.as_str()).collect();
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("no game mode {mode:?}; there are {}", names.join(", ")),
+        ));
+    };
+    let (least, most) = (game.min_players.max(least), game.max_players.min(most));
+    if players < least || players > most {
+        let wanted = if least == most {
+            least.to_string()
+        } else {
+            format!("{least} to {most}")
+        };
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("{mode} takes {wanted} players, not {players}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `sessions.modes` (service-to-service): every game mode, by name.
 pub struct Modes;
 impl Method for Modes {
@@ -132,4 +164,25 @@ impl Method for HoldsMethod {
     const NAME: &'static str = HOLDS;
     type Params = HoldsQuery;
     type Result = Held;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mode_and_a_size_are_checked_against_the_game_and_the_caller() {
+        let modes = [GameMode {
+            mode: "relay".into(),
+            min_players: 1,
+            max_players: 64,
+        }];
+        assert!(check_mode(&modes, "relay", 2, 2, 16).is_ok());
+        let unknown = check_mode(&modes, "chess", 2, 2, 16).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::InvalidParams);
+        assert!(unknown.message.contains("relay"), "{}", unknown.message);
+        let small = check_mode(&modes, "relay", 1, 2, 16).unwrap_err();
+        assert_eq!(small.message, "relay takes 2 to 16 players, not 1");
+        assert!(check_mode(&modes, "relay", 17, 2, 16).is_err());
+    }
 }

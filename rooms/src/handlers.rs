@@ -1,7 +1,8 @@
-//! One function per `rooms.*` method: check the caller and the parameters, change the room with
-//! a compare-and-set, keep the caller's claim in step, and tell the room's players.
+//! `rooms.list`, `rooms.leave`, `rooms.ready` (and the start it may lead to) and `rooms.holds`:
+//! check the caller and the parameters, change the room with a compare-and-set, keep the caller's
+//! claim in step, and tell the room's players. Creating and joining are in [`crate::seating`].
 
-use crate::service::{Change, Service, free_seats, service_call};
+use crate::service::{Change, Service, service_call};
 use crate::store::RoomRecord;
 use serde_json::json;
 use std::sync::Arc;
@@ -9,58 +10,14 @@ use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{
-    CLOSED, CloseReason, ListRooms, MAX_LIST, MAX_NAME_CHARS, NewRoom, Room, RoomClosed, RoomId,
-    RoomPlayer, RoomStatus, SetReady, UPDATED,
+    CLOSED, CloseReason, ListRooms, MAX_LIST, Room, RoomClosed, RoomId, RoomStatus, SetReady,
+    UPDATED,
 };
 use warren_contracts::sessions::{Create as CreateSession, NewSession};
 use warren_contracts::{Empty, ErrorCode, WireError};
 
 /// Longest id or mode name accepted, in bytes.
 const MAX_ID_BYTES: usize = 64;
-
-pub(crate) async fn create(
-    service: Arc<Service>,
-    ctx: RequestContext,
-    params: NewRoom,
-) -> Result<Room, WireError> {
-    let user = caller(&ctx)?;
-    let name = room_name(params.name.as_deref())?;
-    bounded("mode", &params.mode)?;
-    service
-        .modes
-        .check(&service.bus, &params.mode, params.max_players)
-        .await?;
-    let room_id = uuid::Uuid::new_v4().to_string();
-    service.claim(&ctx, user, &room_id).await?;
-    let mut room = Room {
-        room_id,
-        mode: params.mode,
-        max_players: params.max_players,
-        name,
-        owner: user.to_owned(),
-        players: vec![RoomPlayer {
-            user_id: user.to_owned(),
-            ready: false,
-        }],
-        free_seats: 0,
-        status: RoomStatus::Open,
-        version: 0,
-        created_at: now_millis(),
-    };
-    room.free_seats = free_seats(&room);
-    let record = RoomRecord {
-        room,
-        starting_at: 0,
-    };
-    if let Err(error) = service.store.create(&record).await {
-        service
-            .release(&ctx, vec![user.to_owned()], record.id())
-            .await;
-        return Err(crate::service::store_failure(error));
-    }
-    tracing::info!(room_id = %record.id(), mode = %record.room.mode, "room created");
-    Ok(record.room)
-}
 
 pub(crate) async fn list(
     service: Arc<Service>,
@@ -85,50 +42,6 @@ pub(crate) async fn list(
         .list(params.mode.as_deref(), limit)
         .await
         .map_err(crate::service::store_failure)
-}
-
-pub(crate) async fn join(
-    service: Arc<Service>,
-    ctx: RequestContext,
-    params: RoomId,
-) -> Result<Room, WireError> {
-    let user = caller(&ctx)?.to_owned();
-    bounded("room_id", &params.room_id)?;
-    // Look before claiming, so that a full room costs nobody a claim.
-    let record = service.load(&params.room_id).await?;
-    if record.room.has_player(&user) {
-        return Ok(record.room);
-    }
-    if !record.listed() {
-        return Err(room_full());
-    }
-    service.claim(&ctx, &user, &params.room_id).await?;
-    let seated = service
-        .update(&params.room_id, |record| {
-            if record.room.has_player(&user) {
-                return Ok(Change::Unchanged);
-            }
-            if !record.listed() {
-                return Err(room_full());
-            }
-            record.room.players.push(RoomPlayer {
-                user_id: user.clone(),
-                ready: false,
-            });
-            Ok(Change::Save)
-        })
-        .await;
-    let (record, change) = match seated {
-        Ok(seated) => seated,
-        Err(error) => {
-            service.release(&ctx, vec![user], &params.room_id).await;
-            return Err(error);
-        }
-    };
-    if change == Change::Save {
-        updated(&service, &record.room).await;
-    }
-    Ok(record.room)
 }
 
 pub(crate) async fn leave(
@@ -187,7 +100,8 @@ pub(crate) async fn ready(
                 return Ok(Change::Unchanged);
             }
             player.ready = params.ready;
-            if room.free_seats == 0 && room.players.iter().all(|p| p.ready) {
+            let full = room.players.len() == room.max_players as usize;
+            if full && room.players.iter().all(|p| p.ready) {
                 room.status = RoomStatus::Starting;
                 record.starting_at = now_millis();
             }
@@ -291,20 +205,20 @@ pub(crate) async fn holds(
     Ok(Holds { held })
 }
 
-async fn updated(service: &Service, room: &Room) {
+pub(crate) async fn updated(service: &Service, room: &Room) {
     service
         .announce(UPDATED, room.player_ids(), json!(room))
         .await;
 }
 
-fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
+pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
     ctx.user_id
         .as_deref()
         .filter(|id| !id.is_empty())
         .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
 }
 
-fn bounded(what: &str, value: &str) -> Result<(), WireError> {
+pub(crate) fn bounded(what: &str, value: &str) -> Result<(), WireError> {
     if value.is_empty() || value.len() > MAX_ID_BYTES {
         return Err(WireError::new(
             ErrorCode::InvalidParams,
@@ -314,21 +228,7 @@ fn bounded(what: &str, value: &str) -> Result<(), WireError> {
     Ok(())
 }
 
-/// A room name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
-fn room_name(name: Option<&str>) -> Result<Option<String>, WireError> {
-    let Some(name) = name else { return Ok(None) };
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(WireError::new(
-            ErrorCode::InvalidParams,
-            format!("a room name is 1 to {MAX_NAME_CHARS} characters, without control characters"),
-        ));
-    }
-    Ok(Some(name.to_owned()))
-}
-
-fn room_full() -> WireError {
+pub(crate) fn room_full() -> WireError {
     WireError::new(ErrorCode::RoomFull, "the room has no free seat")
 }
 

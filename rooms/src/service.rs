@@ -2,8 +2,7 @@
 //! do: change a room with a compare-and-set, tell its players, and keep the user's claim in
 //! `accounts` in step with their seat.
 
-use crate::modes::ModeCache;
-use crate::store::{RoomRecord, RoomStore, StoreError};
+use crate::store::{ABANDONED_MS, RoomRecord, RoomStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use warren_bus::{Bus, CallOptions, RequestContext};
@@ -11,13 +10,13 @@ use warren_contracts::activity::{
     Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
 };
 use warren_contracts::event::now_millis;
-use warren_contracts::rooms::{Room, RoomStatus, SERVICE};
-use warren_contracts::{ErrorCode, Event, WireError};
+use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
+use warren_contracts::rooms::{RoomStatus, SERVICE};
+use warren_contracts::sessions::{Modes, check_mode};
+use warren_contracts::{Empty, ErrorCode, Event, WireError};
 
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
-/// A room starting for longer than this was left by an instance that died mid-start.
-const START_ABANDONED_MS: u64 = 15_000;
 
 /// What a change does to the room it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,19 +32,35 @@ pub(crate) enum Change {
 pub(crate) struct Service {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn RoomStore>,
-    pub(crate) modes: ModeCache,
 }
 
 impl Service {
     pub(crate) fn new(bus: Bus, store: Arc<dyn RoomStore>) -> Self {
-        Self {
-            bus,
-            store,
-            modes: ModeCache::default(),
-        }
+        Self { bus, store }
     }
 
-    /// The room as it stands, with a start its instance abandoned undone.
+    /// Checks with `sessions` that it runs `mode` for `players` players, and that a room may
+    /// have that many seats. Asked at every create: rooms are made far less often than joined,
+    /// and the answer is then never stale.
+    pub(crate) async fn check_mode(
+        &self,
+        ctx: &RequestContext,
+        mode: &str,
+        players: u32,
+    ) -> Result<(), WireError> {
+        let modes = self
+            .bus
+            .call::<Modes>(&Empty {}, service_call(ctx))
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot learn the game modes from sessions");
+                error.to_wire()
+            })?;
+        check_mode(&modes, mode, players, MIN_PLAYERS, MAX_PLAYERS)
+    }
+
+    /// The room as it stands, with what instances that died left half done undone: a start, and
+    /// seats held for joins they did not finish.
     pub(crate) async fn load(&self, room_id: &str) -> Result<RoomRecord, WireError> {
         let mut record = self
             .store
@@ -53,8 +68,12 @@ impl Service {
             .await
             .map_err(store_failure)?
             .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such room"))?;
+        let now = now_millis();
+        record
+            .joining
+            .retain(|j| now.saturating_sub(j.since) <= ABANDONED_MS);
         if record.room.status == RoomStatus::Starting
-            && now_millis().saturating_sub(record.starting_at) > START_ABANDONED_MS
+            && now.saturating_sub(record.starting_at) > ABANDONED_MS
         {
             tracing::warn!(room_id, "a start was abandoned; the room is open again");
             record.room.status = RoomStatus::Open;
@@ -90,7 +109,7 @@ impl Service {
                     .map_err(store_failure)?,
                 Change::Save => {
                     record.room.version = expected + 1;
-                    record.room.free_seats = free_seats(&record.room);
+                    record.room.free_seats = record.free_seats();
                     self.store
                         .replace(&record, expected)
                         .await
@@ -192,14 +211,14 @@ impl Service {
         }
     }
 
-    /// Whether `room_id` seats `user`: the room exists, is not over and has them.
+    /// Whether `room_id` holds `user`: the room exists, is not over, and seats them or holds a
+    /// seat for them.
     pub(crate) async fn seats(&self, room_id: &str, user: &str) -> Result<bool, WireError> {
-        Ok(self
-            .store
-            .get(room_id)
-            .await
-            .map_err(store_failure)?
-            .is_some_and(|record| record.room.has_player(user)))
+        match self.load(room_id).await {
+            Ok(record) => Ok(record.holds(user)),
+            Err(error) if error.code == ErrorCode::NotFound => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -214,11 +233,6 @@ pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
         user_id: None,
         ..ctx.call_options()
     }
-}
-
-pub(crate) fn free_seats(room: &Room) -> u32 {
-    let taken = u32::try_from(room.players.len()).unwrap_or(u32::MAX);
-    room.max_players.saturating_sub(taken)
 }
 
 pub(crate) fn store_failure(error: StoreError) -> WireError {

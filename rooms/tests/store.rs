@@ -26,6 +26,7 @@ fn record(id: &str, mode: &str, created_at: u64) -> RoomRecord {
             created_at,
         },
         starting_at: 0,
+        joining: Vec::new(),
     }
 }
 
@@ -83,6 +84,10 @@ async fn list(store: Arc<dyn RoomStore>) {
         .await
         .unwrap();
     let mut filled = record(&full, &mode, 300);
+    filled.room.players.push(RoomPlayer {
+        user_id: "b".into(),
+        ready: false,
+    });
     filled.room.free_seats = 0;
     store.create(&filled).await.unwrap();
     let ids = |rooms: Vec<Room>| {

@@ -65,6 +65,14 @@ pub async fn start(mode: Mode) -> TestSystem {
 }
 
 pub async fn start_with(mode: Mode, gateway: GatewayConfig) -> TestSystem {
+    start_configured(mode, |options| options.gateway = gateway).await
+}
+
+/// Starts the system with the test defaults, changed by `configure`.
+pub async fn start_configured(
+    mode: Mode,
+    configure: impl FnOnce(&mut warren::Options),
+) -> TestSystem {
     let (amqp_url, redis_url, redis_namespace) = match &mode {
         Mode::Embedded => (None, None, String::new()),
         Mode::Distributed { vhost, namespace } => (
@@ -73,18 +81,20 @@ pub async fn start_with(mode: Mode, gateway: GatewayConfig) -> TestSystem {
             namespace.clone(),
         ),
     };
-    let options = warren::Options {
+    let mut options = warren::Options {
         amqp_url,
         redis_url,
         redis_namespace,
-        gateway,
+        gateway: gateway_config(),
         auth: warren_auth::AuthConfig {
             jwt_secret: SECRET.to_vec(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
         },
         grace_period: GRACE,
+        private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
     };
+    configure(&mut options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
     let system = warren::start(options, listener, shutdown.clone())

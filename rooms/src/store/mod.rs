@@ -15,14 +15,31 @@ pub use redis::RedisStore;
 use serde::{Deserialize, Serialize};
 use warren_contracts::rooms::{Room, RoomStatus};
 
+/// A start or a held seat older than this (ms) was left by an instance that died mid-way.
+pub const ABANDONED_MS: u64 = 15_000;
+
+/// A seat held for a user while `accounts` is asked to claim them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joining {
+    pub user_id: String,
+    /// When the seat was held (Unix ms).
+    pub since: u64,
+}
+
 /// A room and what only the service needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomRecord {
     pub room: Room,
     /// When the room started asking for its session (Unix ms); 0 unless starting. A start older
-    /// than a few seconds was left by an instance that died, and the room counts as open again.
+    /// than [`ABANDONED_MS`] was left by an instance that died, and the room counts as open again.
     #[serde(default)]
     pub starting_at: u64,
+    /// Seats held for users whose claim is under way. They count against the room's size and the
+    /// room holds them (for `rooms.holds`), so that a user joining two rooms at once cannot be
+    /// claimed by the second while the first has not seated them yet; they are not players until
+    /// claimed, so they are never ready and never taken into a session.
+    #[serde(default)]
+    pub joining: Vec<Joining>,
 }
 
 impl RoomRecord {
@@ -34,9 +51,28 @@ impl RoomRecord {
         self.room.version
     }
 
-    /// Whether `rooms.list` shows it: open with a free seat.
+    /// Whether the room holds `user`: seated, or being claimed for a seat.
+    pub fn holds(&self, user: &str) -> bool {
+        self.room.has_player(user) || self.is_joining(user)
+    }
+
+    pub fn is_joining(&self, user: &str) -> bool {
+        self.joining.iter().any(|j| j.user_id == user)
+    }
+
+    /// Seats neither taken by a player nor held for one being claimed.
+    pub fn free_seats(&self) -> u32 {
+        let taken = self.room.players.len().saturating_add(self.joining.len());
+        self.room
+            .max_players
+            .saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX))
+    }
+
+    /// Whether `rooms.list` shows it: open, with a player (its owner is claimed) and a free seat.
     pub fn listed(&self) -> bool {
-        self.room.status == RoomStatus::Open && self.room.free_seats > 0
+        self.room.status == RoomStatus::Open
+            && !self.room.players.is_empty()
+            && self.free_seats() > 0
     }
 }
 

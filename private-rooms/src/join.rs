@@ -1,0 +1,279 @@
+//! `private_rooms.join`: a seat by invite code, with wrong codes counted so that guessing does not
+//! pay, and the start of the room's session when the join fills it.
+//!
+//! A join takes a seat in three steps: it holds a seat for the user (so the room holds them while
+//! they are claimed, see [`crate::store::RoomRecord::joining`]), claims them in `accounts`, and
+//! then makes them a player, or gives the seat back if the claim is refused. The compare-and-set
+//! that makes the last player of a full room also marks it starting, so exactly one request starts
+//! it, and only with players who are claimed. That request asks `sessions` for the session (which
+//! tells the players itself), moves the players' claims to it, removes the room and its code, and
+//! tells the players the room is over. If no session comes, the join is undone as if it never
+//! happened.
+
+use crate::code;
+use crate::handlers::caller;
+use crate::service::{Change, Service, service_call, store_failure};
+use crate::store::{Joining, RoomRecord};
+use serde_json::json;
+use std::sync::Arc;
+use warren_bus::{CallOptions, RequestContext};
+use warren_contracts::event::now_millis;
+use warren_contracts::private_rooms::{Code, PrivateRoom};
+use warren_contracts::rooms::{CLOSED, CloseReason, RoomClosed, RoomPlayer};
+use warren_contracts::sessions::{Create as CreateSession, NewSession};
+use warren_contracts::{ErrorCode, WireError};
+
+pub(crate) async fn join(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: Code,
+) -> Result<PrivateRoom, WireError> {
+    let user = caller(&ctx)?.to_owned();
+    if params.code.trim().is_empty() || params.code.len() > code::MAX_INPUT_BYTES {
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("code must be 1 to {} characters", code::MAX_INPUT_BYTES),
+        ));
+    }
+    // Once over the limit every attempt is refused, the right code too: otherwise a guesser would
+    // still learn which guess was right.
+    let wrong = service
+        .store
+        .wrong_codes(&user)
+        .await
+        .map_err(store_failure)?;
+    if wrong >= service.config.code_attempts {
+        return Err(too_many());
+    }
+    let room_id = match code::normalise(&params.code) {
+        Some(symbols) => service
+            .store
+            .find_code(&symbols)
+            .await
+            .map_err(store_failure)?,
+        None => None,
+    };
+    let Some(room_id) = room_id else {
+        return Err(wrong_code(&service, &user).await);
+    };
+    // Not counted: the code was right a moment ago, the room has just ended.
+    let record = service.find(&room_id).await?.ok_or_else(no_code)?;
+    if record.room.has_player(&user) {
+        return Ok(record.room);
+    }
+    // Look first, so that a full room costs no write.
+    if record.starting(now_millis()) || record.room.free_seats == 0 {
+        return Err(room_full());
+    }
+    let (record, change) = hold_seat(&service, &room_id, &user).await?;
+    if change == Change::Unchanged {
+        // Seated already, or seated by a request of theirs still under way.
+        return Ok(record.room);
+    }
+    let call = service_call(&ctx);
+    if let Err(error) = service.claim(&call, &user, &room_id).await {
+        give_back(&service, &room_id, &user).await;
+        return Err(error);
+    }
+    let seated = take_seat(&service, &room_id, &user).await;
+    let record = match seated {
+        Ok(record) => record,
+        Err(error) => {
+            // The room ended, or took the seat back, while the claim was made.
+            service.release(&call, vec![user], &room_id).await;
+            return Err(error);
+        }
+    };
+    tracing::info!(room_id = %record.id(), players = record.room.players.len(), "joined");
+    service.updated(&record.room).await;
+    if record.starting_at == 0 {
+        return Ok(record.room);
+    }
+    start(&service, &call, record, &user).await
+}
+
+/// Holds a seat for `user` while they are claimed; `Unchanged` if the room holds them already.
+async fn hold_seat(
+    service: &Service,
+    room_id: &str,
+    user: &str,
+) -> Result<(RoomRecord, Change), WireError> {
+    service
+        .update(room_id, |record| {
+            if record.holds(user) {
+                return Ok(Change::Unchanged);
+            }
+            if record.starting_at != 0 || record.free_seats() == 0 {
+                return Err(room_full());
+            }
+            record.joining.push(Joining {
+                user_id: user.to_owned(),
+                since: now_millis(),
+            });
+            Ok(Change::Save)
+        })
+        .await
+        .map_err(gone_is_not_found)
+}
+
+/// Makes the claimed `user` a player in the seat held for them, which puts off the room's expiry;
+/// the last player of a full room marks it starting in the same write.
+async fn take_seat(service: &Service, room_id: &str, user: &str) -> Result<RoomRecord, WireError> {
+    let (record, _) = service
+        .update(room_id, |record| {
+            if !record.is_joining(user) {
+                return Err(room_full());
+            }
+            let now = now_millis();
+            record.joining.retain(|j| j.user_id != user);
+            let room = &mut record.room;
+            room.players.push(RoomPlayer {
+                user_id: user.to_owned(),
+                ready: true,
+            });
+            room.expires_at = service.expires_from(now);
+            if room.players.len() >= room.max_players as usize {
+                record.starting_at = now;
+            }
+            Ok(Change::Save)
+        })
+        .await
+        .map_err(gone_is_not_found)?;
+    Ok(record)
+}
+
+/// The join by `joiner` filled the room and marked it starting: only this request gets here.
+async fn start(
+    service: &Service,
+    call: &CallOptions,
+    record: RoomRecord,
+    joiner: &str,
+) -> Result<PrivateRoom, WireError> {
+    let room = &record.room;
+    let players = room.player_ids();
+    let new = NewSession {
+        mode: room.mode.clone(),
+        players: players.clone(),
+    };
+    let session = match service.bus.call::<CreateSession>(&new, call.clone()).await {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::warn!(%error, room_id = %room.room_id, "could not start the room's session");
+            undo(service, call, room.room_id.as_str(), joiner).await;
+            return Err(error.to_wire());
+        }
+    };
+    service
+        .hand_over(call, players.clone(), &room.room_id, &session.session_id)
+        .await;
+    // Deleted before anyone hears of it, so that the code is dead by the time players are told.
+    if let Err(error) = service.update(&room.room_id, |_| Ok(Change::Delete)).await {
+        // Left as it is, the start counts as abandoned later and the sweeper closes the room;
+        // its players are in the session meanwhile.
+        tracing::error!(%error, room_id = %room.room_id, "could not remove a started room");
+    }
+    let closed = RoomClosed {
+        room_id: room.room_id.clone(),
+        reason: CloseReason::Started,
+        session_id: Some(session.session_id.clone()),
+    };
+    service.announce(CLOSED, players, json!(closed)).await;
+    tracing::info!(room_id = %room.room_id, session_id = %session.session_id, "private room started");
+    Ok(record.room)
+}
+
+/// Takes back a join whose start got no session: the joiner out, their claim released, the room
+/// open again, as it was before.
+async fn undo(service: &Service, call: &CallOptions, room_id: &str, joiner: &str) {
+    match unseat(service, room_id, joiner).await {
+        Ok((record, change)) => {
+            service
+                .release(call, vec![joiner.to_owned()], room_id)
+                .await;
+            if change == Change::Save {
+                service.updated(&record.room).await;
+            }
+        }
+        // The joiner stays seated (and claimed); the start counts as abandoned later.
+        Err(error) => {
+            tracing::error!(%error, room_id, "could not undo a join after a failed start")
+        }
+    }
+}
+
+/// Takes `user`'s seat back, and with it the start their join began.
+async fn unseat(
+    service: &Service,
+    room_id: &str,
+    user: &str,
+) -> Result<(RoomRecord, Change), WireError> {
+    service
+        .update(room_id, |record| {
+            record.starting_at = 0;
+            let room = &mut record.room;
+            room.players.retain(|p| p.user_id != user);
+            let Some(first) = room.players.first() else {
+                return Ok(Change::Delete);
+            };
+            if room.owner == user {
+                room.owner = first.user_id.clone();
+            }
+            Ok(Change::Save)
+        })
+        .await
+}
+
+/// Frees the seat held for `user`, whose claim was refused. Left held, it would free itself once
+/// it counts as abandoned.
+async fn give_back(service: &Service, room_id: &str, user: &str) {
+    let freed = service
+        .update(room_id, |record| {
+            if !record.is_joining(user) {
+                return Ok(Change::Unchanged);
+            }
+            record.joining.retain(|j| j.user_id != user);
+            Ok(Change::Save)
+        })
+        .await;
+    match freed {
+        Ok(_) => {}
+        Err(error) if error.code == ErrorCode::NotFound => {}
+        Err(error) => tracing::error!(%error, room_id, "could not free a seat held for a join"),
+    }
+}
+
+fn gone_is_not_found(error: WireError) -> WireError {
+    if error.code == ErrorCode::NotFound {
+        no_code()
+    } else {
+        error
+    }
+}
+
+/// Counts a wrong code against `user`; past the limit the answer is `rate_limited`.
+async fn wrong_code(service: &Service, user: &str) -> WireError {
+    let window = service.config.attempts_window;
+    match service.store.count_wrong_code(user, window).await {
+        Ok(count) if count > service.config.code_attempts => {
+            tracing::warn!(user_id = user, count, "too many wrong invite codes");
+            too_many()
+        }
+        Ok(_) => no_code(),
+        Err(error) => store_failure(error),
+    }
+}
+
+fn no_code() -> WireError {
+    WireError::new(ErrorCode::NotFound, "no room has this code")
+}
+
+fn too_many() -> WireError {
+    WireError::new(
+        ErrorCode::RateLimited,
+        "too many wrong codes; wait a minute before trying again",
+    )
+}
+
+fn room_full() -> WireError {
+    WireError::new(ErrorCode::RoomFull, "the room has no free seat")
+}

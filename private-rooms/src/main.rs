@@ -1,0 +1,50 @@
+//! `warren-private-rooms`: the private-rooms service as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use warren_bus::ServeOptions;
+use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
+use warren_runtime::{Backends, PrivateRoomsSettings, logging, run_service};
+
+/// Warren's private-rooms service: rooms reached by invitation or an invite code.
+#[derive(Debug, Parser)]
+#[command(name = "warren-private-rooms", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+    #[command(flatten)]
+    private_rooms: PrivateRoomsSettings,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let config = PrivateRoomsConfig::from(&args.private_rooms);
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_private_rooms::REDIS_PREFIX
+    );
+    run_service(
+        "warren-private-rooms",
+        &args.backends,
+        |bus, redis| async move {
+            let store: Arc<dyn PrivateRoomStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            // The sweeper ends with the process.
+            warren_private_rooms::serve_expiry(
+                &bus,
+                Arc::clone(&store),
+                config.clone(),
+                CancellationToken::new(),
+            );
+            warren_private_rooms::serve(&bus, store, config, ServeOptions::default()).await
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! What every handler and the sweeper share: the bus, the store, the mode cache, the settings, and
+//! the things they all do: change a room with a compare-and-set, tell its players, and keep the
+//! users' claims in `accounts` in step with their seats.
+
+use crate::PrivateRoomsConfig;
+use crate::store::{JOIN_ABANDONED_MS, PrivateRoomStore, RoomRecord, StoreError};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use warren_bus::{Bus, CallOptions, RequestContext};
+use warren_contracts::activity::{
+    Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
+};
+use warren_contracts::event::now_millis;
+use warren_contracts::private_rooms::{PrivateRoom, SERVICE};
+use warren_contracts::rooms::{CLOSED, CloseReason, RoomClosed, UPDATED};
+use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
+use warren_contracts::sessions::{Modes, check_mode};
+use warren_contracts::{Empty, ErrorCode, Event, WireError};
+
+/// How long a change keeps trying while other writers keep changing the room first.
+const BUSY_LIMIT: Duration = Duration::from_secs(3);
+
+/// What a change does to the room it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Write the changed record back.
+    Save,
+    /// The room is over: delete it with its code.
+    Delete,
+    /// Nothing to write; the room is returned as read.
+    Unchanged,
+}
+
+pub(crate) struct Service {
+    pub(crate) bus: Bus,
+    pub(crate) store: Arc<dyn PrivateRoomStore>,
+    pub(crate) config: PrivateRoomsConfig,
+}
+
+impl Service {
+    pub(crate) fn new(
+        bus: Bus,
+        store: Arc<dyn PrivateRoomStore>,
+        config: PrivateRoomsConfig,
+    ) -> Self {
+        Self { bus, store, config }
+    }
+
+    /// Checks with `sessions` that it runs `mode` for `players` players, and that a room may
+    /// have that many seats. Asked at every create: rooms are made far less often than joined,
+    /// and the answer is then never stale.
+    pub(crate) async fn check_mode(
+        &self,
+        ctx: &RequestContext,
+        mode: &str,
+        players: u32,
+    ) -> Result<(), WireError> {
+        let modes = self
+            .bus
+            .call::<Modes>(&Empty {}, service_call(ctx))
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot learn the game modes from sessions");
+                error.to_wire()
+            })?;
+        check_mode(&modes, mode, players, MIN_PLAYERS, MAX_PLAYERS)
+    }
+
+    /// The room as it stands, `None` if there is none, with what an instance that died left
+    /// half done undone: a start (the room is open again, and full until someone leaves) and
+    /// seats held for joins that never finished.
+    pub(crate) async fn find(&self, room_id: &str) -> Result<Option<RoomRecord>, WireError> {
+        let Some(mut record) = self.store.get(room_id).await.map_err(store_failure)? else {
+            return Ok(None);
+        };
+        let now = now_millis();
+        if record.starting_at != 0 && !record.starting(now) {
+            tracing::warn!(room_id, "a start was abandoned; the room is open again");
+            record.starting_at = 0;
+        }
+        let before = record.joining.len();
+        record
+            .joining
+            .retain(|j| now.saturating_sub(j.since) <= JOIN_ABANDONED_MS);
+        if record.joining.len() < before {
+            tracing::warn!(room_id, "seats held for abandoned joins are free again");
+            record.room.free_seats = record.free_seats();
+        }
+        Ok(Some(record))
+    }
+
+    pub(crate) async fn load(&self, room_id: &str) -> Result<RoomRecord, WireError> {
+        self.find(room_id).await?.ok_or_else(no_room)
+    }
+
+    /// Reads the room, lets `change` decide, and writes the outcome back if nobody changed the
+    /// room meanwhile; otherwise reads again and retries, for a bounded time.
+    pub(crate) async fn update<F>(
+        &self,
+        room_id: &str,
+        mut change: F,
+    ) -> Result<(RoomRecord, Change), WireError>
+    where
+        F: FnMut(&mut RoomRecord) -> Result<Change, WireError>,
+    {
+        let give_up = tokio::time::Instant::now() + BUSY_LIMIT;
+        while tokio::time::Instant::now() < give_up {
+            let mut record = self.load(room_id).await?;
+            let expected = record.version();
+            let outcome = change(&mut record)?;
+            let written = match outcome {
+                Change::Unchanged => true,
+                Change::Delete => self
+                    .store
+                    .delete(&record, expected)
+                    .await
+                    .map_err(store_failure)?,
+                Change::Save => {
+                    record.room.version = expected + 1;
+                    record.room.free_seats = record.free_seats();
+                    self.store
+                        .replace(&record, expected)
+                        .await
+                        .map_err(store_failure)?
+                }
+            };
+            if written {
+                return Ok((record, outcome));
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(WireError::new(
+            ErrorCode::Unavailable,
+            "the room is too busy; try again",
+        ))
+    }
+
+    /// Tells `recipients`; a failed publish is logged, the change stands.
+    pub(crate) async fn announce(
+        &self,
+        kind: &str,
+        recipients: Vec<String>,
+        data: serde_json::Value,
+    ) {
+        if recipients.is_empty() {
+            return;
+        }
+        let event = Event::new(kind, recipients, data);
+        if let Err(error) = self.bus.publish(SERVICE, &event).await {
+            tracing::error!(%error, kind, "could not publish a private room event");
+        }
+    }
+
+    /// Tells every player the room as it is now.
+    pub(crate) async fn updated(&self, room: &PrivateRoom) {
+        self.announce(UPDATED, room.player_ids(), json!(room)).await;
+    }
+
+    /// After the room was deleted for `reason`: its players are free and hear it is over.
+    pub(crate) async fn closed(
+        &self,
+        record: &RoomRecord,
+        reason: CloseReason,
+        call: &CallOptions,
+    ) {
+        let players = record.room.player_ids();
+        self.release(call, players.clone(), record.id()).await;
+        let closed = RoomClosed {
+            room_id: record.id().to_owned(),
+            reason,
+            session_id: None,
+        };
+        self.announce(CLOSED, players, json!(closed)).await;
+    }
+
+    /// Claims `user` for the room in `accounts`, so that they are in no other room, queue or
+    /// session while seated here. A claim by another private room that does not seat them is
+    /// stale (this service is its owner, so accounts leaves that check to us) and is replaced.
+    ///
+    /// Callers hold a seat for the user before they claim (see [`RoomRecord::joining`]): then a
+    /// claim of ours stands only for a room that already holds the user, and two joins at once
+    /// (two codes, or a join and a create) cannot both take the user, since whichever claims
+    /// second finds the first's seat and gives up. Claiming first would leave a moment where the
+    /// first room has the claim but not the seat, and the second would replace the claim as
+    /// stale.
+    pub(crate) async fn claim(
+        &self,
+        call: &CallOptions,
+        user: &str,
+        room_id: &str,
+    ) -> Result<(), WireError> {
+        let mut claim = Claim {
+            user_id: user.to_owned(),
+            activity: room_activity(room_id),
+            replaces: None,
+        };
+        loop {
+            let claimed = self
+                .bus
+                .call::<ClaimMethod>(&claim, call.clone())
+                .await
+                .map_err(|error| error.to_wire())?;
+            if claimed.claimed {
+                return Ok(());
+            }
+            let Some(current) = claimed.current else {
+                tracing::error!("accounts refused a claim without saying what holds the user");
+                return Err(WireError::new(ErrorCode::Internal, "internal error"));
+            };
+            let ours = current.kind == ActivityKind::PrivateRoom && claim.replaces.is_none();
+            if ours && !self.seats(&current.id, user).await? {
+                tracing::info!(stale = %current.id, "replacing a stale private room claim");
+                claim.replaces = Some(current);
+                continue;
+            }
+            return Err(current.conflict());
+        }
+    }
+
+    /// Frees `users` from this room in `accounts`. A failure is logged: the claim is stale from
+    /// now on, and the next claim that meets it asks us and replaces it.
+    pub(crate) async fn release(&self, call: &CallOptions, users: Vec<String>, room_id: &str) {
+        if users.is_empty() {
+            return;
+        }
+        let release = Release {
+            user_ids: users,
+            activity: room_activity(room_id),
+        };
+        if let Err(error) = self.bus.call::<ReleaseMethod>(&release, call.clone()).await {
+            tracing::warn!(%error, room_id, "could not release the room's claims");
+        }
+    }
+
+    /// Moves the players' claims from the room to the session it started.
+    pub(crate) async fn hand_over(
+        &self,
+        call: &CallOptions,
+        users: Vec<String>,
+        room_id: &str,
+        session_id: &str,
+    ) {
+        let hand_over = HandOver {
+            user_ids: users,
+            from: room_activity(room_id),
+            to: Activity::new(ActivityKind::Session, session_id),
+        };
+        if let Err(error) = self
+            .bus
+            .call::<HandOverMethod>(&hand_over, call.clone())
+            .await
+        {
+            tracing::warn!(%error, room_id, "could not hand the claims over to the session");
+        }
+    }
+
+    /// Whether `room_id` holds `user`: the room exists (not started, not closed) and seats them,
+    /// or holds a seat for them while they are claimed.
+    pub(crate) async fn seats(&self, room_id: &str, user: &str) -> Result<bool, WireError> {
+        Ok(self
+            .find(room_id)
+            .await?
+            .is_some_and(|record| record.holds(user)))
+    }
+
+    /// When a room joined now expires.
+    pub(crate) fn expires_from(&self, now: u64) -> u64 {
+        let ttl = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX);
+        now.saturating_add(ttl)
+    }
+}
+
+pub(crate) fn room_activity(room_id: &str) -> Activity {
+    Activity::new(ActivityKind::PrivateRoom, room_id)
+}
+
+/// Options for a call to another service on behalf of a request: its id and deadline, but not
+/// the user, since the methods services call each other with refuse callers that are clients.
+pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
+    CallOptions {
+        user_id: None,
+        ..ctx.call_options()
+    }
+}
+
+pub(crate) fn no_room() -> WireError {
+    WireError::new(ErrorCode::NotFound, "no such private room")
+}
+
+pub(crate) fn store_failure(error: StoreError) -> WireError {
+    tracing::error!(%error, "private room store failed");
+    match error {
+        StoreError::Unavailable(_) => WireError::new(
+            ErrorCode::Unavailable,
+            "private rooms are unavailable; try again",
+        ),
+        StoreError::AlreadyExists | StoreError::CodeTaken | StoreError::Corrupt(_) => {
+            WireError::new(ErrorCode::Internal, "internal error")
+        }
+    }
+}

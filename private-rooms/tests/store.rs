@@ -1,0 +1,252 @@
+//! The private room store in memory and in Redis: the same scenarios over both. A write against a
+//! stale version is refused, a code in use is refused, each due room is taken by one sweeper only,
+//! and wrong codes are counted per user per window.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Backend, TestStore};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use warren_contracts::event::now_millis;
+use warren_contracts::private_rooms::PrivateRoom;
+use warren_contracts::rooms::RoomPlayer;
+use warren_private_rooms::store::START_ABANDONED_MS;
+use warren_private_rooms::{PrivateRoomStore, RoomRecord, StoreError, code};
+
+type Store = Arc<dyn PrivateRoomStore>;
+
+fn record(expires_at: u64) -> RoomRecord {
+    RoomRecord {
+        room: PrivateRoom {
+            room_id: uuid::Uuid::new_v4().to_string(),
+            mode: "relay".into(),
+            max_players: 2,
+            owner: "a".into(),
+            players: vec![RoomPlayer {
+                user_id: "a".into(),
+                ready: true,
+            }],
+            free_seats: 1,
+            code: code::generate(),
+            version: 0,
+            created_at: now_millis(),
+            expires_at,
+        },
+        starting_at: 0,
+        invites: 0,
+        joining: Vec::new(),
+    }
+}
+
+fn later() -> u64 {
+    now_millis() + 600_000
+}
+
+async fn compare_and_set(store: Store) {
+    let first = record(later());
+    assert!(store.get(first.id()).await.unwrap().is_none());
+    store.create(&first).await.unwrap();
+    let mut same_id = first.clone();
+    same_id.room.code = code::generate();
+    assert!(matches!(
+        store.create(&same_id).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    // Many writers racing for the last seat of version 0: exactly one wins.
+    let writers = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let mut attempt = first.clone();
+        attempt.room.players.push(RoomPlayer {
+            user_id: format!("w{i}"),
+            ready: true,
+        });
+        attempt.room.version = 1;
+        tokio::spawn(async move { store.replace(&attempt, 0).await.unwrap() })
+    });
+    let mut wins = 0;
+    for writer in writers {
+        wins += usize::from(writer.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let stored = store.get(first.id()).await.unwrap().unwrap();
+    assert_eq!(stored.room.players.len(), 2);
+    assert_eq!(stored.version(), 1);
+    assert!(
+        !store.delete(&stored, 0).await.unwrap(),
+        "a stale delete went through"
+    );
+    assert!(store.delete(&stored, 1).await.unwrap());
+    assert!(store.get(first.id()).await.unwrap().is_none());
+    assert!(
+        store.find_code(&stored.code_key()).await.unwrap().is_none(),
+        "the code outlived its room"
+    );
+    assert!(
+        !store.replace(&stored, 1).await.unwrap(),
+        "a replace brought a deleted room back"
+    );
+    assert!(!store.delete(&stored, 1).await.unwrap());
+}
+
+async fn codes_are_unique(store: Store) {
+    let first = record(later());
+    store.create(&first).await.unwrap();
+    let symbols = code::normalise(&first.room.code).unwrap();
+    assert_eq!(
+        store.find_code(&symbols).await.unwrap().as_deref(),
+        Some(first.id())
+    );
+    assert!(store.find_code("AAAAAAAAAA").await.unwrap().is_none());
+    let mut second = record(later());
+    second.room.code = first.room.code.clone();
+    assert!(matches!(
+        store.create(&second).await,
+        Err(StoreError::CodeTaken)
+    ));
+    assert!(
+        store.get(second.id()).await.unwrap().is_none(),
+        "a refused room was stored"
+    );
+    // A change to the room keeps its code.
+    let mut changed = first.clone();
+    changed.room.version = 1;
+    assert!(store.replace(&changed, 0).await.unwrap());
+    assert_eq!(
+        store.find_code(&symbols).await.unwrap().as_deref(),
+        Some(first.id())
+    );
+    // Once the room is gone, its code is free again.
+    assert!(store.delete(&changed, 1).await.unwrap());
+    store.create(&second).await.unwrap();
+    assert_eq!(
+        store.find_code(&symbols).await.unwrap().as_deref(),
+        Some(second.id())
+    );
+}
+
+async fn expiry_takes_each_due_room_once(store: Store) {
+    let now = now_millis();
+    let (early, due, later, gone) = (
+        record(now - 10),
+        record(now - 5),
+        record(now + 60_000),
+        record(now - 1),
+    );
+    for r in [&early, &due, &later, &gone] {
+        store.create(r).await.unwrap();
+    }
+    assert!(store.delete(&gone, 0).await.unwrap());
+    // Eight sweepers at once: each due room goes to one of them, the rest to none.
+    let sweepers = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.take_due(now, 100).await.unwrap() })
+    });
+    let mut taken = Vec::new();
+    for sweeper in sweepers {
+        taken.extend(sweeper.await.unwrap());
+    }
+    taken.sort();
+    let mut expected = vec![early.id().to_owned(), due.id().to_owned()];
+    expected.sort();
+    assert_eq!(taken, expected);
+    assert!(store.take_due(now, 100).await.unwrap().is_empty());
+
+    // A join after the take puts the room back in the schedule, at its new expiry.
+    let mut joined = due.clone();
+    joined.room.version = 1;
+    joined.room.expires_at = now + 30_000;
+    assert!(store.replace(&joined, 0).await.unwrap());
+    assert!(store.take_due(now, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.take_due(now + 30_000, 100).await.unwrap(),
+        vec![due.id().to_owned()]
+    );
+
+    // A starting room is looked at once its start would count as abandoned, not before.
+    let mut starting = later.clone();
+    starting.room.version = 1;
+    starting.room.expires_at = now;
+    starting.starting_at = now;
+    assert!(store.replace(&starting, 0).await.unwrap());
+    assert!(
+        store
+            .take_due(now + START_ABANDONED_MS, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .take_due(now + START_ABANDONED_MS + 1, 100)
+            .await
+            .unwrap(),
+        vec![later.id().to_owned()]
+    );
+
+    // The limit is respected; the rest waits for the next take.
+    let many: Vec<RoomRecord> = (0..5).map(|i| record(now - 100 + i)).collect();
+    for r in &many {
+        store.create(r).await.unwrap();
+    }
+    let first = store.take_due(now, 3).await.unwrap();
+    let rest = store.take_due(now, 3).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (3, 2));
+    let all: HashSet<String> = first.into_iter().chain(rest).collect();
+    assert_eq!(all, many.iter().map(|r| r.id().to_owned()).collect());
+}
+
+async fn wrong_codes_are_counted_per_user_per_window(store: Store) {
+    let (eve, bob) = (common::user(), common::user());
+    let window = Duration::from_millis(400);
+    assert_eq!(store.wrong_codes(&eve).await.unwrap(), 0);
+    for n in 1..=3 {
+        assert_eq!(store.count_wrong_code(&eve, window).await.unwrap(), n);
+    }
+    assert_eq!(store.wrong_codes(&eve).await.unwrap(), 3);
+    assert_eq!(store.wrong_codes(&bob).await.unwrap(), 0);
+    assert_eq!(store.count_wrong_code(&bob, window).await.unwrap(), 1);
+    // Counts within a window do not push its end back.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(store.count_wrong_code(&eve, window).await.unwrap(), 4);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        store.wrong_codes(&eve).await.unwrap(),
+        0,
+        "the window is over"
+    );
+    assert_eq!(store.count_wrong_code(&eve, window).await.unwrap(), 1);
+}
+
+macro_rules! over_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let store = super::TestStore::new(super::Backend::Memory).await;
+                    super::$scenario(std::sync::Arc::clone(&store.store)).await;
+                    store.clean().await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let store = super::TestStore::new(super::Backend::Redis).await;
+                    super::$scenario(std::sync::Arc::clone(&store.store)).await;
+                    store.clean().await;
+                }
+            )*
+        }
+    };
+}
+
+over_both_stores!(
+    compare_and_set,
+    codes_are_unique,
+    expiry_takes_each_due_room_once,
+    wrong_codes_are_counted_per_user_per_window,
+);
