@@ -268,7 +268,10 @@ async fn bad_room_requests_are_refused(mode: Mode) {
     let mut ws = connected(&system, &ada).await;
     for (params, wanted) in [
         (json!({"mode": "chess", "max_players": 2}), "no game mode"),
-        (json!({"mode": "tic-tac-toe", "max_players": 3}), "takes 2 players"),
+        (
+            json!({"mode": "tic-tac-toe", "max_players": 3}),
+            "takes 2 players",
+        ),
         (json!({"mode": "relay", "max_players": 0}), "not 0"),
         (json!({"mode": "relay", "max_players": 17}), "not 17"),
         (
