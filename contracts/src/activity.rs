@@ -31,7 +31,7 @@ impl ActivityKind {
         match self {
             ActivityKind::Room => crate::rooms::SERVICE,
             ActivityKind::PrivateRoom => crate::private_rooms::SERVICE,
-            ActivityKind::Ticket => "matchmaker",
+            ActivityKind::Ticket => crate::matchmaker::SERVICE,
             ActivityKind::Session => crate::sessions::SERVICE,
         }
     }
@@ -41,7 +41,7 @@ impl ActivityKind {
         match self {
             ActivityKind::Room => crate::rooms::HOLDS,
             ActivityKind::PrivateRoom => crate::private_rooms::HOLDS,
-            ActivityKind::Ticket => "matchmaker.holds",
+            ActivityKind::Ticket => crate::matchmaker::HOLDS,
             ActivityKind::Session => crate::sessions::HOLDS,
         }
     }

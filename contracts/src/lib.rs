@@ -7,8 +7,8 @@
 //! - [`rpc`]: the reply envelope, the AMQP header names, and the [`rpc::Method`] trait that ties a
 //!   method name to its parameter and result types.
 //! - [`event`]: the event envelope published on `<service>.events`.
-//! - [`auth`], [`accounts`], [`sessions`], [`rooms`], [`private_rooms`]: each service's methods,
-//!   with their parameter and result types.
+//! - [`auth`], [`accounts`], [`sessions`], [`rooms`], [`private_rooms`], [`matchmaker`]: each
+//!   service's methods, with their parameter and result types.
 //! - [`activity`]: where a user is (a room, a queue, a session), kept by `accounts` so that nobody
 //!   is in two places at once.
 
@@ -17,6 +17,7 @@ pub mod activity;
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod matchmaker;
 pub mod presence;
 pub mod private_rooms;
 pub mod rooms;

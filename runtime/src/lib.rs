@@ -18,6 +18,6 @@ pub mod shutdown;
 pub use connect::{ConnectError, connect_bus, connect_redis, listen};
 pub use service::{ServiceError, run_service};
 pub use settings::{
-    AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, PrivateRoomsSettings,
-    SessionsSettings, jwt_secret, parse_duration,
+    AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings,
+    PrivateRoomsSettings, SessionsSettings, jwt_secret, parse_duration,
 };

@@ -102,6 +102,34 @@ pub struct PrivateRoomsSettings {
     pub code_attempts: u32,
 }
 
+/// What the matchmaker needs.
+#[derive(Debug, Clone, Args)]
+pub struct MatchmakerSettings {
+    /// How long a ticket waits for a match before it runs out.
+    #[arg(long, env = "WARREN_TICKET_TTL", default_value = "120s", value_parser = positive_duration)]
+    pub ticket_ttl: Duration,
+    /// Rating window at the start of a search: how far apart two ratings may be to match.
+    #[arg(long, env = "WARREN_RATING_WINDOW", default_value_t = 50.0, value_parser = non_negative)]
+    pub rating_window: f64,
+    /// How much the rating window widens per second waited.
+    #[arg(long, env = "WARREN_RATING_WINDOW_GROWTH", default_value_t = 10.0, value_parser = non_negative)]
+    pub rating_window_growth: f64,
+    /// The widest the rating window gets.
+    #[arg(long, env = "WARREN_RATING_WINDOW_MAX", default_value_t = 400.0, value_parser = non_negative)]
+    pub rating_window_max: f64,
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{text:?} must be a finite number, zero or more"));
+    }
+    Ok(value)
+}
+
 /// What the gateway needs.
 #[derive(Debug, Clone, Args)]
 pub struct GatewaySettings {
@@ -181,6 +209,8 @@ mod tests {
         sessions: SessionsSettings,
         #[command(flatten)]
         private_rooms: PrivateRoomsSettings,
+        #[command(flatten)]
+        matchmaker: MatchmakerSettings,
     }
 
     #[test]
@@ -200,6 +230,15 @@ mod tests {
             Duration::from_secs(600)
         );
         assert_eq!(parsed.private_rooms.code_attempts, 10);
+        assert_eq!(parsed.matchmaker.ticket_ttl, Duration::from_secs(120));
+        assert_eq!(
+            (
+                parsed.matchmaker.rating_window,
+                parsed.matchmaker.rating_window_growth,
+                parsed.matchmaker.rating_window_max
+            ),
+            (50.0, 10.0, 400.0)
+        );
         assert_eq!(parsed.backends.log_format, LogFormat::Text);
         assert!(parsed.backends.amqp_url.is_none());
     }
@@ -210,6 +249,8 @@ mod tests {
         assert!(error.to_string().contains("--ping-interval"), "{error}");
         let error = Gateway::try_parse_from(["warren", "--rate-limit", "0"]).unwrap_err();
         assert!(error.to_string().contains("--rate-limit"), "{error}");
+        let error = Gateway::try_parse_from(["warren", "--rating-window", "-5"]).unwrap_err();
+        assert!(error.to_string().contains("--rating-window"), "{error}");
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! The `matchmaker` service's methods and events: players search with parameters and are matched
+//! into game sessions with players of similar rating.
+//!
+//! Client-facing: `matchmaker.start`, `matchmaker.cancel`, `matchmaker.status`.
+//! Service-to-service only: `matchmaker.holds`.
+
+use crate::activity::{Holds as Held, HoldsQuery};
+use crate::rpc::{Empty, Method};
+use serde::{Deserialize, Serialize};
+
+pub const SERVICE: &str = "matchmaker";
+pub const HOLDS: &str = "matchmaker.holds";
+
+/// Event types published on `matchmaker.events`.
+pub const MATCH_FOUND: &str = "match.found";
+pub const EXPIRED: &str = "matchmaker.expired";
+pub const CANCELLED: &str = "matchmaker.cancelled";
+
+/// Longest region name; regions are 1–32 characters of `[a-z0-9-]`.
+pub const MAX_REGION_CHARS: usize = 32;
+
+/// `matchmaker.start`'s parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Search {
+    /// The game mode, e.g. `tic-tac-toe`.
+    pub mode: String,
+    /// Where the player wants to play: 1–32 characters of `[a-z0-9-]`.
+    pub region: String,
+    /// Players in a match, where the mode allows several counts; the mode's smallest otherwise.
+    #[serde(default)]
+    pub players_per_match: Option<u32>,
+}
+
+/// `matchmaker.start`'s result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    pub ticket_id: String,
+    /// When the ticket runs out unless matched first (Unix epoch milliseconds).
+    pub expires_at: u64,
+}
+
+/// A waiting ticket, as `matchmaker.status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub user_id: String,
+    pub mode: String,
+    pub region: String,
+    pub players_per_match: u32,
+    /// The player's rating when they started searching (from their account).
+    pub rating: f64,
+    /// When the search started (Unix epoch milliseconds); waiting time counts from here.
+    pub created_at: u64,
+    pub expires_at: u64,
+    /// The rating window now: how far from this rating a match may be.
+    pub window: f64,
+}
+
+/// `match.found`'s data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchFound {
+    pub session_id: String,
+    /// Every matched player's user id, in seat order.
+    pub players: Vec<String>,
+    pub mode: String,
+    pub region: String,
+}
+
+/// Why a search ended without a match, in `matchmaker.cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The player asked (`matchmaker.cancel`).
+    Cancelled,
+    /// The player's last connection closed.
+    Disconnected,
+}
+
+/// `matchmaker.cancelled`'s and `matchmaker.expired`'s data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    pub ticket_id: String,
+    /// For `matchmaker.cancelled`: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CancelReason>,
+}
+
+/// `matchmaker.start`: a ticket for the caller; `already_searching` if they have one.
+pub struct Start;
+impl Method for Start {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "matchmaker.start";
+    type Params = Search;
+    type Result = Started;
+}
+
+/// `matchmaker.cancel`: ends the caller's search (`matchmaker.cancelled`); `not_found` without
+/// one.
+pub struct Cancel;
+impl Method for Cancel {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "matchmaker.cancel";
+    type Params = Empty;
+    type Result = Empty;
+}
+
+/// `matchmaker.status`: the caller's ticket, or `null`.
+pub struct Status;
+impl Method for Status {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "matchmaker.status";
+    type Params = Empty;
+    type Result = Option<Ticket>;
+}
+
+/// `matchmaker.holds` (service-to-service): is this ticket the user's, still waiting or being
+/// matched?
+pub struct HoldsMethod;
+impl Method for HoldsMethod {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = HOLDS;
+    type Params = HoldsQuery;
+    type Result = Held;
+}
