@@ -7,17 +7,9 @@
 //! serve now is `Err` (the event comes again), anything else is logged and the event passed over.
 
 use crate::store::{AccountStore, StoreError};
-use serde::Deserialize;
 use warren_contracts::Event;
 use warren_contracts::activity::{Activity, ActivityKind};
-use warren_contracts::sessions::Finished;
-
-/// `session.player_left`'s data. Only `sessions` has a type for it; these are the fields read.
-#[derive(Debug, Deserialize)]
-struct PlayerLeft {
-    session_id: String,
-    user_id: String,
-}
+use warren_contracts::sessions::{Finished, PlayerLeft};
 
 /// Frees the players of a finished game.
 pub(crate) async fn finished(

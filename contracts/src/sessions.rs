@@ -71,6 +71,13 @@ pub struct Finished {
     pub players: Vec<String>,
 }
 
+/// `session.player_left`'s data: who left for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerLeft {
+    pub session_id: String,
+    pub user_id: String,
+}
+
 /// `sessions.create` (service-to-service): starts a session and tells its players
 /// (`session.started`).
 pub struct Create;

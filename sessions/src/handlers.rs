@@ -13,8 +13,8 @@ use warren_bus::{Bus, RequestContext};
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::{
-    Command, FINISHED, Finished, GameMode, NewSession, PLAYER_LEFT, SERVICE, STARTED, STATE,
-    Session, SessionId, Status,
+    Command, FINISHED, Finished, GameMode, NewSession, PLAYER_LEFT, PlayerLeft, SERVICE, STARTED,
+    STATE, Session, SessionId, Status,
 };
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
 
@@ -366,11 +366,14 @@ pub(crate) async fn leave_as(
                 let remaining = record.remaining();
                 record.session.state = game.player_left(&record.session.state, user, &remaining);
             }
-            let left = json!({"session_id": record.session.session_id, "user_id": user});
+            let left = PlayerLeft {
+                session_id: record.session.session_id.clone(),
+                user_id: user.to_owned(),
+            };
             Ok(vec![Event::new(
                 PLAYER_LEFT,
                 record.session.players.clone(),
-                left,
+                json!(left),
             )])
         })
         .await?;
