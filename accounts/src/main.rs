@@ -2,10 +2,9 @@
 
 use clap::Parser;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use warren_accounts::{AccountStore, MemoryStore, RedisStore};
 use warren_bus::ServeOptions;
-use warren_runtime::{Backends, logging, run_service};
+use warren_runtime::{Backends, Started, logging, run_service};
 
 /// Warren's accounts service: profiles, ratings, games played and won.
 #[derive(Debug, Parser)]
@@ -24,16 +23,24 @@ async fn main() -> anyhow::Result<()> {
         args.backends.redis_namespace,
         warren_accounts::REDIS_PREFIX
     );
-    run_service("warren-accounts", &args.backends, |bus, redis| async move {
-        let store: Arc<dyn AccountStore> = match redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-            None => Arc::new(MemoryStore::new()),
-        };
-        // The results consumer ends when the bus shuts down, after the signal; a result it was
-        // handling then is not acknowledged and comes again (applied once all the same).
-        warren_accounts::serve_results(&bus, Arc::clone(&store), CancellationToken::new()).await?;
-        warren_accounts::serve(&bus, store, ServeOptions::default()).await
-    })
+    run_service(
+        "warren-accounts",
+        &args.backends,
+        |bus, redis, background| async move {
+            let store: Arc<dyn AccountStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            // At the signal the results consumer finishes the result it holds, then stops.
+            let results =
+                warren_accounts::serve_results(&bus, Arc::clone(&store), background).await?;
+            let server = warren_accounts::serve(&bus, store, ServeOptions::default()).await?;
+            Ok(Started {
+                server,
+                background: vec![results],
+            })
+        },
+    )
     .await?;
     Ok(())
 }

@@ -31,13 +31,17 @@ async fn main() -> anyhow::Result<()> {
         args.backends.redis_namespace,
         warren_auth::REDIS_PREFIX
     );
-    run_service("warren-auth", &args.backends, |bus, redis| async move {
-        let store: Arc<dyn AuthStore> = match redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-            None => Arc::new(MemoryStore::new()),
-        };
-        warren_auth::serve(&bus, store, config, ServeOptions::default()).await
-    })
+    run_service(
+        "warren-auth",
+        &args.backends,
+        |bus, redis, _background| async move {
+            let store: Arc<dyn AuthStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            warren_auth::serve(&bus, store, config, ServeOptions::default()).await
+        },
+    )
     .await?;
     Ok(())
 }

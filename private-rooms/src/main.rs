@@ -2,10 +2,9 @@
 
 use clap::Parser;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use warren_bus::ServeOptions;
 use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
-use warren_runtime::{Backends, PrivateRoomsSettings, logging, run_service};
+use warren_runtime::{Backends, PrivateRoomsSettings, Started, logging, run_service};
 
 /// Warren's private-rooms service: rooms reached by invitation or an invite code.
 #[derive(Debug, Parser)]
@@ -30,19 +29,24 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-private-rooms",
         &args.backends,
-        |bus, redis| async move {
+        |bus, redis, background| async move {
             let store: Arc<dyn PrivateRoomStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
-            // The sweeper ends with the process.
-            warren_private_rooms::serve_expiry(
+            // The sweeper stops after the server, at the signal.
+            let expiry = warren_private_rooms::serve_expiry(
                 &bus,
                 Arc::clone(&store),
                 config.clone(),
-                CancellationToken::new(),
+                background,
             );
-            warren_private_rooms::serve(&bus, store, config, ServeOptions::default()).await
+            let server =
+                warren_private_rooms::serve(&bus, store, config, ServeOptions::default()).await?;
+            Ok(Started {
+                server,
+                background: vec![expiry],
+            })
         },
     )
     .await?;

@@ -23,13 +23,17 @@ async fn main() -> anyhow::Result<()> {
         args.backends.redis_namespace,
         warren_rooms::REDIS_PREFIX
     );
-    run_service("warren-rooms", &args.backends, |bus, redis| async move {
-        let store: Arc<dyn RoomStore> = match redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-            None => Arc::new(MemoryStore::new()),
-        };
-        warren_rooms::serve(&bus, store, ServeOptions::default()).await
-    })
+    run_service(
+        "warren-rooms",
+        &args.backends,
+        |bus, redis, _background| async move {
+            let store: Arc<dyn RoomStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            warren_rooms::serve(&bus, store, ServeOptions::default()).await
+        },
+    )
     .await?;
     Ok(())
 }

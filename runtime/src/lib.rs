@@ -16,7 +16,7 @@ pub mod settings;
 pub mod shutdown;
 
 pub use connect::{ConnectError, connect_bus, connect_redis, listen};
-pub use service::{ServiceError, run_service};
+pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings,
     PrivateRoomsSettings, SessionsSettings, jwt_secret, parse_duration,

@@ -3,7 +3,14 @@
 use crate::connect::{ConnectError, connect_bus, connect_redis};
 use crate::settings::Backends;
 use std::future::Future;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, ServerHandle};
+
+/// How long background work (consumers, sweepers, loops) gets to finish what it holds at
+/// shutdown before the process goes without it.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -13,17 +20,37 @@ pub enum ServiceError {
     Serve(#[from] BusError),
 }
 
-/// Runs one service until Ctrl-C or SIGTERM. `start` gets the bus and, when `--redis-url` was
-/// given, a Redis connection (otherwise the service keeps its state in memory). On the signal the
-/// service stops taking requests, finishes and acknowledges those it holds, and the bus closes.
-pub async fn run_service<F, Fut>(
+/// What a service started: its RPC server, and background tasks that end when the token the
+/// service was given is cancelled.
+#[derive(Debug)]
+pub struct Started {
+    pub server: ServerHandle,
+    pub background: Vec<JoinHandle<()>>,
+}
+
+impl From<ServerHandle> for Started {
+    fn from(server: ServerHandle) -> Self {
+        Self {
+            server,
+            background: Vec::new(),
+        }
+    }
+}
+
+/// Runs one service until Ctrl-C or SIGTERM. `start` gets the bus, a Redis connection when
+/// `--redis-url` was given (otherwise the service keeps its state in memory), and the token its
+/// background work ends with. On the signal the service stops taking requests and finishes and
+/// acknowledges those it holds; then its background work is told to stop and awaited; then the
+/// bus closes.
+pub async fn run_service<F, Fut, S>(
     name: &'static str,
     backends: &Backends,
     start: F,
 ) -> Result<(), ServiceError>
 where
-    F: FnOnce(Bus, Option<redis::aio::ConnectionManager>) -> Fut,
-    Fut: Future<Output = Result<ServerHandle, BusError>>,
+    F: FnOnce(Bus, Option<redis::aio::ConnectionManager>, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<S, BusError>>,
+    S: Into<Started>,
 {
     let bus = connect_bus(backends.amqp_url.as_deref(), name).await?;
     let redis = match &backends.redis_url {
@@ -34,7 +61,8 @@ where
         }
     };
     let shutdown = crate::shutdown::on_signal();
-    let server = start(bus.clone(), redis).await?;
+    let background = CancellationToken::new();
+    let started: Started = start(bus.clone(), redis, background.clone()).await?.into();
     tracing::info!(
         service = name,
         version = env!("CARGO_PKG_VERSION"),
@@ -43,7 +71,13 @@ where
         "serving"
     );
     shutdown.cancelled().await;
-    server.stop().await;
+    started.server.stop().await;
+    background.cancel();
+    for task in started.background {
+        if tokio::time::timeout(BACKGROUND_GRACE, task).await.is_err() {
+            tracing::warn!(service = name, "background work did not stop in time");
+        }
+    }
     bus.shutdown().await;
     tracing::info!(service = name, "stopped");
     Ok(())

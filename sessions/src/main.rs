@@ -2,9 +2,8 @@
 
 use clap::Parser;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 use warren_bus::ServeOptions;
-use warren_runtime::{Backends, SessionsSettings, logging, run_service};
+use warren_runtime::{Backends, SessionsSettings, Started, logging, run_service};
 use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 
 /// Warren's sessions service: game sessions and the games they run.
@@ -27,22 +26,32 @@ async fn main() -> anyhow::Result<()> {
         args.backends.redis_namespace,
         warren_sessions::REDIS_PREFIX
     );
-    run_service("warren-sessions", &args.backends, |bus, redis| async move {
-        let store: Arc<dyn SessionStore> = match redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-            None => Arc::new(MemoryStore::new()),
-        };
-        // The grace period's consumer and sweeper end with the process.
-        warren_sessions::serve_presence(
-            &bus,
-            Arc::clone(&store),
-            Games::builtin(),
-            grace,
-            CancellationToken::new(),
-        )
-        .await?;
-        warren_sessions::serve(&bus, store, Games::builtin(), ServeOptions::default()).await
-    })
+    run_service(
+        "warren-sessions",
+        &args.backends,
+        |bus, redis, background| async move {
+            let store: Arc<dyn SessionStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            // The grace period's consumer and sweeper stop after the server, at the signal.
+            let presence = warren_sessions::serve_presence(
+                &bus,
+                Arc::clone(&store),
+                Games::builtin(),
+                grace,
+                background,
+            )
+            .await?;
+            let server =
+                warren_sessions::serve(&bus, store, Games::builtin(), ServeOptions::default())
+                    .await?;
+            Ok(Started {
+                server,
+                background: vec![presence],
+            })
+        },
+    )
     .await?;
     Ok(())
 }
