@@ -29,6 +29,17 @@ pub struct Options {
     pub grace_period: std::time::Duration,
     /// Private rooms' time to live and the limit on wrong invite codes.
     pub private_rooms: warren_private_rooms::PrivateRoomsConfig,
+    /// Tickets' time to live and the rating window.
+    pub matchmaker: warren_matchmaker::MatchmakerConfig,
+    /// Services this process does not run, by name (e.g. `"matchmaker"`): another process runs
+    /// them, or a test stands in for them. Empty: all of them.
+    pub without: Vec<String>,
+}
+
+impl Options {
+    fn runs(&self, service: &str) -> bool {
+        !self.without.iter().any(|s| s == service)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +59,7 @@ struct Stores {
     sessions: Arc<dyn warren_sessions::SessionStore>,
     rooms: Arc<dyn warren_rooms::RoomStore>,
     private_rooms: Arc<dyn warren_private_rooms::PrivateRoomStore>,
+    matchmaker: Arc<dyn warren_matchmaker::TicketStore>,
 }
 
 impl Stores {
@@ -58,6 +70,7 @@ impl Stores {
             sessions: Arc::new(warren_sessions::MemoryStore::new()),
             rooms: Arc::new(warren_rooms::MemoryStore::new()),
             private_rooms: Arc::new(warren_private_rooms::MemoryStore::new()),
+            matchmaker: Arc::new(warren_matchmaker::MemoryStore::new()),
         }
     }
 
@@ -84,6 +97,10 @@ impl Stores {
                 redis.clone(),
                 prefix(warren_private_rooms::REDIS_PREFIX),
             )),
+            matchmaker: Arc::new(warren_matchmaker::RedisStore::new(
+                redis.clone(),
+                prefix(warren_matchmaker::REDIS_PREFIX),
+            )),
         }
     }
 }
@@ -94,8 +111,8 @@ pub struct System {
     pub address: SocketAddr,
     bus: Bus,
     servers: Vec<ServerHandle>,
-    /// Stops the event consumers (game results into ratings, presence into grace periods) and the
-    /// private rooms' expiry sweeper.
+    /// Stops the services' background work: event consumers (game results into ratings, presence
+    /// into grace periods and dropped tickets), sweepers, the matching loop.
     consumers: CancellationToken,
     background: Vec<JoinHandle<()>>,
     gateway: JoinHandle<Result<(), GatewayError>>,
@@ -127,48 +144,7 @@ pub async fn start(
         None => Stores::memory(),
     };
     let consumers = CancellationToken::new();
-    let results =
-        warren_accounts::serve_results(&bus, Arc::clone(&stores.accounts), consumers.clone())
-            .await?;
-    let presence = warren_sessions::serve_presence(
-        &bus,
-        Arc::clone(&stores.sessions),
-        Games::builtin(),
-        options.grace_period,
-        consumers.clone(),
-    )
-    .await?;
-    let expiry = warren_private_rooms::serve_expiry(
-        &bus,
-        Arc::clone(&stores.private_rooms),
-        options.private_rooms.clone(),
-        consumers.clone(),
-    );
-    let servers = vec![
-        warren_auth::serve(
-            &bus,
-            stores.auth,
-            options.auth.clone(),
-            ServeOptions::default(),
-        )
-        .await?,
-        warren_accounts::serve(&bus, stores.accounts, ServeOptions::default()).await?,
-        warren_sessions::serve(
-            &bus,
-            stores.sessions,
-            Games::builtin(),
-            ServeOptions::default(),
-        )
-        .await?,
-        warren_rooms::serve(&bus, stores.rooms, ServeOptions::default()).await?,
-        warren_private_rooms::serve(
-            &bus,
-            stores.private_rooms,
-            options.private_rooms.clone(),
-            ServeOptions::default(),
-        )
-        .await?,
-    ];
+    let (servers, background) = start_services(&bus, stores, &options, &consumers).await?;
     let address = listener.local_addr()?;
     let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);
     let gateway = tokio::spawn(warren_gateway::serve(listener, state));
@@ -177,9 +153,74 @@ pub async fn start(
         bus,
         servers,
         consumers,
-        background: vec![results, presence, expiry],
+        background,
         gateway,
     })
+}
+
+/// Starts every service `options` does not leave out, each with its background work (consumers,
+/// sweepers, the matching loop), which ends when `consumers` is cancelled.
+async fn start_services(
+    bus: &Bus,
+    stores: Stores,
+    options: &Options,
+    consumers: &CancellationToken,
+) -> Result<(Vec<ServerHandle>, Vec<JoinHandle<()>>), StartError> {
+    let (mut servers, mut background) = (Vec::new(), Vec::new());
+    let serve = ServeOptions::default;
+    if options.runs("auth") {
+        let auth = options.auth.clone();
+        servers.push(warren_auth::serve(bus, stores.auth, auth, serve()).await?);
+    }
+    if options.runs("accounts") {
+        let store = stores.accounts;
+        background.push(
+            warren_accounts::serve_results(bus, Arc::clone(&store), consumers.clone()).await?,
+        );
+        servers.push(warren_accounts::serve(bus, store, serve()).await?);
+    }
+    if options.runs("sessions") {
+        let (store, grace) = (stores.sessions, options.grace_period);
+        let games = Games::builtin;
+        background.push(
+            warren_sessions::serve_presence(
+                bus,
+                Arc::clone(&store),
+                games(),
+                grace,
+                consumers.clone(),
+            )
+            .await?,
+        );
+        servers.push(warren_sessions::serve(bus, store, games(), serve()).await?);
+    }
+    if options.runs("rooms") {
+        servers.push(warren_rooms::serve(bus, stores.rooms, serve()).await?);
+    }
+    if options.runs("private_rooms") {
+        let (store, config) = (stores.private_rooms, options.private_rooms.clone());
+        background.push(warren_private_rooms::serve_expiry(
+            bus,
+            Arc::clone(&store),
+            config.clone(),
+            consumers.clone(),
+        ));
+        servers.push(warren_private_rooms::serve(bus, store, config, serve()).await?);
+    }
+    if options.runs("matchmaker") {
+        let (store, config) = (stores.matchmaker, options.matchmaker.clone());
+        background.push(
+            warren_matchmaker::serve_background(
+                bus,
+                Arc::clone(&store),
+                config.clone(),
+                consumers.clone(),
+            )
+            .await?,
+        );
+        servers.push(warren_matchmaker::serve(bus, store, config, serve()).await?);
+    }
+    Ok((servers, background))
 }
 
 impl System {

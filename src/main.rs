@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use warren_runtime::{
-    AuthSettings, Backends, GatewaySettings, PrivateRoomsSettings, SessionsSettings, logging,
-    shutdown,
+    AuthSettings, Backends, GatewaySettings, MatchmakerSettings, PrivateRoomsSettings,
+    SessionsSettings, logging, shutdown,
 };
 
 /// Warren, a game-lobby backend: the gateway and every service in one process.
@@ -24,6 +24,8 @@ struct Args {
     sessions: SessionsSettings,
     #[command(flatten)]
     private_rooms: PrivateRoomsSettings,
+    #[command(flatten)]
+    matchmaker: MatchmakerSettings,
 }
 
 #[tokio::main]
@@ -44,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         },
         grace_period: args.sessions.grace_period,
         private_rooms: (&args.private_rooms).into(),
+        matchmaker: (&args.matchmaker).into(),
+        without: Vec::new(),
     };
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Mode, gateway_config, start, start_with};
+use common::{Mode, TestSystem, gateway_config, start, start_configured, start_with};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,8 +17,17 @@ fn code(response: &Value) -> i64 {
         .unwrap_or_else(|| panic!("not an error: {response}"))
 }
 
+/// The system without its matchmaker: the tests below stand in for it, or miss it.
+async fn without_matchmaker(mode: Mode, gateway: warren_gateway::GatewayConfig) -> TestSystem {
+    start_configured(mode, |options| {
+        options.gateway = gateway;
+        options.without = vec!["matchmaker".into()];
+    })
+    .await
+}
+
 async fn bad_input_gets_an_error_and_the_socket_stays_open(mode: Mode) {
-    let system = start(mode).await;
+    let system = without_matchmaker(mode, gateway_config()).await;
     let ada = system.player("ada").await;
     let mut ws = system.connect(&ada.access_token).await;
     let null = Value::Null;
@@ -115,9 +124,9 @@ async fn a_slow_service_times_out_without_blocking_the_socket(mode: Mode) {
     let mut config = gateway_config();
     config.call_timeout = Duration::from_millis(500);
     config.max_in_flight = 2;
-    let system = start_with(mode, config).await;
+    let system = without_matchmaker(mode, config).await;
     let ada = system.player("ada").await;
-    // A stand-in matchmaker (not part of this system) that never answers matchmaker.status.
+    // A stand-in matchmaker that never answers matchmaker.status.
     let slow = Router::new("matchmaker").method_json("matchmaker.status", |_, _| async {
         std::future::pending::<()>().await;
         Ok(json!(null))

@@ -332,3 +332,52 @@ async fn rooms_start_games_across_processes() {
     assert_eq!(refused["error"]["data"]["code"], "in_session", "{refused}");
     common::delete_keys(&deployment.namespace).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matchmaking_goes_on_when_a_matchmaker_stops() {
+    let deployment = Deployment::new();
+    let _auth = deployment.start("warren-auth");
+    let _accounts = deployment.start("warren-accounts");
+    let _sessions = deployment.start("warren-sessions");
+    let first = deployment.start("warren-matchmaker");
+    let _second = deployment.start("warren-matchmaker");
+    let _gateway = deployment.start("warren-gateway");
+    let mut players = Vec::new();
+    for name in ["ada", "bob", "cy", "dan"] {
+        let credentials = json!({"username": unique(name), "password": PASSWORD});
+        deployment.register(&credentials).await;
+        let token = deployment.login(&credentials).await;
+        players.push(deployment.connect(&token).await);
+    }
+    let region = unique("r").replace('_', "-").to_lowercase();
+    let search = json!({"mode": "tic-tac-toe", "region": region});
+    // The services come up in any order: wait for the matchmaker (and sessions) to answer.
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = players[0]
+            .call_raw("matchmaker.start", search.clone())
+            .await;
+        if response.get("error").is_none() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the matchmaker never answered: {response}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    players[1].call("matchmaker.start", search.clone()).await;
+    let found = players[0].event("match.found").await;
+    assert_eq!(players[1].event("match.found").await["data"], found["data"]);
+
+    // One matchmaker stops gracefully (its loops too); the other matches the next pair.
+    assert!(
+        first.terminate().success(),
+        "warren-matchmaker did not exit cleanly on SIGTERM"
+    );
+    players[2].call("matchmaker.start", search.clone()).await;
+    players[3].call("matchmaker.start", search).await;
+    let found = players[2].event("match.found").await;
+    assert_eq!(players[3].event("match.found").await["data"], found["data"]);
+    common::delete_keys(&deployment.namespace).await;
+}

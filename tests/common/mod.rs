@@ -28,6 +28,11 @@ pub fn redis_url() -> String {
     std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    warren_contracts::event::now_millis()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}",
@@ -93,6 +98,8 @@ pub async fn start_configured(
         },
         grace_period: GRACE,
         private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
+        matchmaker: warren_matchmaker::MatchmakerConfig::default(),
+        without: Vec::new(),
     };
     configure(&mut options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

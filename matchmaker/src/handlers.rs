@@ -1,0 +1,242 @@
+//! `matchmaker.start`, `.cancel`, `.status` and `.holds`: check the caller and the parameters,
+//! keep the ticket and the user's claim in step, tell the player.
+//!
+//! A start holds, then claims, then seats: the ticket is stored as pending (so this store holds
+//! the user), the user is claimed in `accounts`, and only then does the ticket wait in its pool.
+//! If the claim is refused the pending ticket goes, and nobody ever saw it matchable.
+
+use crate::service::{Service, service_call, store_failure, ticket_activity};
+use crate::store::{Removal, TicketRecord, TicketStatus};
+use std::sync::Arc;
+use warren_bus::{CallError, RequestContext};
+use warren_contracts::accounts::{Get as GetAccount, UserId};
+use warren_contracts::activity::{Holds, HoldsQuery};
+use warren_contracts::event::now_millis;
+use warren_contracts::matchmaker::{CancelReason, MAX_REGION_CHARS, Search, Started, Ticket};
+use warren_contracts::sessions::{GameMode, Modes, check_mode};
+use warren_contracts::{Empty, ErrorCode, WireError};
+
+/// Longest id or mode name accepted, in bytes.
+const MAX_ID_BYTES: usize = 64;
+/// The fewest and most players a match may have, whatever the game allows.
+pub(crate) const MIN_PLAYERS: u32 = 2;
+pub(crate) const MAX_PLAYERS: u32 = 16;
+
+pub(crate) async fn start(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: Search,
+) -> Result<Started, WireError> {
+    let user = caller(&ctx)?.to_owned();
+    check_region(&params.region)?;
+    bounded("mode", &params.mode)?;
+    let call = service_call(&ctx);
+    // Asked at every start, not cached: a start is rare next to a pass, and never stale.
+    let modes = service
+        .bus
+        .call::<Modes>(&Empty {}, call.clone())
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot learn the game modes from sessions");
+            error.to_wire()
+        })?;
+    let players = params
+        .players_per_match
+        .unwrap_or_else(|| default_size(&modes, &params.mode));
+    check_mode(&modes, &params.mode, players, MIN_PLAYERS, MAX_PLAYERS)?;
+    // Answered early, before accounts is asked anything; the store's add decides for good.
+    if let Some(existing) = service
+        .store
+        .find_user(&user)
+        .await
+        .map_err(store_failure)?
+    {
+        return Err(ticket_activity(&existing.ticket_id).conflict());
+    }
+    let rating = rating_of(&service, &ctx, &user).await?;
+    let now = now_millis();
+    let ticket = TicketRecord {
+        ticket_id: uuid::Uuid::new_v4().to_string(),
+        user_id: user.clone(),
+        mode: params.mode,
+        region: params.region,
+        players_per_match: players,
+        rating,
+        created_at: now,
+        expires_at: now.saturating_add(service.ttl_ms()),
+        status: TicketStatus::Pending,
+        deadline: 0,
+        takes: 0,
+    };
+    let id = ticket.ticket_id.clone();
+    if let Some(existing) = service.store.add(&ticket).await.map_err(store_failure)? {
+        return Err(ticket_activity(&existing).conflict());
+    }
+    if let Err(error) = service.claim(&call, &user, &id).await {
+        discard(&service, &id).await;
+        return Err(error);
+    }
+    match service.store.activate(&id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // Cancelled, or gone with the user's last connection, while it was being claimed.
+            service.release(&call, &user, &id).await;
+            return Err(WireError::new(
+                ErrorCode::NotFound,
+                "the search ended while it started",
+            ));
+        }
+        Err(error) => {
+            discard(&service, &id).await;
+            service.release(&call, &user, &id).await;
+            return Err(store_failure(error));
+        }
+    }
+    tracing::info!(
+        ticket_id = %id, user_id = %user, mode = %ticket.mode, region = %ticket.region,
+        players, rating, "searching"
+    );
+    Ok(Started {
+        ticket_id: id,
+        expires_at: ticket.expires_at,
+    })
+}
+
+/// The smallest match the mode allows, but never one player: a match is of two or more.
+fn default_size(modes: &[GameMode], mode: &str) -> u32 {
+    modes
+        .iter()
+        .find(|m| m.mode == mode)
+        .map_or(MIN_PLAYERS, |m| m.min_players.max(MIN_PLAYERS))
+}
+
+/// The caller's rating, from their account.
+async fn rating_of(service: &Service, ctx: &RequestContext, user: &str) -> Result<f64, WireError> {
+    let who = UserId {
+        user_id: user.to_owned(),
+    };
+    let account = match service
+        .bus
+        .call::<GetAccount>(&who, service_call(ctx))
+        .await
+    {
+        Ok(account) => account,
+        Err(CallError::Service(error)) if error.code == ErrorCode::NotFound => {
+            return Err(WireError::new(ErrorCode::NotFound, "no account"));
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the caller's account");
+            return Err(error.to_wire());
+        }
+    };
+    if !account.rating.is_finite() {
+        tracing::error!(
+            user_id = user,
+            rating = account.rating,
+            "an account's rating is not a number"
+        );
+        return Err(WireError::new(ErrorCode::Internal, "internal error"));
+    }
+    Ok(account.rating)
+}
+
+/// Removes a ticket that never became matchable. Left behind, it would hold the user until it
+/// expires (or they cancel it).
+async fn discard(service: &Service, ticket_id: &str) {
+    if let Err(error) = service
+        .store
+        .remove(ticket_id, &[TicketStatus::Pending])
+        .await
+    {
+        tracing::error!(%error, ticket_id, "could not remove a ticket whose start failed");
+    }
+}
+
+pub(crate) async fn cancel(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    _params: Empty,
+) -> Result<Empty, WireError> {
+    let user = caller(&ctx)?;
+    let Some(ticket) = service.store.find_user(user).await.map_err(store_failure)? else {
+        return Err(not_searching());
+    };
+    let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
+    match service
+        .store
+        .remove(&ticket.ticket_id, &allowed)
+        .await
+        .map_err(store_failure)?
+    {
+        Removal::Removed(ticket) => {
+            service
+                .cancelled(&service_call(&ctx), &ticket, CancelReason::Cancelled)
+                .await;
+            Ok(Empty {})
+        }
+        // Too late: the match goes ahead.
+        Removal::Kept(_) => Err(WireError::new(ErrorCode::InSession, "a match was found")),
+        Removal::Missing => Err(not_searching()),
+    }
+}
+
+pub(crate) async fn status(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    _params: Empty,
+) -> Result<Option<Ticket>, WireError> {
+    let user = caller(&ctx)?;
+    let ticket = service.store.find_user(user).await.map_err(store_failure)?;
+    Ok(ticket.map(|t| t.to_ticket(&service.config.window, now_millis())))
+}
+
+/// `matchmaker.holds`: whether the ticket is still the user's; `accounts` asks before it lets a
+/// ticket claim stand in the way of another.
+pub(crate) async fn holds(
+    service: Arc<Service>,
+    ctx: RequestContext,
+    params: HoldsQuery,
+) -> Result<Holds, WireError> {
+    if ctx.user_id.is_some() {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "matchmaker.holds is not available to clients",
+        ));
+    }
+    bounded("id", &params.id)?;
+    bounded("user_id", &params.user_id)?;
+    let held = service.holds(&params.id, &params.user_id).await?;
+    Ok(Holds { held })
+}
+
+pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
+    ctx.user_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
+}
+
+fn not_searching() -> WireError {
+    WireError::new(ErrorCode::NotFound, "you are not searching")
+}
+
+fn check_region(region: &str) -> Result<(), WireError> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if region.is_empty() || region.len() > MAX_REGION_CHARS || !region.chars().all(allowed) {
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("region must be 1 to {MAX_REGION_CHARS} characters of a-z, 0-9 and -"),
+        ));
+    }
+    Ok(())
+}
+
+fn bounded(what: &str, value: &str) -> Result<(), WireError> {
+    if value.is_empty() || value.len() > MAX_ID_BYTES {
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("{what} must be 1 to {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Warren's `matchmaker` service: a player searches with a game mode, a region and, where the mode
+//! allows several, the players per match; tickets with close enough ratings are matched into a
+//! game session.
+//!
+//! A user is in one place at a time: one ticket, and no ticket while in a room or a session. The
+//! `accounts` service keeps that rule for every service at once (see
+//! [`warren_contracts::activity`]): a ticket is stored first, as `pending` (so it already holds the
+//! user when `accounts` asks `matchmaker.holds`), then its user is claimed for it, and only then
+//! does it wait in its pool. A match hands the players' claims over to the session it made.
+//!
+//! Every instance runs a matching loop; a short per-pool lease in the store keeps the instances
+//! off each other's pools, and the store's atomic take of a whole group keeps a ticket out of two
+//! matches even when leases overlap.
+//!
+//! ```text
+//! lib.rs        config, serve(), serve_background(), router(), run_pass(), sweep()
+//! handlers.rs   start, cancel, status, holds
+//! matcher.rs    the matching loop: lease a pool, find groups, take them, make their sessions
+//! sweeper.rs    expiry of tickets whose time ran out; recovery of matches an instance left
+//! presence.rs   a player whose last connection closes loses their ticket
+//! service.rs    what they share: claims in accounts, events, store failures
+//! pool.rs       the matching rules, pure
+//! store/        TicketStore: in memory, or Redis with a Lua script for every multi-key change
+//! ```
+
+mod handlers;
+mod matcher;
+pub mod pool;
+mod presence;
+mod service;
+pub mod store;
+mod sweeper;
+
+pub use presence::PRESENCE_QUEUE;
+pub use store::{
+    MemoryStore, RedisStore, Removal, StoreError, TicketRecord, TicketStatus, TicketStore,
+};
+
+use pool::Window;
+use service::Service;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
+use warren_contracts::event::now_millis;
+use warren_contracts::matchmaker::{Cancel, HoldsMethod, SERVICE, Start, Status};
+
+/// Where this service's keys live in Redis (after the deployment's namespace).
+pub const REDIS_PREFIX: &str = "warren:matchmaker:";
+
+/// How the service behaves; the defaults are the design's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchmakerConfig {
+    /// How long a ticket waits for a match before it runs out (`--ticket-ttl`).
+    pub ticket_ttl: Duration,
+    /// The rating window: where it starts, how it widens with waiting, how wide it gets
+    /// (`--rating-window`, `--rating-window-growth`, `--rating-window-max`).
+    pub window: Window,
+    /// How often each instance runs a matching pass.
+    pub match_every: Duration,
+    /// How long a match may take between taking its tickets and finishing them before the sweeper
+    /// assumes its instance died and settles the tickets itself.
+    pub matching_deadline: Duration,
+}
+
+impl Default for MatchmakerConfig {
+    fn default() -> Self {
+        Self {
+            ticket_ttl: Duration::from_secs(120),
+            window: Window {
+                start: 50.0,
+                growth_per_sec: 10.0,
+                max: 400.0,
+            },
+            match_every: Duration::from_millis(200),
+            matching_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+impl MatchmakerConfig {
+    /// The sweeper's period: a second, or a quarter of the ticket's time to live or of the
+    /// matching deadline if shorter, so that tickets end close to their time; never below 10 ms.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(1)
+            .min(self.ticket_ttl / 4)
+            .min(self.matching_deadline / 4)
+            .max(Duration::from_millis(10))
+    }
+}
+
+impl From<&warren_runtime::MatchmakerSettings> for MatchmakerConfig {
+    fn from(settings: &warren_runtime::MatchmakerSettings) -> Self {
+        Self {
+            ticket_ttl: settings.ticket_ttl,
+            window: Window {
+                start: settings.rating_window,
+                growth_per_sec: settings.rating_window_growth,
+                max: settings.rating_window_max,
+            },
+            ..Self::default()
+        }
+    }
+}
+
+/// Starts answering the `matchmaker.*` methods on `bus`. Several instances over one store share
+/// the tickets: any instance serves any player.
+pub async fn serve(
+    bus: &Bus,
+    store: Arc<dyn TicketStore>,
+    config: MatchmakerConfig,
+    options: ServeOptions,
+) -> Result<ServerHandle, BusError> {
+    bus.serve(router(bus.clone(), store, config), options).await
+}
+
+/// Starts what runs besides the methods, until `shutdown`: the matching loop, the sweeper (expiry
+/// and recovery) and the presence consumer. Every instance runs these; the store shares the work
+/// out. Returns once subscribed to presence, so no presence event published afterwards is missed.
+pub async fn serve_background(
+    bus: &Bus,
+    store: Arc<dyn TicketStore>,
+    config: MatchmakerConfig,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, BusError> {
+    let service = Arc::new(Service::new(bus.clone(), store, config));
+    let events = presence::subscribe(bus).await?;
+    Ok(tokio::spawn(async move {
+        tokio::join!(
+            matcher::run(Arc::clone(&service), shutdown.clone()),
+            sweeper::run(Arc::clone(&service), shutdown.clone()),
+            presence::consume(service, events, shutdown),
+        );
+    }))
+}
+
+/// One matching pass over every pool, now; how many tickets it matched. What the matching loop
+/// does on each tick, for tools and tests that want to control the moment.
+pub async fn run_pass(bus: &Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> usize {
+    run_pass_at(bus, store, config, now_millis()).await
+}
+
+/// One matching pass with the rating windows as they are at `now` (Unix ms) rather than on the
+/// clock: how a test sees a window widen without waiting for it.
+pub async fn run_pass_at(
+    bus: &Bus,
+    store: Arc<dyn TicketStore>,
+    config: MatchmakerConfig,
+    now: u64,
+) -> usize {
+    matcher::pass(&Service::new(bus.clone(), store, config), now).await
+}
+
+/// Ends the tickets whose time ran out and settles the matches an instance left unfinished, once,
+/// now; how many tickets it dealt with. What the sweeper does on each tick.
+pub async fn sweep(bus: &Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> usize {
+    sweeper::sweep(&Service::new(bus.clone(), store, config)).await
+}
+
+/// The service's methods and their handlers; `bus` carries the calls and events it makes.
+pub fn router(bus: Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> Router {
+    let service = Arc::new(Service::new(bus, store, config));
+    Router::new(SERVICE)
+        .method_with::<Start, _, _, _>(&service, handlers::start)
+        .method_with::<Cancel, _, _, _>(&service, handlers::cancel)
+        .method_with::<Status, _, _, _>(&service, handlers::status)
+        .method_with::<HoldsMethod, _, _, _>(&service, handlers::holds)
+}

@@ -1,0 +1,57 @@
+//! `warren-matchmaker`: the matchmaker as a process of its own.
+
+use clap::Parser;
+use std::sync::Arc;
+use warren_bus::ServeOptions;
+use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
+use warren_runtime::{Backends, MatchmakerSettings, Started, logging, run_service};
+
+/// Warren's matchmaker: players search with parameters and are matched by rating into game
+/// sessions.
+#[derive(Debug, Parser)]
+#[command(name = "warren-matchmaker", version)]
+struct Args {
+    #[command(flatten)]
+    backends: Backends,
+    #[command(flatten)]
+    matchmaker: MatchmakerSettings,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    logging::init(args.backends.log_format);
+    let config = MatchmakerConfig::from(&args.matchmaker);
+    let prefix = format!(
+        "{}{}",
+        args.backends.redis_namespace,
+        warren_matchmaker::REDIS_PREFIX
+    );
+    run_service(
+        "warren-matchmaker",
+        &args.backends,
+        |bus, redis, background| async move {
+            let store: Arc<dyn TicketStore> = match redis {
+                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                None => Arc::new(MemoryStore::new()),
+            };
+            // The matching loop, the sweeper and the presence consumer stop after the server, at
+            // the signal: a match under way is finished first.
+            let loops = warren_matchmaker::serve_background(
+                &bus,
+                Arc::clone(&store),
+                config.clone(),
+                background,
+            )
+            .await?;
+            let server =
+                warren_matchmaker::serve(&bus, store, config, ServeOptions::default()).await?;
+            Ok(Started {
+                server,
+                background: vec![loops],
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}

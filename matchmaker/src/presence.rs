@@ -1,0 +1,99 @@
+//! Disconnects: "a player whose last connection closes loses their ticket".
+//!
+//! Gateways announce `presence.online` / `presence.offline` per gateway instance on
+//! `gateway.events`. The service reads them from the durable queue `matchmaker.presence` (the
+//! instances compete, one handles each event), keeps each gateway's newest statement per user in
+//! the store, and when a user is offline on every gateway removes their ticket, releases their
+//! claim and tells them (`matchmaker.cancelled`, reason `disconnected`). A ticket being matched is
+//! left to its match. An event is acknowledged once handled; while the store is unavailable it is
+//! handed back and tried again after a growing pause.
+
+use crate::service::Service;
+use crate::store::{Removal, StoreError, TicketStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use warren_bus::{Bus, BusError, CallOptions, Delivery, SubscribeOptions, Subscription};
+use warren_contracts::matchmaker::CancelReason;
+use warren_contracts::presence::{self, Presence};
+
+/// The durable queue presence events wait in for the matchmaker.
+pub const PRESENCE_QUEUE: &str = "matchmaker.presence";
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Binds the queue (so every event published from now on is kept for the consumer).
+pub(crate) async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
+    bus.subscribe(SubscribeOptions::durable(
+        PRESENCE_QUEUE,
+        [presence::SERVICE],
+    ))
+    .await
+}
+
+pub(crate) async fn consume(
+    service: Arc<Service>,
+    mut events: Subscription,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let delivery = tokio::select! {
+            () = shutdown.cancelled() => return,
+            delivery = events.next() => match delivery {
+                Some(delivery) => delivery,
+                None => return,
+            },
+        };
+        match handle(&service, &delivery).await {
+            Ok(()) => {
+                backoff = FIRST_BACKOFF;
+                if let Err(error) = delivery.ack().await {
+                    // It comes again; handling it twice changes nothing.
+                    tracing::debug!(%error, "could not acknowledge a presence event");
+                }
+            }
+            Err(error) => {
+                // Not acknowledged: it comes again once the store is back.
+                tracing::warn!(%error, retry_in = ?backoff, "presence not recorded");
+                drop(delivery);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn handle(service: &Service, delivery: &Delivery) -> Result<(), StoreError> {
+    let event = &delivery.event;
+    let online = match event.kind.as_str() {
+        presence::ONLINE => true,
+        presence::OFFLINE => false,
+        _ => return Ok(()),
+    };
+    let Ok(who) = serde_json::from_value::<Presence>(event.data.clone()) else {
+        tracing::warn!(kind = %event.kind, "unreadable presence event dropped");
+        return Ok(());
+    };
+    let store = &service.store;
+    let anywhere = store
+        .set_presence(&who.user_id, &who.gateway_id, online, event.published_at)
+        .await?;
+    if anywhere {
+        return Ok(());
+    }
+    let Some(ticket) = store.find_user(&who.user_id).await? else {
+        return Ok(());
+    };
+    let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
+    if let Removal::Removed(ticket) = store.remove(&ticket.ticket_id, &allowed).await? {
+        service
+            .cancelled(&CallOptions::default(), &ticket, CancelReason::Disconnected)
+            .await;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! What the handlers, the matcher, the sweeper and the presence consumer share: the bus, the
+//! store, the settings, and the things they all do: keep the users' claims in `accounts` in step
+//! with their tickets, tell players, and turn store failures into answers.
+
+use crate::MatchmakerConfig;
+use crate::store::{StoreError, TicketRecord, TicketStore};
+use serde_json::json;
+use std::sync::Arc;
+use warren_bus::{Bus, CallError, CallOptions, RequestContext};
+use warren_contracts::activity::{
+    Activity, ActivityKind, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release,
+    ReleaseMethod,
+};
+use warren_contracts::matchmaker::{CANCELLED, CancelReason, Ended, SERVICE};
+use warren_contracts::{ErrorCode, Event, WireError};
+
+pub(crate) struct Service {
+    pub(crate) bus: Bus,
+    pub(crate) store: Arc<dyn TicketStore>,
+    pub(crate) config: MatchmakerConfig,
+    /// This instance's name as a pool lease holder.
+    pub(crate) instance: String,
+}
+
+impl Service {
+    pub(crate) fn new(bus: Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> Self {
+        Self {
+            bus,
+            store,
+            config,
+            instance: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Whether the store holds `ticket_id` for `user`, in any state: what `matchmaker.holds`
+    /// answers, and what decides whether a ticket claim in the way is stale.
+    pub(crate) async fn holds(&self, ticket_id: &str, user: &str) -> Result<bool, WireError> {
+        Ok(self
+            .store
+            .get(ticket_id)
+            .await
+            .map_err(store_failure)?
+            .is_some_and(|ticket| ticket.user_id == user))
+    }
+
+    /// Claims `user` for the ticket in `accounts`, so that they are in no room, session or other
+    /// search while it lasts. A claim by another ticket that this store does not hold for them is
+    /// stale (this service is its owner, so accounts leaves that check to us) and is replaced.
+    ///
+    /// Callers store the ticket before they claim (as pending): then a ticket claim stands only
+    /// for a ticket the store holds, and a second start at the same moment finds the first's
+    /// ticket in its way rather than a claim it would take for stale.
+    pub(crate) async fn claim(
+        &self,
+        call: &CallOptions,
+        user: &str,
+        ticket_id: &str,
+    ) -> Result<(), WireError> {
+        let mut claim = Claim {
+            user_id: user.to_owned(),
+            activity: ticket_activity(ticket_id),
+            replaces: None,
+        };
+        loop {
+            let claimed = self
+                .try_claim(&claim, call)
+                .await
+                .map_err(|error| error.to_wire())?;
+            if claimed.claimed {
+                return Ok(());
+            }
+            let Some(current) = claimed.current else {
+                tracing::error!("accounts refused a claim without saying what holds the user");
+                return Err(WireError::new(ErrorCode::Internal, "internal error"));
+            };
+            let ours = current.kind == ActivityKind::Ticket && claim.replaces.is_none();
+            if ours && !self.holds(&current.id, user).await? {
+                tracing::info!(stale = %current.id, "replacing a stale ticket claim");
+                claim.replaces = Some(current);
+                continue;
+            }
+            return Err(current.conflict());
+        }
+    }
+
+    pub(crate) async fn try_claim(
+        &self,
+        claim: &Claim,
+        call: &CallOptions,
+    ) -> Result<Claimed, CallError> {
+        self.bus.call::<ClaimMethod>(claim, call.clone()).await
+    }
+
+    /// Frees `user` from the ticket in `accounts`. A failure is logged: the claim is stale from
+    /// now on, and the next claim that meets it asks us and replaces it.
+    pub(crate) async fn release(&self, call: &CallOptions, user: &str, ticket_id: &str) {
+        let release = Release {
+            user_ids: vec![user.to_owned()],
+            activity: ticket_activity(ticket_id),
+        };
+        if let Err(error) = self.bus.call::<ReleaseMethod>(&release, call.clone()).await {
+            tracing::warn!(%error, ticket_id, "could not release a ticket's claim");
+        }
+    }
+
+    /// Moves `user`'s claim from their ticket to the session it was matched into.
+    pub(crate) async fn hand_over(
+        &self,
+        call: &CallOptions,
+        user: &str,
+        ticket_id: &str,
+        session_id: &str,
+    ) {
+        let hand_over = HandOver {
+            user_ids: vec![user.to_owned()],
+            from: ticket_activity(ticket_id),
+            to: Activity::new(ActivityKind::Session, session_id),
+        };
+        if let Err(error) = self
+            .bus
+            .call::<HandOverMethod>(&hand_over, call.clone())
+            .await
+        {
+            tracing::warn!(%error, ticket_id, session_id, "could not hand a claim over to the session");
+        }
+    }
+
+    /// Tells `recipients`; a failed publish is logged, the change stands.
+    pub(crate) async fn announce(
+        &self,
+        kind: &str,
+        recipients: Vec<String>,
+        data: serde_json::Value,
+    ) {
+        if recipients.is_empty() {
+            return;
+        }
+        let event = Event::new(kind, recipients, data);
+        if let Err(error) = self.bus.publish(SERVICE, &event).await {
+            tracing::error!(%error, kind, "could not publish a matchmaker event");
+        }
+    }
+
+    /// After `ticket` was removed for `reason`: its user is free and hears the search is over.
+    pub(crate) async fn cancelled(
+        &self,
+        call: &CallOptions,
+        ticket: &TicketRecord,
+        reason: CancelReason,
+    ) {
+        self.release(call, &ticket.user_id, &ticket.ticket_id).await;
+        let ended = Ended {
+            ticket_id: ticket.ticket_id.clone(),
+            reason: Some(reason),
+        };
+        self.announce(CANCELLED, vec![ticket.user_id.clone()], json!(ended))
+            .await;
+        tracing::info!(ticket_id = %ticket.ticket_id, user_id = %ticket.user_id, ?reason, "search cancelled");
+    }
+
+    /// `ticket_ttl` in milliseconds.
+    pub(crate) fn ttl_ms(&self) -> u64 {
+        millis(self.config.ticket_ttl)
+    }
+
+    /// `matching_deadline` in milliseconds.
+    pub(crate) fn matching_deadline_ms(&self) -> u64 {
+        millis(self.config.matching_deadline)
+    }
+}
+
+pub(crate) fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn ticket_activity(ticket_id: &str) -> Activity {
+    Activity::new(ActivityKind::Ticket, ticket_id)
+}
+
+/// Options for a call to another service on behalf of a request: its id and deadline, but not
+/// the user, since the methods services call each other with refuse callers that are clients.
+pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
+    CallOptions {
+        user_id: None,
+        ..ctx.call_options()
+    }
+}
+
+pub(crate) fn store_failure(error: StoreError) -> WireError {
+    tracing::error!(%error, "ticket store failed");
+    match error {
+        StoreError::Unavailable(_) => WireError::new(
+            ErrorCode::Unavailable,
+            "matchmaking is unavailable; try again",
+        ),
+        StoreError::Corrupt(_) => WireError::new(ErrorCode::Internal, "internal error"),
+    }
+}
