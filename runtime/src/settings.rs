@@ -249,7 +249,7 @@ mod tests {
         assert!(error.to_string().contains("--ping-interval"), "{error}");
         let error = Gateway::try_parse_from(["warren", "--rate-limit", "0"]).unwrap_err();
         assert!(error.to_string().contains("--rate-limit"), "{error}");
-        let error = Gateway::try_parse_from(["warren", "--rating-window", "-5"]).unwrap_err();
+        let error = Gateway::try_parse_from(["warren", "--rating-window=-5"]).unwrap_err();
         assert!(error.to_string().contains("--rating-window"), "{error}");
     }
 
