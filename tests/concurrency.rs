@@ -378,3 +378,104 @@ async fn a_burst_of_joins_through_two_instances() {
         system.stop().await;
     }
 }
+
+/// Two matchmakers (each with its own matching loop) over RabbitMQ and one Redis, and a thousand
+/// players starting their searches through both at once: every player ends in exactly one
+/// session, none is lost or matched twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_searches_through_two_matchmakers() {
+    use futures_util::StreamExt;
+    use warren_bus::CallOptions;
+    use warren_contracts::accounts::{Create as CreateAccount, NewAccount};
+    use warren_contracts::matchmaker::{Search, Start};
+
+    const PLAYERS: usize = 1000;
+    let vhost = Vhost::create();
+    let mode = vhost.mode();
+    let common::Mode::Distributed { namespace, .. } = &mode else {
+        unreachable!()
+    };
+    let namespace = namespace.clone();
+    let systems = [
+        common::start_configured(mode.clone(), |_| {}).await,
+        common::start_configured(mode, |_| {}).await,
+    ];
+    let users: Vec<String> = (0..PLAYERS)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    // Accounts made directly, as auth makes them at registration: the rating comes from them.
+    let bus = systems[0].bus().clone();
+    futures_util::stream::iter(users.iter().cloned())
+        .for_each_concurrent(32, |user_id| {
+            let bus = bus.clone();
+            async move {
+                let new = NewAccount {
+                    username: format!("u{}", &user_id[..8]),
+                    user_id,
+                };
+                bus.call::<CreateAccount>(&new, CallOptions::default())
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let region = common::unique("r").replace('_', "-").to_lowercase();
+    let buses = [systems[0].bus().clone(), systems[1].bus().clone()];
+    futures_util::stream::iter(users.iter().enumerate())
+        .for_each_concurrent(64, |(i, user)| {
+            let (bus, region) = (buses[i % 2].clone(), region.clone());
+            async move {
+                let search = Search {
+                    mode: "tic-tac-toe".into(),
+                    region,
+                    players_per_match: None,
+                };
+                bus.call::<Start>(&search, CallOptions::default().user_id(user))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    // Everyone starts at 1000, so every pair is compatible: all are matched, in pairs.
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let sessions = loop {
+        let sessions = stored_sessions(&namespace).await;
+        if sessions.len() == PLAYERS / 2 {
+            break sessions;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{} sessions of {} after a minute",
+            sessions.len(),
+            PLAYERS / 2
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut playing = HashSet::new();
+    for (session, players) in &sessions {
+        assert_eq!(players.len(), 2, "{session}");
+        for player in players {
+            assert!(
+                playing.insert(player.clone()),
+                "{player} is in two sessions"
+            );
+        }
+    }
+    assert_eq!(playing.len(), PLAYERS);
+    // No ticket is left behind.
+    for user in users.iter().take(50) {
+        let status = buses[0]
+            .call_json(
+                "matchmaker",
+                "matchmaker.status",
+                &json!({}),
+                CallOptions::default().user_id(user),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, Value::Null, "{user} still has a ticket");
+    }
+    for system in systems {
+        system.stop().await;
+    }
+}
