@@ -7,12 +7,10 @@ use crate::store::{StoreError, TicketRecord, TicketStore};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{Bus, CallError, CallOptions, RequestContext};
-use warren_contracts::activity::{
-    Activity, ActivityKind, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release,
-    ReleaseMethod,
-};
+use warren_contracts::activity::{Activity, ActivityKind, Claim, Claimed};
 use warren_contracts::matchmaker::{CANCELLED, CancelReason, Ended, SERVICE};
 use warren_contracts::{ErrorCode, Event, WireError};
+use warren_runtime::Claims;
 
 pub(crate) struct Service {
     pub(crate) bus: Bus,
@@ -20,15 +18,18 @@ pub(crate) struct Service {
     pub(crate) config: MatchmakerConfig,
     /// This instance's name as a pool lease holder.
     pub(crate) instance: String,
+    claims: Claims,
 }
 
 impl Service {
     pub(crate) fn new(bus: Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> Self {
+        let claims = Claims::new(bus.clone(), ActivityKind::Ticket);
         Self {
             bus,
             store,
             config,
             instance: uuid::Uuid::new_v4().to_string(),
+            claims,
         }
     }
 
@@ -56,51 +57,31 @@ impl Service {
         user: &str,
         ticket_id: &str,
     ) -> Result<(), WireError> {
-        let mut claim = Claim {
-            user_id: user.to_owned(),
-            activity: ticket_activity(ticket_id),
-            replaces: None,
-        };
-        loop {
-            let claimed = self
-                .try_claim(&claim, call)
-                .await
-                .map_err(|error| error.to_wire())?;
-            if claimed.claimed {
-                return Ok(());
-            }
-            let Some(current) = claimed.current else {
-                tracing::error!("accounts refused a claim without saying what holds the user");
-                return Err(WireError::new(ErrorCode::Internal, "internal error"));
-            };
-            let ours = current.kind == ActivityKind::Ticket && claim.replaces.is_none();
-            if ours && !self.holds(&current.id, user).await? {
-                tracing::info!(stale = %current.id, "replacing a stale ticket claim");
-                claim.replaces = Some(current);
-                continue;
-            }
-            return Err(current.conflict());
-        }
+        let holds = |stale: String| async move { self.holds(&stale, user).await };
+        self.claims.claim(call, user, ticket_id, holds).await
     }
 
+    /// One `accounts.claim` for `user` and the ticket, as it is: the sweeper asks it to learn
+    /// whether a match it settles went through.
     pub(crate) async fn try_claim(
         &self,
-        claim: &Claim,
         call: &CallOptions,
+        user: &str,
+        ticket_id: &str,
     ) -> Result<Claimed, CallError> {
-        self.bus.call::<ClaimMethod>(claim, call.clone()).await
+        let claim = Claim {
+            user_id: user.to_owned(),
+            activity: self.claims.activity(ticket_id),
+            replaces: None,
+        };
+        self.claims.try_claim(call, &claim).await
     }
 
-    /// Frees `user` from the ticket in `accounts`. A failure is logged: the claim is stale from
-    /// now on, and the next claim that meets it asks us and replaces it.
+    /// Frees `user` from the ticket in `accounts`.
     pub(crate) async fn release(&self, call: &CallOptions, user: &str, ticket_id: &str) {
-        let release = Release {
-            user_ids: vec![user.to_owned()],
-            activity: ticket_activity(ticket_id),
-        };
-        if let Err(error) = self.bus.call::<ReleaseMethod>(&release, call.clone()).await {
-            tracing::warn!(%error, ticket_id, "could not release a ticket's claim");
-        }
+        self.claims
+            .release(call, vec![user.to_owned()], ticket_id)
+            .await;
     }
 
     /// Moves `user`'s claim from their ticket to the session it was matched into.
@@ -111,18 +92,9 @@ impl Service {
         ticket_id: &str,
         session_id: &str,
     ) {
-        let hand_over = HandOver {
-            user_ids: vec![user.to_owned()],
-            from: ticket_activity(ticket_id),
-            to: Activity::new(ActivityKind::Session, session_id),
-        };
-        if let Err(error) = self
-            .bus
-            .call::<HandOverMethod>(&hand_over, call.clone())
-            .await
-        {
-            tracing::warn!(%error, ticket_id, session_id, "could not hand a claim over to the session");
-        }
+        self.claims
+            .hand_over(call, vec![user.to_owned()], ticket_id, session_id)
+            .await;
     }
 
     /// Tells `recipients`; a failed publish is logged, the change stands.

@@ -9,13 +9,13 @@
 //! went through, and the ticket is removed. Nobody is told either way: a ticket is not lost, and no
 //! match that does not exist is announced.
 
-use crate::service::{Service, ticket_activity};
+use crate::service::Service;
 use crate::store::TicketRecord;
 use serde_json::json;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use warren_bus::CallOptions;
-use warren_contracts::activity::{ActivityKind, Claim, Claimed};
+use warren_contracts::activity::{ActivityKind, Claimed};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{EXPIRED, Ended};
 
@@ -96,12 +96,9 @@ async fn recover(service: &Service, now: u64) -> usize {
 /// Puts back or removes one ticket a dead instance left matching; whether it was settled.
 async fn settle(service: &Service, ticket: &TicketRecord) -> bool {
     let id = ticket.ticket_id.as_str();
-    let claim = Claim {
-        user_id: ticket.user_id.clone(),
-        activity: ticket_activity(id),
-        replaces: None,
-    };
-    let answer = service.try_claim(&claim, &CallOptions::default()).await;
+    let answer = service
+        .try_claim(&CallOptions::default(), &ticket.user_id, id)
+        .await;
     let outcome = match answer {
         Ok(Claimed { claimed: true, .. }) => service
             .store

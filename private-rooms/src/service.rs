@@ -8,15 +8,14 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_bus::{Bus, CallOptions, RequestContext};
-use warren_contracts::activity::{
-    Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
-};
+use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::{PrivateRoom, SERVICE};
 use warren_contracts::rooms::{CLOSED, CloseReason, RoomClosed, UPDATED};
 use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
 use warren_contracts::sessions::{Modes, check_mode};
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
+use warren_runtime::Claims;
 
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
@@ -36,6 +35,7 @@ pub(crate) struct Service {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn PrivateRoomStore>,
     pub(crate) config: PrivateRoomsConfig,
+    claims: Claims,
 }
 
 impl Service {
@@ -44,7 +44,13 @@ impl Service {
         store: Arc<dyn PrivateRoomStore>,
         config: PrivateRoomsConfig,
     ) -> Self {
-        Self { bus, store, config }
+        let claims = Claims::new(bus.clone(), ActivityKind::PrivateRoom);
+        Self {
+            bus,
+            store,
+            config,
+            claims,
+        }
     }
 
     /// Checks with `sessions` that it runs `mode` for `players` players, and that a room may
@@ -190,46 +196,14 @@ impl Service {
         user: &str,
         room_id: &str,
     ) -> Result<(), WireError> {
-        let mut claim = Claim {
-            user_id: user.to_owned(),
-            activity: room_activity(room_id),
-            replaces: None,
-        };
-        loop {
-            let claimed = self
-                .bus
-                .call::<ClaimMethod>(&claim, call.clone())
-                .await
-                .map_err(|error| error.to_wire())?;
-            if claimed.claimed {
-                return Ok(());
-            }
-            let Some(current) = claimed.current else {
-                tracing::error!("accounts refused a claim without saying what holds the user");
-                return Err(WireError::new(ErrorCode::Internal, "internal error"));
-            };
-            let ours = current.kind == ActivityKind::PrivateRoom && claim.replaces.is_none();
-            if ours && !self.seats(&current.id, user).await? {
-                tracing::info!(stale = %current.id, "replacing a stale private room claim");
-                claim.replaces = Some(current);
-                continue;
-            }
-            return Err(current.conflict());
-        }
+        let holds = |stale: String| async move { self.seats(&stale, user).await };
+        self.claims.claim(call, user, room_id, holds).await
     }
 
-    /// Frees `users` from this room in `accounts`. A failure is logged: the claim is stale from
-    /// now on, and the next claim that meets it asks us and replaces it.
+    /// Frees `users` from this room in `accounts`.
     pub(crate) async fn release(&self, call: &CallOptions, users: Vec<String>, room_id: &str) {
-        if users.is_empty() {
-            return;
-        }
-        let release = Release {
-            user_ids: users,
-            activity: room_activity(room_id),
-        };
-        if let Err(error) = self.bus.call::<ReleaseMethod>(&release, call.clone()).await {
-            tracing::warn!(%error, room_id, "could not release the room's claims");
+        if !users.is_empty() {
+            self.claims.release(call, users, room_id).await;
         }
     }
 
@@ -241,18 +215,9 @@ impl Service {
         room_id: &str,
         session_id: &str,
     ) {
-        let hand_over = HandOver {
-            user_ids: users,
-            from: room_activity(room_id),
-            to: Activity::new(ActivityKind::Session, session_id),
-        };
-        if let Err(error) = self
-            .bus
-            .call::<HandOverMethod>(&hand_over, call.clone())
-            .await
-        {
-            tracing::warn!(%error, room_id, "could not hand the claims over to the session");
-        }
+        self.claims
+            .hand_over(call, users, room_id, session_id)
+            .await;
     }
 
     /// Whether `room_id` holds `user`: the room exists (not started, not closed) and seats them,
@@ -269,10 +234,6 @@ impl Service {
         let ttl = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX);
         now.saturating_add(ttl)
     }
-}
-
-pub(crate) fn room_activity(room_id: &str) -> Activity {
-    Activity::new(ActivityKind::PrivateRoom, room_id)
 }
 
 /// Options for a call to another service on behalf of a request: its id and deadline, but not

@@ -6,14 +6,13 @@ use crate::store::{ABANDONED_MS, RoomRecord, RoomStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use warren_bus::{Bus, CallOptions, RequestContext};
-use warren_contracts::activity::{
-    Activity, ActivityKind, Claim, ClaimMethod, HandOver, HandOverMethod, Release, ReleaseMethod,
-};
+use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
 use warren_contracts::rooms::{RoomStatus, SERVICE};
 use warren_contracts::sessions::{Modes, check_mode};
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
+use warren_runtime::Claims;
 
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
@@ -32,11 +31,13 @@ pub(crate) enum Change {
 pub(crate) struct Service {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn RoomStore>,
+    claims: Claims,
 }
 
 impl Service {
     pub(crate) fn new(bus: Bus, store: Arc<dyn RoomStore>) -> Self {
-        Self { bus, store }
+        let claims = Claims::new(bus.clone(), ActivityKind::Room);
+        Self { bus, store, claims }
     }
 
     /// Checks with `sessions` that it runs `mode` for `players` players, and that a room may
@@ -147,46 +148,17 @@ impl Service {
         user: &str,
         room_id: &str,
     ) -> Result<(), WireError> {
-        let mut claim = Claim {
-            user_id: user.to_owned(),
-            activity: room_activity(room_id),
-            replaces: None,
-        };
-        loop {
-            let claimed = self
-                .bus
-                .call::<ClaimMethod>(&claim, service_call(ctx))
-                .await
-                .map_err(|error| error.to_wire())?;
-            if claimed.claimed {
-                return Ok(());
-            }
-            let Some(current) = claimed.current else {
-                return Err(WireError::new(ErrorCode::Internal, "internal error"));
-            };
-            let ours = current.kind == ActivityKind::Room && claim.replaces.is_none();
-            if ours && !self.seats(&current.id, user).await? {
-                claim.replaces = Some(current);
-                continue;
-            }
-            return Err(current.conflict());
-        }
+        let holds = |stale: String| async move { self.seats(&stale, user).await };
+        self.claims
+            .claim(&ctx.call_options(), user, room_id, holds)
+            .await
     }
 
-    /// Frees `users` from this room in `accounts`. A failure is logged: the claim is stale from
-    /// now on, and the next claim that meets it replaces it.
+    /// Frees `users` from this room in `accounts`.
     pub(crate) async fn release(&self, ctx: &RequestContext, users: Vec<String>, room_id: &str) {
-        let release = Release {
-            user_ids: users,
-            activity: room_activity(room_id),
-        };
-        if let Err(error) = self
-            .bus
-            .call::<ReleaseMethod>(&release, service_call(ctx))
-            .await
-        {
-            tracing::warn!(%error, room_id, "could not release the room's claim");
-        }
+        self.claims
+            .release(&ctx.call_options(), users, room_id)
+            .await;
     }
 
     /// Moves the players' claims from the room to the session it started.
@@ -197,18 +169,9 @@ impl Service {
         room_id: &str,
         session_id: &str,
     ) {
-        let hand_over = HandOver {
-            user_ids: users,
-            from: room_activity(room_id),
-            to: Activity::new(ActivityKind::Session, session_id),
-        };
-        if let Err(error) = self
-            .bus
-            .call::<HandOverMethod>(&hand_over, service_call(ctx))
-            .await
-        {
-            tracing::warn!(%error, room_id, "could not hand the claims over to the session");
-        }
+        self.claims
+            .hand_over(&ctx.call_options(), users, room_id, session_id)
+            .await;
     }
 
     /// Whether `room_id` holds `user`: the room exists, is not over, and seats them or holds a
@@ -220,10 +183,6 @@ impl Service {
             Err(error) => Err(error),
         }
     }
-}
-
-fn room_activity(room_id: &str) -> Activity {
-    Activity::new(ActivityKind::Room, room_id)
 }
 
 /// Options for a call to another service on behalf of a request: its id and deadline, but not

@@ -1,5 +1,6 @@
 //! What every Warren binary shares, so that each binary stays a few lines: settings with the
-//! design's names and defaults, logging, the shutdown signal, and connecting to RabbitMQ and Redis.
+//! design's names and defaults, logging, the shutdown signal, and connecting to RabbitMQ and Redis;
+//! and what the services that seat users share: their claims in `accounts`.
 //!
 //! ```text
 //! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
@@ -7,14 +8,17 @@
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
 //! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
+//! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
 //! ```
 
+pub mod claims;
 pub mod connect;
 pub mod logging;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
 
+pub use claims::Claims;
 pub use connect::{ConnectError, connect_bus, connect_redis, listen};
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
