@@ -251,8 +251,16 @@ async fn health_readiness_and_the_openapi_document() {
         "/v1/auth/logout",
         "/v1/accounts/me",
         "/v1/accounts/{user_id}",
+        "/v1/rooms",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    let params = &doc["paths"]["/v1/rooms"]["get"]["parameters"];
+    for name in ["mode", "limit"] {
+        assert!(
+            params.as_array().unwrap().iter().any(|p| p["name"] == name),
+            "/v1/rooms does not document ?{name}: {params}"
+        );
     }
     system.stop().await;
 }
