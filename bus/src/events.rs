@@ -124,6 +124,22 @@ pub(crate) enum Source {
     Queue(QueueConsumer),
 }
 
+/// Tells when a subscription's queue was set up again; see [`Subscription::renewals`].
+#[derive(Debug)]
+pub struct Renewals(Option<tokio::sync::watch::Receiver<u64>>);
+
+impl Renewals {
+    /// Returns at the next renewal; never for a subscription that is not renewed.
+    pub async fn next(&mut self) {
+        if let Some(renewals) = &mut self.0
+            && renewals.changed().await.is_ok()
+        {
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A live subscription. Dropping it unsubscribes: an anonymous queue is deleted, a durable one
 /// keeps collecting events for the next consumer.
 pub struct Subscription {
@@ -132,6 +148,8 @@ pub struct Subscription {
     pub(crate) queue: Arc<Mutex<String>>,
     /// Stops the background consumer when the subscription goes.
     pub(crate) _stop: Option<DropGuard>,
+    /// Counts the times the queue was set up again after the connection was lost.
+    pub(crate) renewals: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -152,7 +170,20 @@ impl Subscription {
             source,
             queue,
             _stop: stop.map(CancellationToken::drop_guard),
+            renewals: None,
         }
+    }
+
+    pub(crate) fn with_renewals(mut self, renewals: tokio::sync::watch::Receiver<u64>) -> Self {
+        self.renewals = Some(renewals);
+        self
+    }
+
+    /// Tells when the subscription's queue has been set up again after the broker connection
+    /// was lost (never, in process). An anonymous queue is a new one then: events published
+    /// while there was none were not delivered to it.
+    pub fn renewals(&self) -> Renewals {
+        Renewals(self.renewals.clone())
     }
 
     /// The next event; `None` once the bus has shut down.

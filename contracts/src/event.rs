@@ -3,8 +3,12 @@
 //! An event names its type and its recipients (user ids); gateways deliver it to those of the
 //! recipients connected to them. The `id` lets a consumer that must not apply an event twice (a
 //! durable queue delivers at least once) recognise a redelivery.
+//!
+//! The gateway's journal numbers each recipient's events (`seqs`) before gateways deliver them, so
+//! that every gateway gives a user's events the same numbers and a client can resume after them.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
@@ -20,6 +24,9 @@ pub struct Event {
     pub data: serde_json::Value,
     /// When it was published, Unix epoch milliseconds.
     pub published_at: u64,
+    /// Each recipient's number for this event, set by the journal; empty until then.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seqs: BTreeMap<String, u64>,
 }
 
 impl Event {
@@ -31,6 +38,7 @@ impl Event {
             recipients,
             data,
             published_at: now_millis(),
+            seqs: BTreeMap::new(),
         }
     }
 }

@@ -1,17 +1,22 @@
 //! Who is connected here, and delivering events to them.
 //!
 //! The gateway reads every `<service>.events` exchange through one anonymous queue; each event
-//! names its recipients, and the hub hands it to every socket those users have on this gateway.
+//! names its recipients and the number the journal gave it for each, and the hub hands it to
+//! every socket those users have on this gateway, through the socket's [`Cursor`] so that
+//! nothing goes out twice or with a gap.
 //! A socket whose send queue is full is disconnected (close code 4001) rather than let the
 //! gateway's memory grow for a client that does not read.
 
 use crate::config::EVENT_SERVICES;
+use crate::cursor::{Cursor, Offer, Released};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use warren_bus::journal::{JournalStore, Numbered, Resumed};
 use warren_bus::{Bus, BusError, SubscribeOptions, Subscription};
 use warren_contracts::Event;
+use warren_contracts::event::now_millis;
 
 /// WebSocket close code for a client that does not read what it is sent.
 pub const CLOSE_TOO_SLOW: u16 = 4001;
@@ -31,13 +36,17 @@ pub struct CloseReason {
     pub reason: &'static str,
 }
 
-/// One socket as the hub sees it: where to send, and how to make it close.
+/// One socket as the hub sees it: where to send, how to make it close, and where it is in its
+/// user's event sequence.
 #[derive(Clone, Debug)]
 pub struct Conn {
     pub id: u64,
     /// Bounded by `send_queue`: replies and events share it.
     tx: mpsc::Sender<Outbound>,
     kick: Kick,
+    cursor: Arc<Mutex<Cursor>>,
+    /// One fill or resume at a time per socket.
+    filling: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Closes a socket from outside its tasks, once, with a reason.
@@ -72,7 +81,54 @@ impl Kick {
 
 impl Conn {
     pub fn new(id: u64, tx: mpsc::Sender<Outbound>, kick: Kick) -> Self {
-        Self { id, tx, kick }
+        Self {
+            id,
+            tx,
+            kick,
+            cursor: Arc::default(),
+            filling: Arc::default(),
+        }
+    }
+
+    fn cursor(&self) -> MutexGuard<'_, Cursor> {
+        lock(&self.cursor)
+    }
+
+    /// Holds live events, asks the journal for `user`'s events after `after`, and releases
+    /// them: `answer` gets what the journal had that this socket has not delivered (or why
+    /// not) and queues its own frame, then the held events follow.
+    pub async fn catch_up(
+        &self,
+        journal: &dyn JournalStore,
+        user: &str,
+        after: u64,
+        answer: impl FnOnce(Result<&Released, CatchUpError>) -> Option<String>,
+    ) {
+        let _one_at_a_time = self.filling.lock().await;
+        self.cursor().hold();
+        let found = journal.after(user, after, now_millis()).await;
+        let mut cursor = self.cursor();
+        let (released, frame) = match found {
+            Ok(Resumed::Events(events)) => {
+                let released = cursor.release(events);
+                let frame = answer(Ok(&released));
+                (released, frame)
+            }
+            Ok(Resumed::Gap) => (cursor.release(Vec::new()), answer(Err(CatchUpError::Gap))),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the journal");
+                (
+                    cursor.release(Vec::new()),
+                    answer(Err(CatchUpError::Unavailable)),
+                )
+            }
+        };
+        if let Some(frame) = frame {
+            self.send(Outbound::Text(frame));
+        }
+        for frame in released.held {
+            self.send(Outbound::Text(frame));
+        }
     }
 
     pub fn kick(&self) -> &Kick {
@@ -92,6 +148,20 @@ impl Conn {
     }
 }
 
+/// Why the journal could not answer a catch-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUpError {
+    /// Some of the events asked for are no longer kept.
+    Gap,
+    /// The journal's store did not answer.
+    Unavailable,
+}
+
+/// The frame of an event pushed to a client.
+pub fn event_frame(event: &Numbered) -> String {
+    serde_json::json!({ "jsonrpc": "2.0", "method": "event", "params": event }).to_string()
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -102,14 +172,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Users {
     next_id: u64,
     sockets: HashMap<String, Vec<Conn>>,
-    /// The last `seq` given to each connected user's events.
-    seq: HashMap<String, u64>,
 }
 
 /// The registry of this gateway's sockets, by user.
-#[derive(Default)]
 pub struct Hub {
     users: Mutex<Users>,
+    journal: Arc<dyn JournalStore>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -121,15 +189,49 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// Adds a socket of `user_id`; returns its connection id and whether it is the user's first
-    /// here.
-    pub fn register(&self, user_id: &str, tx: mpsc::Sender<Outbound>, kick: Kick) -> (u64, bool) {
+    pub fn new(journal: Arc<dyn JournalStore>) -> Self {
+        Self {
+            users: Mutex::default(),
+            journal,
+        }
+    }
+
+    pub fn journal(&self) -> &Arc<dyn JournalStore> {
+        &self.journal
+    }
+
+    /// Where a new socket of `user` starts: the user's last number before it opens. Read
+    /// before the socket is registered, so that every event numbered before it is one the
+    /// socket does not deliver (the client resumes for those), even when it reaches this
+    /// gateway late, and every one after it is delivered or, if missed, fetched.
+    pub async fn start_of(&self, user: &str) -> Option<u64> {
+        match self.journal.head(user).await {
+            Ok(head) => Some(head),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read where a new socket starts");
+                None
+            }
+        }
+    }
+
+    /// Adds a socket of `user_id` that starts after `start` (see [`Hub::start_of`]); returns it
+    /// and whether it is the user's first here.
+    pub fn register(
+        &self,
+        user_id: &str,
+        tx: mpsc::Sender<Outbound>,
+        kick: Kick,
+        start: Option<u64>,
+    ) -> (Conn, bool) {
         let mut users = lock(&self.users);
         users.next_id += 1;
-        let id = users.next_id;
+        let conn = Conn::new(users.next_id, tx, kick);
+        if let Some(start) = start {
+            conn.cursor().start_at(start);
+        }
         let sockets = users.sockets.entry(user_id.to_owned()).or_default();
-        sockets.push(Conn::new(id, tx, kick));
-        (id, sockets.len() == 1)
+        sockets.push(conn.clone());
+        (conn, sockets.len() == 1)
     }
 
     /// Removes a socket; returns whether it was the user's last here.
@@ -151,35 +253,61 @@ impl Hub {
         lock(&self.users).sockets.values().map(Vec::len).sum()
     }
 
-    /// Hands `event` to every socket of each recipient connected here.
+    /// Hands a numbered event to every socket of each recipient connected here.
     pub fn deliver(&self, event: &Event) {
-        let mut users = lock(&self.users);
-        for recipient in &event.recipients {
-            let Some(sockets) = users.sockets.get(recipient).cloned() else {
+        let users = lock(&self.users);
+        for (recipient, &seq) in &event.seqs {
+            let Some(sockets) = users.sockets.get(recipient) else {
                 continue;
             };
-            let seq = users.seq.entry(recipient.clone()).or_default();
-            *seq += 1;
-            let frame = serde_json::json!({
-                "jsonrpc": "2.0",
-                "method": "event",
-                "params": { "seq": *seq, "type": event.kind, "data": event.data },
-            })
-            .to_string();
-            for conn in &sockets {
-                conn.send(Outbound::Text(frame.clone()));
+            let frame = event_frame(&Numbered {
+                seq,
+                kind: event.kind.clone(),
+                data: event.data.clone(),
+            });
+            for conn in sockets {
+                let offer = conn.cursor().offer(seq, &frame);
+                match offer {
+                    Offer::Send => {
+                        if conn.send(Outbound::Text(frame.clone())) {
+                            metrics::counter!("warren_events_delivered_total").increment(1);
+                        }
+                    }
+                    Offer::Skip => {}
+                    Offer::Fill { after } => self.fill(conn.clone(), recipient.clone(), after),
+                }
             }
         }
     }
 
+    /// Sends a socket the events it missed after `after`, then what was held meanwhile.
+    fn fill(&self, conn: Conn, user: String, after: u64) {
+        let journal = Arc::clone(&self.journal);
+        tokio::spawn(async move {
+            conn.catch_up(journal.as_ref(), &user, after, |found| {
+                match found {
+                    Ok(released) => {
+                        for event in &released.fresh {
+                            conn.send(Outbound::Text(event_frame(event)));
+                        }
+                    }
+                    Err(why) => tracing::warn!(?why, after, "events missed by this gateway"),
+                }
+                None
+            })
+            .await;
+        });
+    }
+
     /// Subscribes to every service's events: from then on, none is missed.
     pub async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
-        let services: Vec<String> = EVENT_SERVICES.iter().map(|s| (*s).to_owned()).collect();
-        bus.subscribe(SubscribeOptions::anonymous(services)).await
+        bus.subscribe(SubscribeOptions::anonymous(EVENT_SERVICES))
+            .await
     }
 
     /// Delivers the subscription's events until `shutdown`.
     pub async fn run(self: Arc<Self>, mut events: Subscription, shutdown: CancellationToken) {
+        let mut renewals = events.renewals();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -190,52 +318,134 @@ impl Hub {
                     }
                     None => return,
                 },
+                () = renewals.next() => self.catch_up_everyone(),
             }
         }
+    }
+
+    /// After the gateway's queue was set up again (the broker connection was lost), events
+    /// published meanwhile never reached it: every socket that has delivered events reads what
+    /// came after its last one from the journal.
+    fn catch_up_everyone(&self) {
+        let users = lock(&self.users);
+        let mut caught_up = 0;
+        for (user, sockets) in &users.sockets {
+            for conn in sockets {
+                let last = conn.cursor().last();
+                if let Some(last) = last {
+                    conn.cursor().hold();
+                    self.fill(conn.clone(), user.clone(), last);
+                    caught_up += 1;
+                }
+            }
+        }
+        tracing::info!(
+            sockets = caught_up,
+            "events queue renewed; sockets catch up from the journal"
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use warren_bus::journal::{MemoryJournal, ResumeConfig};
+
+    fn hub() -> Hub {
+        Hub::new(Arc::new(MemoryJournal::new(ResumeConfig::default())))
+    }
+
+    fn numbered(kind: &str, seqs: &[(&str, u64)], data: Value) -> Event {
+        let mut event = Event::new(kind, seqs.iter().map(|(u, _)| (*u).into()).collect(), data);
+        event.seqs = seqs.iter().map(|(u, s)| ((*u).to_owned(), *s)).collect();
+        event
+    }
+
+    fn frame(rx: &mut mpsc::Receiver<Outbound>) -> Value {
+        let Outbound::Text(text) = rx.try_recv().unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
 
     #[test]
-    fn events_reach_every_socket_of_each_recipient_with_a_growing_seq() {
-        let hub = Hub::default();
+    fn events_reach_every_socket_of_each_recipient_with_their_numbers() {
+        let hub = hub();
         let (a1, mut ra1) = mpsc::channel(4);
         let (a2, mut ra2) = mpsc::channel(4);
         let (b, mut rb) = mpsc::channel(4);
-        assert!(hub.register("a", a1, Kick::default()).1, "a's first socket");
-        assert!(!hub.register("a", a2, Kick::default()).1);
-        hub.register("b", b, Kick::default());
-        hub.deliver(&Event::new("x", vec!["a".into()], json!({"n": 1})));
-        hub.deliver(&Event::new(
-            "x",
-            vec!["a".into(), "c".into()],
-            json!({"n": 2}),
-        ));
+        assert!(
+            hub.register("a", a1, Kick::default(), None).1,
+            "a's first socket"
+        );
+        assert!(!hub.register("a", a2, Kick::default(), None).1);
+        hub.register("b", b, Kick::default(), None);
+        hub.deliver(&numbered("x", &[("a", 1)], json!({"n": 1})));
+        hub.deliver(&numbered("x", &[("a", 2), ("c", 7)], json!({"n": 2})));
+        hub.deliver(&numbered("x", &[("a", 2)], json!({"n": 2})));
         for rx in [&mut ra1, &mut ra2] {
             for seq in [1, 2] {
-                let Outbound::Text(text) = rx.try_recv().unwrap();
-                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let frame = frame(rx);
                 assert_eq!(frame["method"], "event");
                 assert_eq!(frame["params"]["seq"], seq);
+                assert_eq!(frame["params"]["type"], "x");
                 assert_eq!(frame["params"]["data"]["n"], seq);
             }
+            assert!(rx.try_recv().is_err(), "the duplicate of 2 was dropped");
         }
         assert!(rb.try_recv().is_err(), "b was not a recipient");
     }
 
+    #[tokio::test]
+    async fn a_socket_gets_what_this_gateway_missed_from_the_journal() {
+        let hub = hub();
+        let journal = Arc::clone(hub.journal());
+        let events: Vec<Event> = (1..=3)
+            .map(|n| Event::new("x", vec!["a".into()], json!(n)))
+            .collect();
+        let seqs = journal.append(&events, now_millis()).await.unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        hub.register("a", tx, Kick::default(), None);
+        let mut first = events[0].clone();
+        first.seqs = seqs[0].clone();
+        hub.deliver(&first);
+        // 2 never reaches this gateway; 3 does, and 2 is fetched before it.
+        let mut third = events[2].clone();
+        third.seqs = seqs[2].clone();
+        hub.deliver(&third);
+        let mut seen = vec![frame(&mut rx)["params"]["seq"].as_u64().unwrap()];
+        while seen.len() < 3 {
+            match rx.recv().await.unwrap() {
+                Outbound::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    seen.push(frame["params"]["seq"].as_u64().unwrap());
+                }
+            }
+        }
+        assert_eq!(seen, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_new_socket_skips_what_was_numbered_before_it_opened() {
+        let hub = hub();
+        let (tx, mut rx) = mpsc::channel(4);
+        hub.register("a", tx, Kick::default(), Some(5));
+        // Numbered before the socket opened, reaching this gateway late: the client had it on
+        // its previous socket, or resumes for it.
+        hub.deliver(&numbered("x", &[("a", 5)], json!(5)));
+        hub.deliver(&numbered("x", &[("a", 6)], json!(6)));
+        assert_eq!(frame(&mut rx)["params"]["seq"], 6);
+        assert!(rx.try_recv().is_err());
+    }
+
     #[test]
     fn a_socket_that_does_not_read_is_kicked() {
-        let hub = Hub::default();
+        let hub = hub();
         let (tx, _rx) = mpsc::channel(1);
         let kick = Kick::default();
-        hub.register("a", tx, kick.clone());
-        hub.deliver(&Event::new("x", vec!["a".into()], json!(1)));
+        hub.register("a", tx, kick.clone(), None);
+        hub.deliver(&numbered("x", &[("a", 1)], json!(1)));
         assert!(!kick.is_kicked());
-        hub.deliver(&Event::new("x", vec!["a".into()], json!(2)));
+        hub.deliver(&numbered("x", &[("a", 2)], json!(2)));
         assert!(kick.is_kicked());
     }
 }

@@ -12,11 +12,13 @@
 //! error.rs     ApiError: a stable code with a fitting HTTP status
 //! token.rs     access tokens: where they come from, whether they are valid
 //! hub.rs       connected sockets by user; event delivery; slow-client eviction
+//! cursor.rs    one socket's place in its user's event sequence: no duplicate, no gap
 //! http/        /v1 handlers, extractors, health, OpenAPI
 //! ws/          the WebSocket endpoint, JSON-RPC codec, client-facing method table
 //! ```
 
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod hub;

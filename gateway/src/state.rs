@@ -48,11 +48,13 @@ impl AppState {
         probes: Vec<(&'static str, ReadinessProbe)>,
     ) -> Self {
         let verifier = Verifier::new(&config.jwt_secret);
+        // events.resume reads the journal the bus numbers events in.
+        let hub = Arc::new(Hub::new(Arc::clone(bus.journal())));
         Self(Arc::new(Inner {
             bus,
             config,
             verifier,
-            hub: Arc::new(Hub::default()),
+            hub,
             probes,
             shutdown,
             gateway_id: uuid::Uuid::new_v4().to_string(),

@@ -92,15 +92,17 @@ impl AmqpBus {
         let queue = Arc::new(Mutex::new(first.2.clone()));
         let (tx, rx) = mpsc::channel(usize::from(options.prefetch.max(1)));
         let stop = self.shutdown_token().child_token();
+        let (renewed, renewals) = tokio::sync::watch::channel(0);
         let subscriber = Subscriber {
             bus: self.clone(),
             options,
             queue: Arc::clone(&queue),
             tx,
             stop: stop.clone(),
+            renewed,
         };
         self.tasks().spawn(subscriber.run(first));
-        Ok(Subscription::new(Source::Channel(rx), queue, Some(stop)))
+        Ok(Subscription::new(Source::Channel(rx), queue, Some(stop)).with_renewals(renewals))
     }
 }
 
@@ -167,6 +169,8 @@ struct Subscriber {
     tx: mpsc::Sender<Delivery>,
     /// Cancelled when the subscription is dropped or the bus shuts down.
     stop: CancellationToken,
+    /// Counts the times the queue was set up again.
+    renewed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Subscriber {
@@ -251,6 +255,7 @@ impl Subscriber {
                 Ok((channel, consumer, name)) => {
                     tracing::info!(queue = %name, "subscribed again");
                     *crate::lock(&self.queue) = name;
+                    self.renewed.send_modify(|count| *count += 1);
                     return Some((channel, consumer));
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe yet"),

@@ -54,6 +54,8 @@ mod tests {
             "accounts.claim",
             "accounts.hand_over",
             "accounts.release",
+            "accounts.record_result",
+            "events.resume",
             "",
         ] {
             assert_eq!(service_for(internal), None, "{internal}");

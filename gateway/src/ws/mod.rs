@@ -10,6 +10,7 @@
 
 pub mod jsonrpc;
 pub mod methods;
+pub mod resume;
 
 use crate::hub::{CLOSE_SILENT, Kick, Outbound};
 use crate::state::AppState;
@@ -67,12 +68,14 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
     let config = state.config().clone();
     let (tx, rx) = mpsc::channel(config.send_queue);
     let kick = Kick::default();
-    let (conn_id, first) = state.hub().register(&user_id, tx.clone(), kick.clone());
+    let start = state.hub().start_of(&user_id).await;
+    let (conn, first) = state.hub().register(&user_id, tx, kick.clone(), start);
+    metrics::gauge!("warren_ws_connections").increment(1.0);
+    let conn_id = conn.id;
     if first {
         announce_presence(&state, presence::ONLINE, &user_id);
     }
     let span = tracing::info_span!("ws", user_id = %user_id, conn = conn_id);
-    let conn = crate::hub::Conn::new(conn_id, tx, kick.clone());
     let (sink, mut stream) = socket.split();
     let shutdown = state.shutdown().clone();
     async {
@@ -98,6 +101,7 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
     }
     .instrument(span)
     .await;
+    metrics::gauge!("warren_ws_connections").decrement(1.0);
     if state.hub().unregister(&user_id, conn_id) {
         announce_presence(&state, presence::OFFLINE, &user_id);
     }
@@ -139,7 +143,10 @@ async fn write(
                 return;
             }
             frame = rx.recv() => match frame {
-                Some(Outbound::Text(text)) => Message::Text(text.into()),
+                Some(Outbound::Text(text)) => {
+                    metrics::counter!("warren_ws_messages_out_total").increment(1);
+                    Message::Text(text.into())
+                }
                 None => return,
             },
             _ = ping.tick() => Message::Ping(Vec::new().into()),
@@ -175,6 +182,7 @@ async fn read(
             Ok(None | Some(Err(_))) => return,
             Ok(Some(Ok(message))) => message,
         };
+        metrics::counter!("warren_ws_messages_in_total").increment(1);
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -222,19 +230,41 @@ async fn read(
             );
             continue;
         }
-        let Some(service) = methods::service_for(&request.method) else {
+        let is_resume = request.method == resume::METHOD;
+        let service = methods::service_for(&request.method);
+        if service.is_none() && !is_resume {
             let message = format!("unknown method {:?}", request.method);
             reply(
                 &conn,
                 jsonrpc::error_response(&request.id, jsonrpc::METHOD_NOT_FOUND, &message, None),
             );
             continue;
-        };
+        }
         let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
             let message = format!("more than {} requests in flight", config.max_in_flight);
             reply(
                 &conn,
                 app_error(&request.id, ErrorCode::RateLimited, &message),
+            );
+            continue;
+        };
+        let Some(service) = service else {
+            // No service answers it: the gateway itself does (events.resume).
+            let journal = Arc::clone(state.hub().journal());
+            let (conn, user_id) = (conn.clone(), user_id.to_owned());
+            tokio::spawn(
+                async move {
+                    resume::answer(
+                        journal.as_ref(),
+                        &user_id,
+                        &conn,
+                        request.id,
+                        request.params,
+                    )
+                    .await;
+                    drop(permit);
+                }
+                .in_current_span(),
             );
             continue;
         };
@@ -251,20 +281,33 @@ async fn read(
         );
         tokio::spawn(
             async move {
-                let response = match bus
+                let started = std::time::Instant::now();
+                let (response, outcome) = match bus
                     .call_json(service, &request.method, &request.params, options)
                     .await
                 {
-                    Ok(result) => jsonrpc::result_response(&request.id, &result),
+                    Ok(result) => (jsonrpc::result_response(&request.id, &result), "ok"),
                     Err(error) => {
                         if !matches!(error, warren_bus::CallError::Service(_)) {
                             tracing::warn!(%error, "call failed");
                         }
-                        jsonrpc::application_error(&request.id, &error.to_wire())
+                        let wire = error.to_wire();
+                        let outcome = wire.code.as_str();
+                        (jsonrpc::application_error(&request.id, &wire), outcome)
                     }
                 };
                 conn.send(Outbound::Text(response));
                 drop(permit);
+                tracing::debug!(
+                    outcome,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "answered"
+                );
+                let method = request.method;
+                metrics::histogram!("warren_gateway_request_seconds", "method" => method.clone())
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("warren_gateway_requests_total", "method" => method, "outcome" => outcome)
+                    .increment(1);
             }
             .instrument(span),
         );

@@ -1,0 +1,94 @@
+//! What the event journal costs: numbering one event as it is published (the one Redis round
+//! trip `Bus::publish` adds for an event with recipients), and reading a user's kept events for
+//! `events.resume`; in Redis and in memory.
+//!
+//! ```text
+//! cargo bench -p warren-runtime --bench journal        # Redis at WARREN_TEST_REDIS_URL or 127.0.0.1:6379
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use std::sync::Arc;
+use warren_bus::journal::{JournalStore, MemoryJournal, ResumeConfig};
+use warren_contracts::Event;
+use warren_contracts::event::now_millis;
+use warren_runtime::journal::RedisJournal;
+
+fn redis_url() -> String {
+    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A `session.state` for two players, the most frequent event.
+fn event() -> Event {
+    Event::new(
+        "session.state",
+        vec!["player-a".into(), "player-b".into()],
+        json!({"session_id": "s", "state": {"from": "player-a", "command": {"say": "hello"}}, "version": 7}),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let prefix = format!("bench-journal-{}:", uuid::Uuid::new_v4().simple());
+    let redis = runtime.block_on(async {
+        let client = redis::Client::open(redis_url()).unwrap();
+        redis::aio::ConnectionManager::new(client)
+            .await
+            .expect("Redis must be running")
+    });
+    let stores: [(&str, Arc<dyn JournalStore>); 2] = [
+        (
+            "redis",
+            Arc::new(RedisJournal::new(
+                redis.clone(),
+                prefix.clone(),
+                ResumeConfig::default(),
+            )),
+        ),
+        (
+            "memory",
+            Arc::new(MemoryJournal::new(ResumeConfig::default())),
+        ),
+    ];
+    let mut group = c.benchmark_group("journal");
+    for (name, store) in &stores {
+        group.bench_function(format!("append one event for two users ({name})"), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(store.append(&[event()], now_millis()))
+                    .unwrap()
+            });
+        });
+        // The user now has at least 1000 kept events; a client that missed the last 100.
+        let head = runtime
+            .block_on(store.append(&[event()], now_millis()))
+            .unwrap()[0]["player-a"];
+        group.bench_function(format!("resume 100 missed events ({name})"), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(store.after("player-a", head - 100, now_millis()))
+                    .unwrap()
+            });
+        });
+    }
+    group.finish();
+    runtime.block_on(async {
+        let mut redis = redis;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        for chunk in keys.chunks(1000) {
+            let _: () = redis::cmd("DEL")
+                .arg(chunk)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+        }
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
