@@ -44,7 +44,7 @@ pub const REDIS_PREFIX: &str = "warren:accounts:";
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
-use warren_contracts::accounts::{Create, Delete, Get, Me, SERVICE, Update};
+use warren_contracts::accounts::{Create, Delete, Get, Me, RecordResult, SERVICE, Update};
 use warren_contracts::activity::{ClaimMethod, HandOverMethod, ReleaseMethod};
 
 /// Starts answering the `accounts.*` methods on `bus`, storing accounts in `store`. Several
@@ -70,6 +70,7 @@ pub fn router(bus: Bus, store: Arc<dyn AccountStore>) -> Router {
         .method_with::<ClaimMethod, _, _, _>(&service, activity::claim)
         .method_with::<HandOverMethod, _, _, _>(&service, activity::hand_over)
         .method_with::<ReleaseMethod, _, _, _>(&service, activity::release)
+        .method_with::<RecordResult, _, _, _>(&service, results::record)
 }
 
 /// Starts applying the sessions' events to `store` (finished games to ratings; finished games and

@@ -123,6 +123,36 @@ async fn handle(
     }
 }
 
+/// `accounts.record_result`: a finished game applied now, for the service that ended it; the
+/// same work as a `session.finished` from the queue, which then finds it applied.
+pub(crate) async fn record(
+    service: Arc<crate::handlers::Service>,
+    ctx: warren_bus::RequestContext,
+    finished: Finished,
+) -> Result<warren_contracts::Empty, warren_contracts::WireError> {
+    crate::handlers::service_only(&ctx)?;
+    let store = service.store.as_ref();
+    let unavailable = |error: StoreError| {
+        warren_contracts::WireError::new(
+            warren_contracts::ErrorCode::Unavailable,
+            format!("accounts are unavailable: {error}"),
+        )
+    };
+    departures::finished(store, &finished)
+        .await
+        .map_err(unavailable)?;
+    finish(
+        &service.bus,
+        store,
+        &finished,
+        false,
+        &CancellationToken::new(),
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(warren_contracts::Empty {})
+}
+
 /// Why a result was not applied.
 #[derive(Debug, thiserror::Error)]
 enum Failure {

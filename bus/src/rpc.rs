@@ -4,9 +4,10 @@
 //! Both transports (AMQP and in-process) move opaque JSON bodies; the router does the decoding on
 //! the server side and `Bus::call` on the client side, so the two behave the same by construction.
 
+use crate::replies::{self, ReplyStore};
 use futures_util::FutureExt;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -132,6 +133,10 @@ pub(crate) type RawHandler =
 pub struct Router {
     service: String,
     handlers: HashMap<String, RawHandler>,
+    /// Methods whose successful replies are remembered by request (`Method::REMEMBER_REPLY`).
+    remembered: HashSet<String>,
+    /// Where they are remembered; set by the bus when it serves the router.
+    replies: Option<Arc<dyn ReplyStore>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -150,7 +155,15 @@ impl Router {
         Self {
             service: service.into(),
             handlers: HashMap::new(),
+            remembered: HashSet::new(),
+            replies: None,
         }
+    }
+
+    /// Remembers replies in `replies` (see [`crate::replies`]).
+    pub(crate) fn remembering(mut self, replies: Arc<dyn ReplyStore>) -> Self {
+        self.replies = Some(replies);
+        self
     }
 
     pub fn service(&self) -> &str {
@@ -191,6 +204,9 @@ impl Router {
             })
         });
         self.handlers.insert(M::NAME.to_owned(), raw);
+        if M::REMEMBER_REPLY {
+            self.remembered.insert(M::NAME.to_owned());
+        }
         self
     }
 
@@ -238,23 +254,90 @@ impl Router {
     }
 
     /// Answers one request: finds the handler, runs it, and turns a panic into `internal` so
-    /// that the caller is answered and the request acknowledged either way.
+    /// that the caller is answered and the request acknowledged either way. A redelivered
+    /// request whose reply is remembered gets that reply without running again.
     pub(crate) async fn dispatch(&self, ctx: RequestContext, body: Vec<u8>) -> Vec<u8> {
+        let started = std::time::Instant::now();
+        let method = ctx.method.clone();
+        let reply = self.answer(ctx, body).await;
+        let outcome = outcome_of(&reply);
+        // In the request's span: with its request id, one line per request at debug.
+        tracing::debug!(
+            %outcome,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        );
+        let labels = [("service", self.service.clone()), ("method", method)];
+        metrics::histogram!("warren_rpc_request_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        let [service, method] = labels;
+        metrics::counter!(
+            "warren_rpc_requests_total",
+            &[service, method, ("outcome", outcome)]
+        )
+        .increment(1);
+        reply
+    }
+
+    async fn answer(&self, ctx: RequestContext, body: Vec<u8>) -> Vec<u8> {
         let Some(handler) = self.handlers.get(&ctx.method) else {
             return encode_reply::<()>(Err(WireError::new(
                 ErrorCode::UnknownMethod,
                 format!("{} has no method {:?}", self.service, ctx.method),
             )));
         };
-        match AssertUnwindSafe(handler(ctx, body)).catch_unwind().await {
+        let remember = self
+            .replies
+            .as_ref()
+            .filter(|_| self.remembered.contains(&ctx.method))
+            .zip(ctx.request_id.as_deref())
+            .map(|(store, request_id)| {
+                let key = replies::key(&self.service, &ctx.method, request_id, &body);
+                (store, key)
+            });
+        if let Some((store, key)) = &remember
+            && ctx.redelivered
+        {
+            match store.get(key).await {
+                Ok(Some(reply)) => {
+                    tracing::info!("a redelivered request answered with the reply it got before");
+                    return reply;
+                }
+                Ok(None) => tracing::info!("a redelivered request runs again: no reply was kept"),
+                Err(error) => tracing::warn!(%error, "cannot look up a remembered reply"),
+            }
+        }
+        let reply = match AssertUnwindSafe(handler(ctx, body)).catch_unwind().await {
             Ok(reply) => reply,
             Err(_) => {
                 // The request's span names the method.
                 tracing::error!("handler panicked");
-                encode_reply::<()>(Err(WireError::new(ErrorCode::Internal, "internal error")))
+                return encode_reply::<()>(Err(WireError::new(
+                    ErrorCode::Internal,
+                    "internal error",
+                )));
             }
+        };
+        if let Some((store, key)) = remember
+            && reply.starts_with(br#"{"ok""#)
+            && let Err(error) = store.put(&key, &reply).await
+        {
+            // The reply still goes out; only a redelivery of this request would run it again.
+            tracing::warn!(%error, "cannot remember a reply");
         }
+        reply
     }
+}
+
+/// `ok`, or the error's code, of an encoded reply.
+fn outcome_of(reply: &[u8]) -> String {
+    if reply.starts_with(br#"{"ok""#) {
+        return "ok".into();
+    }
+    serde_json::from_slice::<serde_json::Value>(reply)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "internal".into())
 }
 
 fn encode_reply<T: Serialize>(result: Result<T, WireError>) -> Vec<u8> {

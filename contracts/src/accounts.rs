@@ -2,7 +2,8 @@
 //!
 //! Client-facing: `accounts.me`, `accounts.get` (WebSocket and HTTP), `accounts.update` and
 //! `accounts.delete` (HTTP `PATCH`/`DELETE /v1/accounts/me`). Service-to-service only:
-//! `accounts.create` (auth calls it at registration).
+//! `accounts.create` (auth calls it at registration), `accounts.record_result` (sessions calls it
+//! when a game ends).
 
 use crate::rpc::{Empty, Method};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,7 @@ pub struct Me;
 impl Method for Me {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "accounts.me";
+    const REMEMBER_REPLY: bool = false;
     type Params = Empty;
     type Result = Account;
 }
@@ -66,6 +68,7 @@ pub struct Get;
 impl Method for Get {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "accounts.get";
+    const REMEMBER_REPLY: bool = false;
     type Params = UserId;
     type Result = Account;
 }
@@ -85,5 +88,17 @@ impl Method for Delete {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "accounts.delete";
     type Params = Empty;
+    type Result = Empty;
+}
+
+/// `accounts.record_result` (service-to-service): applies a finished game to its players'
+/// ratings now, so that `rating.changed` reaches them before the move or leave that ended the
+/// game is answered. Idempotent by session id; the `accounts.results` queue applies every result
+/// anyway, so a caller that gets no answer need not retry.
+pub struct RecordResult;
+impl Method for RecordResult {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "accounts.record_result";
+    type Params = crate::sessions::Finished;
     type Result = Empty;
 }

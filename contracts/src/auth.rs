@@ -70,6 +70,7 @@ pub struct Login;
 impl Method for Login {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "auth.login";
+    const REMEMBER_REPLY: bool = false;
     type Params = Credentials;
     type Result = Tokens;
 }
@@ -80,6 +81,7 @@ pub struct Refresh;
 impl Method for Refresh {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "auth.refresh";
+    const REMEMBER_REPLY: bool = false;
     type Params = RefreshToken;
     type Result = Tokens;
 }

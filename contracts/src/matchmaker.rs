@@ -109,6 +109,7 @@ pub struct Status;
 impl Method for Status {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "matchmaker.status";
+    const REMEMBER_REPLY: bool = false;
     type Params = Empty;
     type Result = Option<Ticket>;
 }
@@ -119,6 +120,7 @@ pub struct HoldsMethod;
 impl Method for HoldsMethod {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = HOLDS;
+    const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
 }

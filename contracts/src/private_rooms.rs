@@ -122,6 +122,7 @@ pub struct HoldsMethod;
 impl Method for HoldsMethod {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = HOLDS;
+    const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
 }

@@ -147,6 +147,7 @@ pub struct List;
 impl Method for List {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.list";
+    const REMEMBER_REPLY: bool = false;
     type Params = ListRooms;
     type Result = Vec<Room>;
 }
@@ -184,6 +185,7 @@ pub struct HoldsMethod;
 impl Method for HoldsMethod {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = HOLDS;
+    const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
 }

@@ -66,6 +66,11 @@ pub trait Method {
     const NAME: &'static str;
     type Params: Serialize + DeserializeOwned + Send + Sync + 'static;
     type Result: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Whether the server remembers a successful reply by request id for a while, so that a
+    /// request delivered again (the instance handling it died before acknowledging it) gets the
+    /// same reply instead of being applied twice. Off for reads, which may simply run again, and
+    /// for replies that carry secrets (tokens), which are not to be stored.
+    const REMEMBER_REPLY: bool = true;
 }
 
 #[cfg(test)]

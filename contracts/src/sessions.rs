@@ -93,6 +93,7 @@ pub struct Join;
 impl Method for Join {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.join";
+    const REMEMBER_REPLY: bool = false;
     type Params = SessionId;
     type Result = Session;
 }
@@ -159,6 +160,7 @@ pub struct Modes;
 impl Method for Modes {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.modes";
+    const REMEMBER_REPLY: bool = false;
     type Params = Empty;
     type Result = Vec<GameMode>;
 }
@@ -169,6 +171,7 @@ pub struct HoldsMethod;
 impl Method for HoldsMethod {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = HOLDS;
+    const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use warren_bus::CallOptions;
+use warren_bus::{CallError, CallOptions};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{MATCH_FOUND, MatchFound};
 use warren_contracts::sessions::{Create as CreateSession, NewSession};
@@ -107,6 +107,8 @@ async fn match_pool(service: &Service, pool: &str, now: u64) -> usize {
             return 0;
         }
     };
+    metrics::gauge!("warren_matchmaker_queue_length", "pool" => pool.to_owned())
+        .set(tickets.len() as f64);
     let groups = pool::find_matches(&tickets, size, &service.config.window, now);
     let groups: Vec<Vec<String>> = groups
         .into_iter()
@@ -168,12 +170,18 @@ async fn make_match(service: &Service, pool: &str, group: Vec<String>, budget: &
     };
     let (mode, region) = (first.mode.clone(), first.region.clone());
     let players: Vec<String> = tickets.iter().map(|t| t.user_id.clone()).collect();
-    let call = CallOptions::default();
+    // The group's first ticket names the request, so the session's id follows from it: a retry
+    // after a timeout finds the session the first attempt made instead of making another.
+    let call = CallOptions::default().request_id(format!("match:{}", first.ticket_id));
     let new = NewSession {
         mode: mode.clone(),
         players: players.clone(),
     };
-    let session = match service.bus.call::<CreateSession>(&new, call.clone()).await {
+    let mut created = service.bus.call::<CreateSession>(&new, call.clone()).await;
+    if matches!(created, Err(CallError::Timeout(_))) {
+        created = service.bus.call::<CreateSession>(&new, call.clone()).await;
+    }
+    let session = match created {
         Ok(session) => session,
         Err(error) => {
             if !budget.no_sessions.swap(true, Ordering::Relaxed) {
@@ -206,6 +214,18 @@ async fn make_match(service: &Service, pool: &str, group: Vec<String>, budget: &
         .await;
     let ratings: Vec<f64> = tickets.iter().map(|t| t.rating).collect();
     tracing::info!(session_id, pool, ?players, ?ratings, "matched");
+    let now = warren_contracts::event::now_millis();
+    for ticket in &tickets {
+        let waited = now.saturating_sub(ticket.created_at) as f64 / 1000.0;
+        metrics::histogram!(
+            "warren_matchmaker_wait_seconds",
+            "mode" => found.mode.clone(),
+            "region" => found.region.clone()
+        )
+        .record(waited);
+    }
+    metrics::counter!("warren_matchmaker_matches_total", "mode" => found.mode.clone(), "region" => found.region.clone())
+        .increment(1);
     players.len()
 }
 

@@ -10,6 +10,7 @@ use crate::store::{SessionRecord, SessionStore, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{Bus, RequestContext};
+use warren_contracts::accounts::RecordResult;
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::{
@@ -22,6 +23,8 @@ use warren_contracts::{Empty, ErrorCode, Event, WireError};
 const BUSY_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// How long a writer waits before looking again at an outbox still being published.
 const OUTBOX_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long a finished game waits for accounts to apply it before leaving it to the queue.
+const RECORD_RESULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// An outbox older than this was left by an instance that died.
 const ABANDONED_OUTBOX_MS: u64 = 2_000;
 
@@ -101,6 +104,11 @@ impl Service {
                 .await
                 .map_err(store_failure)?
             {
+                if before == Status::Running && record.session.status == Status::Finished {
+                    let game = record.session.game.clone();
+                    metrics::counter!("warren_sessions_finished_total", "game" => game)
+                        .increment(1);
+                }
                 let look = record.changed_at + ABANDONED_OUTBOX_MS;
                 if let Err(error) = self.store.watch_outbox(session_id, look).await {
                     tracing::warn!(%error, "could not schedule the outbox check");
@@ -112,6 +120,19 @@ impl Service {
             ErrorCode::Unavailable,
             "the session is too busy; try again",
         ))
+    }
+
+    /// Has accounts apply a finished game now, so that players hear their new ratings before the
+    /// call that ended the game is answered. Best effort: `accounts.results` applies it from
+    /// `session.finished` anyway.
+    async fn record_result(&self, event: &Event) {
+        let Ok(finished) = serde_json::from_value::<Finished>(event.data.clone()) else {
+            return;
+        };
+        let options = warren_bus::CallOptions::default().timeout(RECORD_RESULT_TIMEOUT);
+        if let Err(error) = self.bus.call::<RecordResult>(&finished, options).await {
+            tracing::debug!(%error, "result left to accounts.results");
+        }
     }
 
     /// Publishes the outbox of a session whose writer left it behind (it died between writing
@@ -129,6 +150,11 @@ impl Service {
     /// Publishes the outbox in order, then clears it (unless another writer already did).
     async fn flush(&self, mut record: SessionRecord) -> Result<SessionRecord, WireError> {
         for event in &record.outbox {
+            if event.kind == FINISHED {
+                // Before the event, so that accounts' queue finds the result applied rather
+                // than racing this call and announcing after the answer.
+                self.record_result(event).await;
+            }
             if let Err(error) = self.bus.publish(SERVICE, event).await {
                 // Left in the outbox: the next writer publishes it again.
                 tracing::error!(%error, kind = %event.kind, "could not publish a session event");
@@ -224,10 +250,29 @@ pub(crate) async fn create(
     let game = service.game(&params.mode)?;
     // The game refuses a wrong count, empty ids and a player seated twice.
     let players = params.players;
+    // One request, one session: the id comes from the request's id, so that a caller's retry
+    // (after a timeout) or the broker's redelivery finds the session it created the first time.
+    let session_id = match &ctx.request_id {
+        Some(request_id) => {
+            let name = format!("{}:{request_id}:{}", ctx.method, players.join(","));
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
+        }
+        None => uuid::Uuid::new_v4(),
+    }
+    .to_string();
+    if let Some(existing) = service
+        .store
+        .get(&session_id)
+        .await
+        .map_err(store_failure)?
+    {
+        tracing::info!(%session_id, "session created before for this request");
+        return Ok(existing.session);
+    }
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     let state = game.start(&players, seed).map_err(refused)?;
     let session = Session {
-        session_id: uuid::Uuid::new_v4().to_string(),
+        session_id,
         game: params.mode,
         players,
         state,
@@ -240,8 +285,16 @@ pub(crate) async fn create(
         left: Vec::new(),
         outbox: Vec::new(),
         changed_at: now_millis(),
+        applied: Vec::new(),
     };
-    service.store.create(&record).await.map_err(store_failure)?;
+    match service.store.create(&record).await {
+        Ok(()) => {}
+        // Another delivery of this request won the race to create it.
+        Err(StoreError::AlreadyExists) => {
+            return Ok(service.load(&session.session_id).await?.session);
+        }
+        Err(error) => return Err(store_failure(error)),
+    }
     for player in &session.players {
         if let Err(error) = service
             .store
@@ -259,6 +312,7 @@ pub(crate) async fn create(
     });
     service.announce(STARTED, &session.players, started).await;
     tracing::info!(session_id = %session.session_id, game = %session.game, "session started");
+    metrics::counter!("warren_sessions_started_total", "game" => session.game.clone()).increment(1);
     Ok(session)
 }
 
@@ -327,6 +381,20 @@ pub(crate) async fn command(
     params: Command,
 ) -> Result<Empty, WireError> {
     let user = caller(&ctx)?.to_owned();
+    let request_id = ctx.request_id.as_deref();
+    if ctx.redelivered
+        && let Some(request_id) = request_id
+        && service
+            .load(&params.session_id)
+            .await?
+            .applied
+            .iter()
+            .any(|id| id == request_id)
+    {
+        // The instance that applied it died before answering; the broker delivered it again.
+        tracing::info!("command applied before; not applied again");
+        return Ok(Empty {});
+    }
     service
         .update(&params.session_id, |game, record| {
             seated(record, &user)?;
@@ -336,9 +404,13 @@ pub(crate) async fn command(
             record.session.state = game
                 .apply(&record.session.state, &user, &params.command)
                 .map_err(refused)?;
+            if let Some(request_id) = request_id {
+                record.note_applied(request_id);
+            }
             Ok(Vec::new())
         })
         .await?;
+    metrics::counter!("warren_session_commands_total").increment(1);
     Ok(Empty {})
 }
 

@@ -3,7 +3,7 @@
 use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
-use warren_runtime::{Backends, SessionsSettings, Started, logging, run_service};
+use warren_runtime::{Backends, ServiceSettings, SessionsSettings, Started, logging, run_service};
 use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 
 /// Warren's sessions service: game sessions and the games they run.
@@ -12,6 +12,8 @@ use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
     #[command(flatten)]
     sessions: SessionsSettings,
 }
@@ -29,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-sessions",
         &args.backends,
+        &args.service,
         |bus, redis, background| async move {
             let store: Arc<dyn SessionStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

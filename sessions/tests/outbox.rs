@@ -33,6 +33,7 @@ async fn an_abandoned_outbox_is_published_by_the_sweep() {
         },
         left: Vec::new(),
         outbox: vec![left_behind.clone()],
+        applied: Vec::new(),
         // Written a while ago by an instance that is gone.
         changed_at: now_millis() - 10_000,
     };

@@ -22,6 +22,7 @@ fn record(id: &str) -> SessionRecord {
         left: Vec::new(),
         outbox: Vec::new(),
         changed_at: 0,
+        applied: Vec::new(),
     }
 }
 

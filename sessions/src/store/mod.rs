@@ -30,11 +30,25 @@ pub struct SessionRecord {
     /// an instance that died, and the next writer publishes it instead.
     #[serde(default)]
     pub changed_at: u64,
+    /// The request ids of the latest commands applied, newest last: a command delivered again
+    /// after the instance applying it died is recognised and not applied twice.
+    #[serde(default)]
+    pub applied: Vec<String>,
 }
+
+/// Commands' request ids kept per session: enough for every command in flight at once.
+pub const APPLIED_KEPT: usize = 64;
 
 impl SessionRecord {
     pub fn version(&self) -> u64 {
         self.session.version
+    }
+
+    /// Notes that the command with `request_id` is applied in this change.
+    pub fn note_applied(&mut self, request_id: &str) {
+        self.applied.push(request_id.to_owned());
+        let excess = self.applied.len().saturating_sub(APPLIED_KEPT);
+        self.applied.drain(..excess);
     }
 
     /// Players still in the session, in seat order.
