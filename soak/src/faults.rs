@@ -1,0 +1,69 @@
+//! The faults the soak injects, one every `--fault-every`, in turn: the broker cuts every
+//! connection of the soak's vhost; Redis restarts (down for a second, its append-only file
+//! keeping what it acknowledged); Redis drops every client connection; every player drops its
+//! socket at once and comes back. The shared broker is never stopped: other work may be using it.
+
+use crate::backends::Backends;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+const KINDS: [&str; 4] = [
+    "broker connections cut",
+    "Redis restarted",
+    "Redis connections dropped",
+    "every player reconnected at once",
+];
+
+/// Injects faults until `until`; returns how many of each.
+pub async fn inject(
+    backends: Arc<Mutex<Backends>>,
+    every: Duration,
+    until: Instant,
+    bursts: watch::Sender<u64>,
+) -> BTreeMap<&'static str, u64> {
+    let mut injected = BTreeMap::new();
+    let mut next = Instant::now() + every;
+    let mut turn = 0;
+    while next < until {
+        tokio::time::sleep_until(next).await;
+        let kind = KINDS[turn % KINDS.len()];
+        turn += 1;
+        tracing::info!(fault = kind, "injecting");
+        let result = match kind {
+            "every player reconnected at once" => {
+                bursts.send_modify(|n| *n += 1);
+                Ok(())
+            }
+            _ => {
+                let backends = Arc::clone(&backends);
+                tokio::task::spawn_blocking(move || fault(&backends, kind))
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!(e)))
+            }
+        };
+        match result {
+            Ok(()) => *injected.entry(kind).or_default() += 1,
+            Err(error) => tracing::error!(%error, fault = kind, "could not inject"),
+        }
+        next += every;
+    }
+    injected
+}
+
+fn fault(backends: &Mutex<Backends>, kind: &str) -> anyhow::Result<()> {
+    let mut backends = backends
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match kind {
+        "broker connections cut" => backends.cut_broker_connections(),
+        "Redis restarted" => {
+            backends.stop_redis()?;
+            std::thread::sleep(Duration::from_secs(1));
+            backends.start_redis()
+        }
+        _ => backends.drop_redis_connections(),
+    }
+}

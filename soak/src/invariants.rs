@@ -1,0 +1,185 @@
+//! What must hold after the soak, checked once the faults have stopped: every registered user
+//! can log in; every finished game is counted once in both players' ratings; nobody is stuck in
+//! a room, queue or session; every event a player was sent reached it, live or by resume.
+
+use crate::client;
+use crate::player::Player;
+use serde_json::json;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long the system gets to settle each check (results applied, claims released).
+const SETTLE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub held: bool,
+    pub detail: String,
+}
+
+fn check(name: &'static str, failures: Vec<String>, what_held: String) -> Check {
+    Check {
+        name,
+        held: failures.is_empty(),
+        detail: if failures.is_empty() {
+            what_held
+        } else {
+            failures.join("; ")
+        },
+    }
+}
+
+/// Retries `call` while the failure is transient, until `SETTLE` runs out.
+async fn settled(
+    player: &mut Player,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, client::Failure> {
+    let give_up = Instant::now() + SETTLE;
+    loop {
+        let result = player.client.call(method, params.clone()).await;
+        match &result {
+            Err(f)
+                if matches!(
+                    f.code.as_str(),
+                    "unavailable" | "timeout" | "no_reply" | "disconnected"
+                ) && Instant::now() < give_up =>
+            {
+                if f.code == "disconnected" {
+                    player.come_back().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
+    // Every game a player was matched into ends (a leave is a forfeit), so each is counted.
+    for player in players.iter_mut() {
+        player.come_back().await;
+        for session in player.matched.clone() {
+            let state = settled(player, "sessions.join", json!({"session_id": session})).await;
+            if matches!(&state, Ok(s) if s["status"] == "running") {
+                let _ = settled(player, "sessions.leave", json!({"session_id": session})).await;
+            }
+        }
+    }
+    let mut checks = Vec::new();
+
+    let mut stuck = Vec::new();
+    for player in players.iter_mut() {
+        let search = json!({"mode": "tic-tac-toe", "region": "soak-check"});
+        let give_up = Instant::now() + SETTLE;
+        loop {
+            match settled(player, "matchmaker.start", search.clone()).await {
+                Ok(_) => {
+                    if let Err(f) = settled(player, "matchmaker.cancel", json!({})).await {
+                        stuck.push(format!(
+                            "{} cannot cancel: {}",
+                            player.client.username, f.code
+                        ));
+                    }
+                    break;
+                }
+                // A claim still being released after a game that just ended.
+                Err(f) if f.code == "in_session" && Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(f) => {
+                    stuck.push(format!(
+                        "{}: {} ({})",
+                        player.client.username, f.code, f.message
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    let count = players.len();
+    checks.push(check(
+        "nobody is stuck in a room, queue or session",
+        stuck,
+        format!("all {count} players could start and cancel a search"),
+    ));
+
+    let mut miscounted = Vec::new();
+    let mut games = 0;
+    for player in players.iter_mut() {
+        let expected = player.matched.len() as u64;
+        games += expected;
+        let give_up = Instant::now() + SETTLE;
+        loop {
+            let played = settled(player, "accounts.me", json!({}))
+                .await
+                .map(|a| a["games_played"].as_u64());
+            match played {
+                Ok(Some(n)) if n == expected => break,
+                Ok(n) if Instant::now() > give_up => {
+                    miscounted.push(format!(
+                        "{}: {n:?} games counted, {expected} played",
+                        player.client.username
+                    ));
+                    break;
+                }
+                Err(f) if Instant::now() > give_up => {
+                    miscounted.push(format!("{}: {}", player.client.username, f.code));
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    checks.push(check(
+        "every finished game is counted once in both players' ratings",
+        miscounted,
+        format!("{games} player-games counted exactly once"),
+    ));
+
+    let http = reqwest::Client::new();
+    let mut refused = Vec::new();
+    for (i, player) in players.iter().enumerate() {
+        match client::login(
+            &http,
+            &gateways[i % gateways.len()],
+            &player.client.username,
+        )
+        .await
+        {
+            Ok((200, _)) => {}
+            Ok((status, _)) => refused.push(format!("{}: {status}", player.client.username)),
+            Err(error) => refused.push(format!("{}: {error}", player.client.username)),
+        }
+    }
+    checks.push(check(
+        "every registered user can log in",
+        refused,
+        format!("{count} logins"),
+    ));
+
+    let mut missed = Vec::new();
+    let (mut events, mut recovered) = (0, 0);
+    for player in players.iter_mut() {
+        // One last resume picks up what came since (ratings, the last finishes).
+        player.come_back().await;
+        let client = &player.client;
+        let last = client.seen.last().copied().unwrap_or(0);
+        let holes: Vec<u64> = (1..=last).filter(|s| !client.seen.contains(s)).collect();
+        if !holes.is_empty() || client.gaps > 0 || client.duplicates > 0 {
+            missed.push(format!(
+                "{}: missing {holes:?}, {} resume gaps, {} duplicates",
+                client.username, client.gaps, client.duplicates
+            ));
+        }
+        events += client.seen.len();
+        recovered += client.recovered;
+    }
+    checks.push(check(
+        "every event was delivered or resumable",
+        missed,
+        format!("{events} events, {recovered} of them by resume; no gap, no duplicate"),
+    ));
+    checks
+}

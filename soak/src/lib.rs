@@ -1,0 +1,168 @@
+//! Warren's soak test: many simulated players register, search matches, play whole games and
+//! reconnect (through either of two gateways, resuming their events) for a set time, while the
+//! broker and Redis fail under them; then it checks the invariants and reports what it did and
+//! what held.
+//!
+//! It brings its own backends (a RabbitMQ vhost and a `redis-server` with an append-only file) and
+//! runs two complete systems in this process over them.
+//!
+//! ```text
+//! backends.rs    the soak's vhost and redis-server, and the faults they can suffer
+//! system.rs      two Warren systems over them
+//! client.rs      one player's HTTP and WebSocket client; events recorded by seq
+//! player.rs      what a player does: matchmaking, games, reconnects
+//! faults.rs      one fault every so often, in turn
+//! invariants.rs  the checks at the end
+//! stats.rs       counts kept as the players go
+//! ```
+
+mod backends;
+mod client;
+mod faults;
+mod invariants;
+mod player;
+mod stats;
+mod system;
+
+pub use invariants::Check;
+
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct SoakConfig {
+    pub players: usize,
+    pub duration: Duration,
+    pub fault_every: Duration,
+}
+
+/// What the soak did and what held.
+#[derive(Debug)]
+pub struct Report {
+    pub config: SoakConfig,
+    pub calls: u64,
+    pub ok: u64,
+    pub failed: BTreeMap<String, u64>,
+    pub games_finished: usize,
+    pub reconnects: u64,
+    pub resumes: u64,
+    pub recovered: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub checks: Vec<Check>,
+    pub took: Duration,
+}
+
+impl Report {
+    pub fn held(&self) -> bool {
+        self.checks.iter().all(|c| c.held)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.config;
+        writeln!(
+            f,
+            "soak: {} players for {:?}, a fault every {:?} (took {:.1?} with the checks)",
+            c.players, c.duration, c.fault_every, self.took
+        )?;
+        writeln!(f, "calls: {} ({} ok)", self.calls, self.ok)?;
+        for (code, n) in &self.failed {
+            writeln!(f, "  failed {code}: {n}")?;
+        }
+        writeln!(f, "games finished: {}", self.games_finished)?;
+        writeln!(
+            f,
+            "reconnects: {}, resumes: {}, events recovered by resume: {}",
+            self.reconnects, self.resumes, self.recovered
+        )?;
+        for (kind, n) in &self.faults {
+            writeln!(f, "fault {kind}: {n}")?;
+        }
+        for check in &self.checks {
+            let verdict = if check.held { "held    " } else { "VIOLATED" };
+            writeln!(f, "{verdict} {}: {}", check.name, check.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the soak: backends, two systems, the players and the faults, then the checks.
+pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let backends = Arc::new(Mutex::new(
+        backends::Backends::start().context("starting the soak's vhost and redis-server")?,
+    ));
+    let (amqp_url, redis_url) = {
+        let backends = backends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (backends.amqp_url(), backends.redis_url())
+    };
+    let systems = system::Systems::start(&amqp_url, &redis_url)
+        .await
+        .context("starting two systems")?;
+    let gateways = Arc::new(systems.gateways.clone());
+    let stats = Arc::new(stats::Stats::default());
+    let http = reqwest::Client::new();
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let mut players = Vec::with_capacity(config.players);
+    for i in 0..config.players {
+        let base = &gateways[i % gateways.len()];
+        let client = client::Client::register(&http, base, format!("soak_{tag}_{i}"))
+            .await
+            .context("registering the players")?;
+        players.push(player::Player::new(
+            client,
+            Arc::clone(&gateways),
+            Arc::clone(&stats),
+        ));
+    }
+    let until = Instant::now() + config.duration;
+    let (bursts, burst) = tokio::sync::watch::channel(0);
+    let faults = tokio::spawn(faults::inject(
+        Arc::clone(&backends),
+        config.fault_every,
+        until,
+        bursts,
+    ));
+    let running: Vec<_> = players
+        .into_iter()
+        .map(|mut player| {
+            let burst = burst.clone();
+            tokio::spawn(async move {
+                player.run(until, burst).await;
+                player
+            })
+        })
+        .collect();
+    let mut players = Vec::with_capacity(running.len());
+    for player in running {
+        players.push(player.await.context("a player's task failed")?);
+    }
+    let faults = faults.await.context("the fault injector failed")?;
+    let checks = invariants::verify(&mut players, &gateways).await;
+    let counts = stats.snapshot();
+    let report = Report {
+        config,
+        calls: counts.calls,
+        ok: counts.ok,
+        failed: counts.failed,
+        games_finished: counts.games.len(),
+        reconnects: counts.reconnects,
+        resumes: players.iter().map(|p| p.client.resumes).sum(),
+        recovered: players.iter().map(|p| p.client.recovered).sum(),
+        faults,
+        checks,
+        took: started.elapsed(),
+    };
+    for player in &mut players {
+        player.client.close().await;
+    }
+    systems.stop().await;
+    drop(backends);
+    Ok(report)
+}

@@ -1,0 +1,53 @@
+//! What the players did, counted as they go.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub calls: u64,
+    pub ok: u64,
+    pub failed: BTreeMap<String, u64>,
+    pub reconnects: u64,
+    pub games: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats(Mutex<Counts>);
+
+impl Stats {
+    fn with<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
+        f(&mut self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    pub fn call(&self, failure: Option<&str>) {
+        self.with(|c| {
+            c.calls += 1;
+            match failure {
+                None => c.ok += 1,
+                Some(code) => *c.failed.entry(code.to_owned()).or_default() += 1,
+            }
+        });
+    }
+
+    pub fn reconnected(&self) {
+        self.with(|c| c.reconnects += 1);
+    }
+
+    pub fn game_over(&self, session: &str) {
+        self.with(|c| c.games.insert(session.to_owned()));
+    }
+
+    pub fn snapshot(&self) -> Counts {
+        self.with(|c| Counts {
+            calls: c.calls,
+            ok: c.ok,
+            failed: c.failed.clone(),
+            reconnects: c.reconnects,
+            games: c.games.clone(),
+        })
+    }
+}
