@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use warren_auth::AuthConfig;
-use warren_bus::{Bus, ServeOptions, ServerHandle};
+use warren_bus::{Bus, ServeOptions, ServerHandle, journal};
 use warren_gateway::{AppState, GatewayConfig, GatewayError, ReadinessProbe};
 use warren_sessions::Games;
 
@@ -31,6 +31,8 @@ pub struct Options {
     pub private_rooms: warren_private_rooms::PrivateRoomsConfig,
     /// Tickets' time to live and the rating window.
     pub matchmaker: warren_matchmaker::MatchmakerConfig,
+    /// How much of each user's events is kept for `events.resume`.
+    pub resume: warren_bus::journal::ResumeConfig,
     /// Services this process does not run, by name (e.g. `"matchmaker"`): another process runs
     /// them, or a test stands in for them. Empty: all of them.
     pub without: Vec<String>,
@@ -133,15 +135,27 @@ pub async fn start(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<System, StartError> {
+    // Installed before anything is measured: what is recorded before it is lost.
+    warren_runtime::metrics::handle();
     let bus = warren_runtime::connect_bus(options.amqp_url.as_deref(), "warren").await?;
     let mut probes: Vec<(&'static str, ReadinessProbe)> = Vec::new();
-    let stores = match &options.redis_url {
+    let (bus, stores) = match &options.redis_url {
         Some(url) => {
             let redis = warren_runtime::connect_redis(url).await?;
             probes.push(("redis", warren_gateway::redis_probe(redis.clone())));
-            Stores::redis(&redis, &options.redis_namespace)
+            let stores = Stores::redis(&redis, &options.redis_namespace);
+            let bus = warren_runtime::connect::with_redis(
+                bus,
+                &redis,
+                &options.redis_namespace,
+                options.resume,
+            );
+            (bus, stores)
         }
-        None => Stores::memory(),
+        None => {
+            let journal = journal::MemoryJournal::new(options.resume);
+            (bus.with_journal(Arc::new(journal)), Stores::memory())
+        }
     };
     let consumers = CancellationToken::new();
     let (servers, background) = start_services(&bus, stores, &options, &consumers).await?;

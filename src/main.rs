@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         grace_period: args.sessions.grace_period,
         private_rooms: (&args.private_rooms).into(),
         matchmaker: (&args.matchmaker).into(),
+        resume: args.backends.resume(),
         without: Vec::new(),
     };
     let listener = warren_runtime::listen(args.gateway.listen)

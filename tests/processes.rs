@@ -44,6 +44,20 @@ impl Process {
         }
     }
 
+    /// Like [`Process::start`], with the process's log (its standard output) written to `log`.
+    fn start_logged(name: &'static str, env: &[(&str, String)], log: &std::path::Path) -> Self {
+        let mut command = Command::new(binary(name));
+        let file = std::fs::File::create(log).unwrap();
+        command.stdout(Stdio::from(file)).stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self {
+            name,
+            child: command.spawn().unwrap(),
+        }
+    }
+
     /// SIGTERM, then the exit status: a graceful stop exits 0.
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -106,7 +120,12 @@ impl Deployment {
     }
 
     fn start(&self, name: &'static str) -> Process {
-        Process::start(name, &self.env)
+        let mut env = self.env.clone();
+        if name != "warren-gateway" {
+            // The gateway has the deployment's port; a service's health endpoint takes any.
+            env.push(("WARREN_LISTEN", "127.0.0.1:0".into()));
+        }
+        Process::start(name, &env)
     }
 
     fn base(&self) -> String {
@@ -148,6 +167,16 @@ impl Deployment {
         assert_eq!(response.status(), 200);
         let tokens: serde_json::Value = response.json().await.unwrap();
         tokens["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new player who creates a relay room over the WebSocket.
+    async fn a_player_creates_a_room(&self) {
+        let credentials = json!({"username": unique("ada"), "password": PASSWORD});
+        self.register(&credentials).await;
+        let token = self.login(&credentials).await;
+        let mut ws = self.connect(&token).await;
+        ws.call("rooms.create", json!({"mode": "relay", "max_players": 2}))
+            .await;
     }
 
     async fn connect(&self, token: &str) -> Ws {
@@ -200,14 +229,25 @@ async fn a_stopped_service_is_unavailable_and_comes_back() {
     common::delete_keys(&deployment.namespace).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
-    let deployment = Deployment::new();
-    let _auth = deployment.start("warren-auth");
-    let _accounts = deployment.start("warren-accounts");
-    let mut doomed = deployment.start("warren-sessions");
-    let _other = deployment.start("warren-sessions");
-    let _gateway = deployment.start("warren-gateway");
+/// Auth, accounts, a gateway and two sessions instances (one of them to be killed), two
+/// players connected, and a session of `mode` for them, started by the test as rooms would.
+struct Game {
+    /// The processes that stay up.
+    processes: Vec<Process>,
+    doomed: Process,
+    bus: warren_bus::Bus,
+    players: Vec<(String, Ws)>,
+    session: warren_contracts::sessions::Session,
+}
+
+async fn two_sessions_instances_and_a_game(deployment: &Deployment, mode: &str) -> Game {
+    let mut processes = vec![
+        deployment.start("warren-auth"),
+        deployment.start("warren-accounts"),
+    ];
+    let doomed = deployment.start("warren-sessions");
+    processes.push(deployment.start("warren-sessions"));
+    processes.push(deployment.start("warren-gateway"));
     let mut players = Vec::new();
     for name in ["ada", "bob"] {
         let credentials = json!({"username": unique(name), "password": PASSWORD});
@@ -215,18 +255,36 @@ async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
         let token = deployment.login(&credentials).await;
         players.push((user_id, deployment.connect(&token).await));
     }
-    // Rooms and the matchmaker start sessions; here the test does, over the same broker.
     let bus = warren_bus::Bus::connect(&deployment.vhost.url(), "test")
         .await
         .unwrap();
     let params = warren_contracts::sessions::NewSession {
-        mode: "tic-tac-toe".into(),
+        mode: mode.into(),
         players: players.iter().map(|(id, _)| id.clone()).collect(),
     };
     let session = bus
         .call::<warren_contracts::sessions::Create>(&params, warren_bus::CallOptions::default())
         .await
         .unwrap();
+    Game {
+        processes,
+        doomed,
+        bus,
+        players,
+        session,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
+    let deployment = Deployment::new();
+    let Game {
+        processes: _processes,
+        mut doomed,
+        bus,
+        mut players,
+        session,
+    } = two_sessions_instances_and_a_game(&deployment, "tic-tac-toe").await;
     let sid = session.session_id;
     let first = usize::from(session.state["turn"] != json!(players[0].0));
     let moves = [0, 3, 1, 4, 2];
@@ -379,5 +437,263 @@ async fn matchmaking_goes_on_when_a_matchmaker_stops() {
     players[3].call("matchmaker.start", search).await;
     let found = players[2].event("match.found").await;
     assert_eq!(players[3].event("match.found").await["data"], found["data"]);
+    common::delete_keys(&deployment.namespace).await;
+}
+
+/// How the test stops one of the two sessions instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: no warning.
+    Kill,
+    /// SIGTERM: a graceful stop.
+    Terminate,
+}
+
+/// A sessions instance is killed (SIGKILL) while it holds relay commands in flight: every
+/// command gets an answer or a clear error in time, and none is applied twice. Commands the dead
+/// instance held go to the other one; one it had applied but not answered is recognised by its
+/// request id and answered without being applied again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_commands_are_applied_once_when_an_instance_is_killed() {
+    relay_commands_through_a_stop(Stop::Kill).await;
+}
+
+/// Stopped with SIGTERM instead, the instance finishes and answers what it holds and exits 0:
+/// every command is answered ok and applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_commands_all_succeed_when_an_instance_is_stopped() {
+    relay_commands_through_a_stop(Stop::Terminate).await;
+}
+
+async fn relay_commands_through_a_stop(stop: Stop) {
+    const COMMANDS: u64 = 300;
+    const IN_FLIGHT: u64 = 30;
+    let deployment = Deployment::new();
+    let Game {
+        processes: _processes,
+        mut doomed,
+        bus,
+        mut players,
+        session,
+    } = two_sessions_instances_and_a_game(&deployment, "relay").await;
+    let sid = session.session_id;
+    let (mut ada, mut bob) = (players.remove(0).1, players.remove(0).1);
+    for ws in [&mut ada, &mut bob] {
+        ws.call("sessions.join", json!({"session_id": sid})).await;
+    }
+    let command = |nonce: u64| json!({"session_id": sid, "command": {"nonce": nonce}});
+    // Both players send, each with many commands in flight, so that the killed instance holds
+    // some it has applied and not yet answered.
+    let mut pending: [std::collections::VecDeque<(u64, serde_json::Value)>; 2] = Default::default();
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    let mut stopping = None;
+    for nonce in 0..COMMANDS {
+        let sender = (nonce % 2) as usize;
+        let ws = if sender == 0 { &mut ada } else { &mut bob };
+        if pending[sender].len() as u64 == IN_FLIGHT {
+            let (nonce, id) = pending[sender].pop_front().unwrap();
+            sort_answer(&ws.response(&id).await, nonce, &mut ok, &mut failed);
+        }
+        if nonce == COMMANDS / 3 {
+            match stop {
+                Stop::Kill => {
+                    doomed.child.kill().unwrap();
+                    doomed.child.wait().unwrap();
+                }
+                Stop::Terminate => {
+                    let doomed =
+                        std::mem::replace(&mut doomed, deployment.start("warren-sessions"));
+                    stopping = Some(tokio::task::spawn_blocking(move || doomed.terminate()));
+                }
+            }
+        }
+        pending[sender].push_back((nonce, ws.request("sessions.command", command(nonce)).await));
+    }
+    for (sender, queue) in pending.into_iter().enumerate() {
+        let ws = if sender == 0 { &mut ada } else { &mut bob };
+        for (nonce, id) in queue {
+            sort_answer(&ws.response(&id).await, nonce, &mut ok, &mut failed);
+        }
+    }
+    // What was applied, in order: the session's version counts the commands, and Bob hears of
+    // each as the relay state {from, command}.
+    let session = bob.call("sessions.join", json!({"session_id": sid})).await;
+    let applied = session["version"].as_u64().unwrap();
+    let mut heard = Vec::new();
+    for version in 1..=applied {
+        let state = bob
+            .event_where("session.state", |d| d["version"] == json!(version))
+            .await;
+        heard.push(state["data"]["state"]["command"]["nonce"].as_u64().unwrap());
+    }
+    let mut distinct = heard.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        heard.len(),
+        "a command applied twice: {heard:?}"
+    );
+    for nonce in &ok {
+        assert!(
+            heard.contains(nonce),
+            "command {nonce} was answered ok but not applied"
+        );
+    }
+    assert!(ok.len() as u64 <= applied && applied <= COMMANDS);
+    eprintln!(
+        "{COMMANDS} commands, {} ok, {} failed ({failed:?}), {applied} applied",
+        ok.len(),
+        failed.len()
+    );
+    if let Some(stopping) = stopping {
+        assert!(stopping.await.unwrap().success(), "a graceful stop exits 0");
+        assert!(
+            failed.is_empty(),
+            "a graceful stop drops nothing: {failed:?}"
+        );
+        assert_eq!(applied, COMMANDS);
+    }
+    bus.shutdown().await;
+    common::delete_keys(&deployment.namespace).await;
+}
+
+/// Files an answer to a command as ok, or as a failure that must be one a client can act on.
+fn sort_answer(response: &serde_json::Value, nonce: u64, ok: &mut Vec<u64>, failed: &mut Vec<u64>) {
+    if response.get("error").is_none() {
+        ok.push(nonce);
+        return;
+    }
+    let code = response["error"]["data"]["code"].as_str().unwrap_or("");
+    assert!(
+        matches!(code, "unavailable" | "timeout"),
+        "command {nonce}: {response}"
+    );
+    failed.push(nonce);
+}
+
+/// A service process answers `/healthz`, `/readyz` and `/metrics` on its own `WARREN_LISTEN`, and
+/// its metrics count the requests it served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_process_answers_health_and_metrics() {
+    let deployment = Deployment::new();
+    let _auth = deployment.start("warren-auth");
+    let _accounts = deployment.start("warren-accounts");
+    let _sessions = deployment.start("warren-sessions");
+    let _gateway = deployment.start("warren-gateway");
+    let port = free_port();
+    let mut env = deployment.env.clone();
+    env.push(("WARREN_LISTEN", format!("127.0.0.1:{port}")));
+    let _rooms = Process::start("warren-rooms", &env);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        if let Ok(ready) = ready
+            && ready.status() == 200
+        {
+            let checks: serde_json::Value = ready.json().await.unwrap();
+            assert_eq!(checks["checks"], json!({"bus": true, "redis": true}));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "warren-rooms never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    deployment.a_player_creates_a_room().await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let created = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("warren_rpc_requests_total{")
+                && l.contains(r#"method="rooms.create""#)
+                && l.contains(r#"outcome="ok""#)
+        })
+        .unwrap_or_else(|| panic!("no rooms.create in\n{metrics}"));
+    assert!(created.ends_with(" 1"), "{created}");
+    assert!(
+        metrics.contains("warren_rpc_request_seconds_bucket{"),
+        "{metrics}"
+    );
+    common::delete_keys(&deployment.namespace).await;
+}
+
+/// One client request is followed across processes in the logs: the request id the gateway made
+/// is on the gateway's line for it and on the lines of every service it reached (rooms, and the
+/// accounts and sessions that rooms called for it), in JSON logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_follows_one_request_across_processes() {
+    let deployment = Deployment::new();
+    let dir = std::env::temp_dir().join(unique("warren-logs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut env = deployment.env.clone();
+    env.push(("WARREN_LOG_FORMAT", "json".into()));
+    env.push((
+        "RUST_LOG",
+        "warn,warren_bus=debug,warren_gateway=debug,warren_rooms=info".into(),
+    ));
+    let mut processes = Vec::new();
+    for name in [
+        "warren-auth",
+        "warren-accounts",
+        "warren-sessions",
+        "warren-rooms",
+        "warren-gateway",
+    ] {
+        let mut env = env.clone();
+        if name != "warren-gateway" {
+            env.push(("WARREN_LISTEN", "127.0.0.1:0".into()));
+        }
+        processes.push(Process::start_logged(name, &env, &dir.join(name)));
+    }
+    deployment.a_player_creates_a_room().await;
+    let log = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    let request_id = loop {
+        let created = log("warren-rooms")
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["message"] == "room created");
+        if let Some(line) = created {
+            let spans = line["spans"].as_array().cloned().unwrap_or_default();
+            let id = spans
+                .iter()
+                .find_map(|s| s["request_id"].as_str().map(str::to_owned));
+            break id.unwrap_or_else(|| panic!("no request id on {line}"));
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "no room created line:\n{}",
+            log("warren-rooms")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!request_id.is_empty());
+    let needle = format!("\"request_id\":\"{request_id}\"");
+    for name in ["warren-gateway", "warren-accounts", "warren-sessions"] {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !log(name).contains(&needle) {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "{name} never logged request {request_id}:\n{}",
+                log(name)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    drop(processes);
+    let _ = std::fs::remove_dir_all(&dir);
     common::delete_keys(&deployment.namespace).await;
 }

@@ -4,7 +4,7 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_accounts::{AccountStore, MemoryStore, RedisStore};
 use warren_bus::ServeOptions;
-use warren_runtime::{Backends, Started, logging, run_service};
+use warren_runtime::{Backends, ServiceSettings, Started, logging, run_service};
 
 /// Warren's accounts service: profiles, ratings, games played and won.
 #[derive(Debug, Parser)]
@@ -12,6 +12,8 @@ use warren_runtime::{Backends, Started, logging, run_service};
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
 }
 
 #[tokio::main]
@@ -26,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-accounts",
         &args.backends,
+        &args.service,
         |bus, redis, background| async move {
             let store: Arc<dyn AccountStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

@@ -4,7 +4,7 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_auth::{AuthConfig, AuthStore, MemoryStore, RedisStore};
 use warren_bus::ServeOptions;
-use warren_runtime::{AuthSettings, Backends, logging, run_service};
+use warren_runtime::{AuthSettings, Backends, ServiceSettings, logging, run_service};
 
 /// Warren's auth service: registration, login, refresh and logout.
 #[derive(Debug, Parser)]
@@ -12,6 +12,8 @@ use warren_runtime::{AuthSettings, Backends, logging, run_service};
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
     #[command(flatten)]
     auth: AuthSettings,
 }
@@ -34,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-auth",
         &args.backends,
+        &args.service,
         |bus, redis, _background| async move {
             let store: Arc<dyn AuthStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

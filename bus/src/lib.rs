@@ -9,6 +9,8 @@
 //! lib.rs      Bus: the one handle services hold; picks the transport
 //! rpc.rs      CallOptions, RequestContext, Router (typed handlers), ServeOptions, ServerHandle
 //! events.rs   SubscribeOptions, Subscription, Delivery (ack)
+//! journal/    numbering and keeping each user's events, for events.resume
+//! replies.rs  replies remembered by request id, for requests delivered again
 //! error.rs    CallError, BusError: each maps to a stable ErrorCode
 //! amqp/       the RabbitMQ transport: connection supervisor, rpc, events
 //! memory/     the in-process transport
@@ -17,21 +19,30 @@
 mod amqp;
 pub mod error;
 pub mod events;
+pub mod journal;
 mod memory;
+pub mod replies;
 pub mod rpc;
 
 pub use error::{BusError, CallError};
-pub use events::{Delivery, QueueKind, SubscribeOptions, Subscription};
+pub use events::{Delivery, QueueKind, Renewals, SubscribeOptions, Subscription};
 pub use rpc::{CallOptions, RequestContext, Router, ServeOptions, ServerHandle};
 pub use warren_contracts as contracts;
 
+use journal::{JournalStore, MemoryJournal, ResumeConfig};
+use replies::{MemoryReplies, ReplyStore};
 use serde::Serialize;
+use std::sync::Arc;
 use warren_contracts::{Event, Method, Reply};
 
 /// A handle on the bus; cheap to clone, shared by everything in a process.
 #[derive(Clone)]
 pub struct Bus {
     transport: Transport,
+    /// Numbers and keeps events for users as they are published.
+    journal: Arc<dyn JournalStore>,
+    /// Remembers the replies of the requests this process serves.
+    replies: Arc<dyn ReplyStore>,
 }
 
 #[derive(Clone)]
@@ -53,17 +64,41 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// Connects to RabbitMQ at `url`; `name` shows in the broker's connection list. Fails if the
     /// broker cannot be reached now; once connected, the bus reconnects by itself for good.
+    /// Its journal is in memory until [`Bus::with_journal`] gives it the deployment's.
     pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
         Ok(Self {
             transport: Transport::Amqp(amqp::AmqpBus::connect(url, name).await?),
+            journal: Arc::new(MemoryJournal::new(ResumeConfig::default())),
+            replies: Arc::new(MemoryReplies::new()),
         })
     }
 
-    /// A bus that lives in this process only.
+    /// A bus that lives in this process only, with its journal in memory.
     pub fn in_process() -> Self {
         Self {
             transport: Transport::Memory(memory::MemoryBus::new()),
+            journal: Arc::new(MemoryJournal::new(ResumeConfig::default())),
+            replies: Arc::new(MemoryReplies::new()),
         }
+    }
+
+    /// The same bus with `journal`: every process of a deployment must share one, so that a
+    /// user's events are numbered in one sequence whoever publishes them.
+    pub fn with_journal(mut self, journal: Arc<dyn JournalStore>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The same bus remembering served replies in `replies`: every instance of a service must
+    /// share one, since a request comes back to another instance than the one that died.
+    pub fn with_replies(mut self, replies: Arc<dyn ReplyStore>) -> Self {
+        self.replies = replies;
+        self
+    }
+
+    /// Where published events are numbered and kept.
+    pub fn journal(&self) -> &Arc<dyn JournalStore> {
+        &self.journal
     }
 
     /// Calls method `M` and decodes its result.
@@ -98,6 +133,7 @@ impl Bus {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> Result<Vec<u8>, CallError> {
+        let call_started = std::time::Instant::now();
         let call = rpc::OutgoingCall::new(service, method, body, options);
         let span = tracing::debug_span!(
             "rpc.call",
@@ -109,9 +145,25 @@ impl Bus {
             Transport::Amqp(bus) => tracing::Instrument::instrument(bus.call(call), span).await,
             Transport::Memory(bus) => tracing::Instrument::instrument(bus.call(call), span).await,
         };
-        if let Err(error) = &result {
-            tracing::debug!(service, method, %error, "call failed");
-        }
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => {
+                tracing::debug!(service, method, %error, "call failed");
+                error.code().as_str()
+            }
+        };
+        let labels = [
+            ("service", service.to_owned()),
+            ("method", method.to_owned()),
+        ];
+        metrics::histogram!("warren_rpc_call_seconds", &labels)
+            .record(call_started.elapsed().as_secs_f64());
+        let [service, method] = labels;
+        metrics::counter!(
+            "warren_rpc_calls_total",
+            &[service, method, ("outcome", outcome.to_owned())]
+        )
+        .increment(1);
         result
     }
 
@@ -122,18 +174,40 @@ impl Bus {
         router: Router,
         options: ServeOptions,
     ) -> Result<ServerHandle, BusError> {
+        let router = router.remembering(Arc::clone(&self.replies));
         match &self.transport {
             Transport::Amqp(bus) => bus.serve(router, options).await,
             Transport::Memory(bus) => bus.serve(router, options).await,
         }
     }
 
-    /// Publishes `event` on `<service>.events` and waits for the broker to take it.
+    /// Publishes `event` on `<service>.events` and waits for the broker to take it. An event for
+    /// users is numbered in the journal first; if the journal cannot be reached, nothing is
+    /// published and the error says so.
     pub async fn publish(&self, service: &str, event: &Event) -> Result<(), BusError> {
-        match &self.transport {
+        let numbered;
+        let event = if event.recipients.is_empty() || !event.seqs.is_empty() {
+            event
+        } else {
+            let now = warren_contracts::event::now_millis();
+            let seqs = self
+                .journal
+                .append(std::slice::from_ref(event), now)
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))?;
+            let mut copy = event.clone();
+            copy.seqs = seqs.into_iter().next().unwrap_or_default();
+            numbered = copy;
+            &numbered
+        };
+        let published = match &self.transport {
             Transport::Amqp(bus) => bus.publish(service, event).await,
             Transport::Memory(bus) => bus.publish(service, event).await,
-        }
+        };
+        let outcome = if published.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("warren_events_published_total", "service" => service.to_owned(), "outcome" => outcome)
+            .increment(1);
+        published
     }
 
     /// Subscribes to the events of some services. Returns once the queue is bound: every event

@@ -23,19 +23,20 @@ async fn main() -> anyhow::Result<()> {
     logging::init(args.backends.log_format);
     let secret =
         warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
-    let bus =
-        warren_runtime::connect_bus(args.backends.amqp_url.as_deref(), "warren-gateway").await?;
+    warren_runtime::metrics::handle();
+    let (bus, redis) = warren_runtime::connect(&args.backends, "warren-gateway").await?;
     let mut probes = Vec::new();
-    if let Some(url) = &args.backends.redis_url {
-        let redis = warren_runtime::connect_redis(url).await?;
+    if let Some(redis) = redis {
         probes.push(("redis", warren_gateway::redis_probe(redis)));
     }
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
+    let (broker, redis) = args.backends.describe();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listen = %args.gateway.listen,
-        broker = args.backends.amqp_url.is_some(),
+        broker,
+        redis,
         "warren-gateway starting"
     );
     let shutdown = shutdown::on_signal();

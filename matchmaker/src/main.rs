@@ -4,7 +4,9 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
 use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
-use warren_runtime::{Backends, MatchmakerSettings, Started, logging, run_service};
+use warren_runtime::{
+    Backends, MatchmakerSettings, ServiceSettings, Started, logging, run_service,
+};
 
 /// Warren's matchmaker: players search with parameters and are matched by rating into game
 /// sessions.
@@ -13,6 +15,8 @@ use warren_runtime::{Backends, MatchmakerSettings, Started, logging, run_service
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
     #[command(flatten)]
     matchmaker: MatchmakerSettings,
 }
@@ -30,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-matchmaker",
         &args.backends,
+        &args.service,
         |bus, redis, background| async move {
             let store: Arc<dyn TicketStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

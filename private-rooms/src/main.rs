@@ -4,7 +4,9 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
 use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
-use warren_runtime::{Backends, PrivateRoomsSettings, Started, logging, run_service};
+use warren_runtime::{
+    Backends, PrivateRoomsSettings, ServiceSettings, Started, logging, run_service,
+};
 
 /// Warren's private-rooms service: rooms reached by invitation or an invite code.
 #[derive(Debug, Parser)]
@@ -12,6 +14,8 @@ use warren_runtime::{Backends, PrivateRoomsSettings, Started, logging, run_servi
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
     #[command(flatten)]
     private_rooms: PrivateRoomsSettings,
 }
@@ -29,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-private-rooms",
         &args.backends,
+        &args.service,
         |bus, redis, background| async move {
             let store: Arc<dyn PrivateRoomStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

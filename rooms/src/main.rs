@@ -4,7 +4,7 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
 use warren_rooms::{MemoryStore, RedisStore, RoomStore};
-use warren_runtime::{Backends, logging, run_service};
+use warren_runtime::{Backends, ServiceSettings, logging, run_service};
 
 /// Warren's rooms service: public rooms, listed, joined and started.
 #[derive(Debug, Parser)]
@@ -12,6 +12,8 @@ use warren_runtime::{Backends, logging, run_service};
 struct Args {
     #[command(flatten)]
     backends: Backends,
+    #[command(flatten)]
+    service: ServiceSettings,
 }
 
 #[tokio::main]
@@ -26,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     run_service(
         "warren-rooms",
         &args.backends,
+        &args.service,
         |bus, redis, _background| async move {
             let store: Arc<dyn RoomStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),

@@ -3,8 +3,12 @@
 //! the binary gives up; afterwards the bus and the Redis connection manager reconnect by
 //! themselves.
 
+use std::sync::Arc;
 use std::time::Duration;
 use warren_bus::Bus;
+
+/// The prefix of remembered replies' Redis keys (after the deployment's namespace).
+pub const REPLIES_PREFIX: &str = "replies:";
 
 /// How long start-up waits for a backend before giving up.
 const START_UP_PATIENCE: Duration = Duration::from_secs(60);
@@ -27,11 +31,60 @@ pub async fn connect_bus(amqp_url: Option<&str>, name: &str) -> Result<Bus, Conn
         .map_err(|e| ConnectError::Broker(e.to_string()))
 }
 
+/// The bus and, when `--redis-url` is given, Redis, with the bus's journal kept in that Redis
+/// under the deployment's namespace (in memory without one).
+pub async fn connect(
+    backends: &crate::Backends,
+    name: &str,
+) -> Result<(Bus, Option<redis::aio::ConnectionManager>), ConnectError> {
+    let bus = connect_bus(backends.amqp_url.as_deref(), name).await?;
+    let resume = backends.resume();
+    let Some(url) = &backends.redis_url else {
+        let journal = Arc::new(warren_bus::journal::MemoryJournal::new(resume));
+        return Ok((bus.with_journal(journal), None));
+    };
+    let redis = connect_redis(url).await?;
+    let bus = with_redis(bus, &redis, &backends.redis_namespace, resume);
+    Ok((bus, Some(redis)))
+}
+
+/// `bus` with its journal and remembered replies in `redis`, under `namespace`.
+pub fn with_redis(
+    bus: Bus,
+    redis: &redis::aio::ConnectionManager,
+    namespace: &str,
+    resume: warren_bus::journal::ResumeConfig,
+) -> Bus {
+    let journal = crate::journal::RedisJournal::new(
+        redis.clone(),
+        format!("{namespace}{}", warren_bus::journal::REDIS_PREFIX),
+        resume,
+    );
+    let replies =
+        crate::replies::RedisReplies::new(redis.clone(), format!("{namespace}{REPLIES_PREFIX}"));
+    bus.with_journal(Arc::new(journal))
+        .with_replies(Arc::new(replies))
+}
+
+/// While Redis is away, a command waits for the manager's reconnect attempts; the defaults (six,
+/// backing off to 3.2 s) make every call wait about 8 s before it can answer `unavailable`. Two
+/// quick attempts answer within half a second, and the next command tries again. A command with no
+/// answer (Redis stopped without closing the connection) gives up after a few seconds rather than
+/// hang: no command Warren sends blocks on purpose.
+fn redis_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(200))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(3)))
+}
+
 /// A Redis connection that reconnects by itself.
 pub async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, ConnectError> {
     let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
     retry("Redis", || {
-        redis::aio::ConnectionManager::new(client.clone())
+        redis::aio::ConnectionManager::new_with_config(client.clone(), redis_config())
     })
     .await
     .map_err(|e| ConnectError::Redis(e.to_string()))

@@ -7,21 +7,29 @@
 //! logging.rs    text or JSON logs
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
 //! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries
+//! journal.rs    the bus's event journal in Redis, shared by a deployment's processes
+//! replies.rs    replies remembered by request id in Redis, shared by a service's instances
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
+//! admin.rs      a service's /healthz, /readyz and /metrics
+//! metrics.rs    the process's Prometheus recorder
 //! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
 //! ```
 
+pub mod admin;
 pub mod claims;
 pub mod connect;
+pub mod journal;
 pub mod logging;
+pub mod metrics;
+pub mod replies;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
 
 pub use claims::Claims;
-pub use connect::{ConnectError, connect_bus, connect_redis, listen};
+pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings,
-    PrivateRoomsSettings, SessionsSettings, jwt_secret, parse_duration,
+    PrivateRoomsSettings, ServiceSettings, SessionsSettings, jwt_secret, parse_duration,
 };

@@ -1,7 +1,7 @@
 //! The life of a service binary: connect, serve, wait for the signal, stop gracefully.
 
-use crate::connect::{ConnectError, connect_bus, connect_redis};
-use crate::settings::Backends;
+use crate::connect::{ConnectError, connect};
+use crate::settings::{Backends, ServiceSettings};
 use std::future::Future;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -18,6 +18,8 @@ pub enum ServiceError {
     Connect(#[from] ConnectError),
     #[error("cannot serve: {0}")]
     Serve(#[from] BusError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
 }
 
 /// What a service started: its RPC server, and background tasks that end when the token the
@@ -39,12 +41,13 @@ impl From<ServerHandle> for Started {
 
 /// Runs one service until Ctrl-C or SIGTERM. `start` gets the bus, a Redis connection when
 /// `--redis-url` was given (otherwise the service keeps its state in memory), and the token its
-/// background work ends with. On the signal the service stops taking requests and finishes and
-/// acknowledges those it holds; then its background work is told to stop and awaited; then the
-/// bus closes.
+/// background work ends with. `/healthz` and `/readyz` are served on `--listen`. On the signal
+/// the service stops taking requests and finishes and acknowledges those it holds; then its
+/// background work is told to stop and awaited; then the bus closes.
 pub async fn run_service<F, Fut, S>(
     name: &'static str,
     backends: &Backends,
+    settings: &ServiceSettings,
     start: F,
 ) -> Result<(), ServiceError>
 where
@@ -52,22 +55,30 @@ where
     Fut: Future<Output = Result<S, BusError>>,
     S: Into<Started>,
 {
-    let bus = connect_bus(backends.amqp_url.as_deref(), name).await?;
-    let redis = match &backends.redis_url {
-        Some(url) => Some(connect_redis(url).await?),
-        None => {
-            tracing::warn!("no --redis-url: state is kept in this process's memory only");
-            None
-        }
-    };
+    crate::metrics::handle();
+    let (bus, redis) = connect(backends, name).await?;
+    if redis.is_none() {
+        tracing::warn!("no --redis-url: state is kept in this process's memory only");
+    }
+    let listener = crate::connect::listen(settings.listen)
+        .map_err(|error| ServiceError::Listen(settings.listen, error))?;
+    let admin_address = listener.local_addr().ok();
     let shutdown = crate::shutdown::on_signal();
+    let admin = tokio::spawn(crate::admin::serve(
+        listener,
+        bus.clone(),
+        redis.clone(),
+        shutdown.clone(),
+    ));
     let background = CancellationToken::new();
     let started: Started = start(bus.clone(), redis, background.clone()).await?.into();
+    let (broker, redis_at) = backends.describe();
     tracing::info!(
         service = name,
         version = env!("CARGO_PKG_VERSION"),
-        broker = backends.amqp_url.is_some(),
-        redis = backends.redis_url.is_some(),
+        broker,
+        redis = redis_at,
+        health = ?admin_address,
         "serving"
     );
     shutdown.cancelled().await;
@@ -79,6 +90,9 @@ where
         }
     }
     bus.shutdown().await;
+    if let Ok(Err(error)) = admin.await {
+        tracing::warn!(%error, "the health endpoint failed");
+    }
     tracing::info!(service = name, "stopped");
     Ok(())
 }

@@ -47,6 +47,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// `url` with the password of its user part replaced by `***`, for logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// Where the shared backends are; none given means in process and in memory.
 #[derive(Debug, Clone, Args)]
 pub struct Backends {
@@ -62,6 +76,39 @@ pub struct Backends {
     /// Log format.
     #[arg(long, env = "WARREN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Events kept per user for events.resume: the newest this many. Every process that
+    /// publishes events keeps them, so give every process the same value.
+    #[arg(long, env = "WARREN_RESUME_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub resume_events: u32,
+    /// Events kept per user for events.resume: for this long.
+    #[arg(long, env = "WARREN_RESUME_TTL", default_value = "10m", value_parser = positive_duration)]
+    pub resume_ttl: Duration,
+}
+
+impl Backends {
+    /// Where the broker and Redis are, for the start-up line: passwords left out, and `none` for
+    /// what runs in process.
+    pub fn describe(&self) -> (String, String) {
+        let show = |url: &Option<String>| url.as_deref().map_or_else(|| "none".into(), redacted);
+        (show(&self.amqp_url), show(&self.redis_url))
+    }
+
+    /// How much of each user's events is kept for `events.resume`.
+    pub fn resume(&self) -> warren_bus::journal::ResumeConfig {
+        warren_bus::journal::ResumeConfig {
+            max_events: self.resume_events as usize,
+            ttl: self.resume_ttl,
+        }
+    }
+}
+
+/// What every service process (not the gateway) takes besides its backends.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceSettings {
+    /// Where the service answers /healthz and /readyz over HTTP. Port 0: any free port (logged at
+    /// start), so that several services run side by side on a laptop.
+    #[arg(long, env = "WARREN_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
 }
 
 /// What the auth service needs.
@@ -184,6 +231,19 @@ pub fn jwt_secret(auth: &AuthSettings, backends: &Backends) -> Result<Vec<u8>, S
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn passwords_are_left_out_of_logged_urls() {
+        assert_eq!(
+            redacted("amqp://guest:secret@rabbitmq:5672/%2f"),
+            "amqp://guest:***@rabbitmq:5672/%2f"
+        );
+        assert_eq!(
+            redacted("redis://:pw@redis:6379"),
+            "redis://:***@redis:6379"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
 
     #[test]
     fn durations_read_as_the_design_writes_them() {

@@ -99,6 +99,7 @@ pub async fn start_configured(
         grace_period: GRACE,
         private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
         matchmaker: warren_matchmaker::MatchmakerConfig::default(),
+        resume: warren_bus::journal::ResumeConfig::default(),
         without: Vec::new(),
     };
     configure(&mut options);

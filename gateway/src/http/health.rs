@@ -16,11 +16,5 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     for (name, probe) in state.probes() {
         checks.insert((*name).into(), json!(probe().await));
     }
-    let ready = checks.values().all(|v| v == &json!(true));
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(json!({ "ready": ready, "checks": checks })))
+    warren_runtime::admin::readiness(checks)
 }

@@ -1,5 +1,5 @@
 //! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks, the
-//! OpenAPI document.
+//! OpenAPI document, and `/metrics` (Prometheus text).
 
 pub mod accounts;
 pub mod auth;
@@ -29,4 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/metrics",
+            get(|| async { warren_runtime::metrics::render() }),
+        )
 }

@@ -1,0 +1,188 @@
+//! The deployment files, checked without a Docker engine. `docker-compose.yml` parses as YAML;
+//! every Warren container runs a binary this workspace builds, and every `WARREN_*` variable it
+//! sets is one that binary reads (its `--help` names it); every service of the system is there;
+//! Redis keeps an append-only file; health checks ask `/readyz`. The Grafana dashboard in
+//! `deploy/` parses and asks only for metrics the code records.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const BINARIES: [&str; 7] = [
+    "warren-gateway",
+    "warren-auth",
+    "warren-accounts",
+    "warren-sessions",
+    "warren-rooms",
+    "warren-private-rooms",
+    "warren-matchmaker",
+];
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A mapping with YAML merge keys (`<<: *anchor`) applied, the keys its own win.
+fn merged(node: &Yaml) -> BTreeMap<String, Yaml> {
+    let mut out = BTreeMap::new();
+    let Yaml::Hash(hash) = node else {
+        return out;
+    };
+    if let Some(base) = hash.get(&Yaml::String("<<".into())) {
+        out.extend(merged(base));
+    }
+    for (key, value) in hash {
+        if let Yaml::String(key) = key
+            && key != "<<"
+        {
+            let value = match (value, out.get(key)) {
+                (Yaml::Hash(_), Some(Yaml::Hash(_))) => {
+                    let mut map = yaml_rust2::yaml::Hash::new();
+                    for (k, v) in merged(value) {
+                        map.insert(Yaml::String(k), v);
+                    }
+                    Yaml::Hash(map)
+                }
+                _ => value.clone(),
+            };
+            out.insert(key.clone(), value);
+        }
+    }
+    out
+}
+
+fn compose() -> BTreeMap<String, BTreeMap<String, Yaml>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs = YamlLoader::load_from_str(&text).expect("docker-compose.yml is valid YAML");
+    let services = merged(&docs[0])
+        .remove("services")
+        .expect("a services section");
+    merged(&services)
+        .into_iter()
+        .map(|(name, service)| (name, merged(&service)))
+        .collect()
+}
+
+fn strings(node: Option<&Yaml>) -> Vec<String> {
+    match node {
+        Some(Yaml::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        Some(Yaml::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_container_runs_a_binary_with_the_settings_it_reads() {
+    let services = compose();
+    let mut run = Vec::new();
+    for (name, service) in &services {
+        let command = strings(service.get("command"));
+        let Some(program) = command.first().filter(|p| p.starts_with("warren")) else {
+            continue;
+        };
+        let help = std::process::Command::new(binary(program))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(help.status.success(), "{program} --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        let environment = service.get("environment").map(merged).unwrap_or_default();
+        assert!(!environment.is_empty(), "{name} sets no settings");
+        for variable in environment.keys().filter(|k| k.starts_with("WARREN_")) {
+            assert!(
+                help.contains(variable.as_str()),
+                "service {name} sets {variable}, which {program} does not read"
+            );
+        }
+        let health = strings(
+            service
+                .get("healthcheck")
+                .and_then(|h| merged(h).remove("test"))
+                .as_ref(),
+        );
+        assert!(
+            health.iter().any(|part| part.ends_with("/readyz")),
+            "{name}'s health check: {health:?}"
+        );
+        run.push(program.clone());
+    }
+    run.sort();
+    let mut expected: Vec<String> = BINARIES.iter().map(|b| (*b).to_owned()).collect();
+    expected.sort();
+    assert_eq!(run, expected, "one container per service and the gateway");
+}
+
+#[test]
+fn the_backends_are_rabbitmq_with_its_ui_and_redis_with_an_append_only_file() {
+    let services = compose();
+    let rabbitmq = &services["rabbitmq"];
+    assert!(rabbitmq["image"].as_str().unwrap().contains("management"));
+    let redis = strings(services["redis"].get("command"));
+    let appendonly = redis.iter().position(|a| a == "--appendonly").unwrap();
+    assert_eq!(redis[appendonly + 1], "yes", "{redis:?}");
+}
+
+#[test]
+fn the_dashboard_asks_for_metrics_the_code_records() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dashboard = std::fs::read_to_string(root.join("deploy/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut source = String::new();
+    for dir in [
+        "bus",
+        "gateway",
+        "sessions",
+        "rooms",
+        "matchmaker",
+        "runtime",
+        "accounts",
+    ] {
+        read_rust(&root.join(dir).join("src"), &mut source);
+    }
+    let mut asked = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("warren_") {
+                    asked.push(word.to_owned());
+                }
+            }
+        }
+    }
+    assert!(asked.len() >= 10, "{asked:?}");
+    for metric in asked {
+        let recorded = ["_bucket", "_count", "_sum"]
+            .iter()
+            .fold(metric.as_str(), |m, suffix| {
+                m.strip_suffix(suffix).unwrap_or(m)
+            });
+        assert!(
+            source.contains(&format!("\"{recorded}\"")),
+            "the dashboard asks for {metric}, which nothing records"
+        );
+    }
+}
+
+fn read_rust(dir: &std::path::Path, into: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            read_rust(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            into.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
