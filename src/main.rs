@@ -31,7 +31,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    logging::init(args.backends.log_format);
+    let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let jwt_secret =
         warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
     let options = warren::Options {
@@ -71,7 +71,12 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let url = format!("http://{}", system.address);
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), %url, "warren is up ({mode})");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        %url,
+        traces = args.backends.traces(),
+        "warren is up ({mode})"
+    );
     println!(
         "Warren {} is listening on {url} ({mode}).",
         env!("CARGO_PKG_VERSION")

@@ -23,6 +23,7 @@ pub mod journal;
 mod memory;
 pub mod replies;
 pub mod rpc;
+pub mod trace;
 
 pub use error::{BusError, CallError};
 pub use events::{Delivery, QueueKind, Renewals, SubscribeOptions, Subscription};
@@ -134,13 +135,14 @@ impl Bus {
         options: &CallOptions,
     ) -> Result<Vec<u8>, CallError> {
         let call_started = std::time::Instant::now();
-        let call = rpc::OutgoingCall::new(service, method, body, options);
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "rpc.call",
             service,
             method,
             request_id = options.request_id.as_deref().unwrap_or(""),
         );
+        let trace = trace::TraceHeaders::of(&span);
+        let call = rpc::OutgoingCall::new(service, method, body, options, trace);
         let result = match &self.transport {
             Transport::Amqp(bus) => tracing::Instrument::instrument(bus.call(call), span).await,
             Transport::Memory(bus) => tracing::Instrument::instrument(bus.call(call), span).await,

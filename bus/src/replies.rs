@@ -149,6 +149,7 @@ mod tests {
             user_id: None,
             deadline_ms: u64::MAX,
             redelivered,
+            trace: Default::default(),
         }
     }
 

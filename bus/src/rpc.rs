@@ -5,6 +5,7 @@
 //! the server side and `Bus::call` on the client side, so the two behave the same by construction.
 
 use crate::replies::{self, ReplyStore};
+use crate::trace::TraceHeaders;
 use futures_util::FutureExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -72,10 +73,18 @@ pub(crate) struct OutgoingCall {
     pub deadline_ms: u64,
     pub request_id: Option<String>,
     pub user_id: Option<String>,
+    /// The calling span's trace context, for the handler's span to continue.
+    pub trace: TraceHeaders,
 }
 
 impl OutgoingCall {
-    pub fn new(service: &str, method: &str, body: Vec<u8>, options: &CallOptions) -> Self {
+    pub fn new(
+        service: &str,
+        method: &str,
+        body: Vec<u8>,
+        options: &CallOptions,
+        trace: TraceHeaders,
+    ) -> Self {
         let timeout_ms = u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX);
         Self {
             service: service.to_owned(),
@@ -85,6 +94,7 @@ impl OutgoingCall {
             deadline_ms: now_millis().saturating_add(timeout_ms),
             request_id: options.request_id.clone(),
             user_id: options.user_id.clone(),
+            trace,
         }
     }
 }
@@ -101,6 +111,8 @@ pub struct RequestContext {
     /// The broker delivered this request before (an instance died holding it). Handlers that are
     /// not naturally idempotent use the request id to recognise it.
     pub redelivered: bool,
+    /// The caller's trace context; the transport's handler span continues it.
+    pub trace: TraceHeaders,
 }
 
 impl RequestContext {

@@ -20,7 +20,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    logging::init(args.backends.log_format);
+    let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let secret =
         warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
     warren_runtime::metrics::handle();
@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         listen = %args.gateway.listen,
         broker,
         redis,
+        traces = args.backends.traces(),
         "warren-gateway starting"
     );
     let shutdown = shutdown::on_signal();

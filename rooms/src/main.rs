@@ -19,7 +19,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    logging::init(args.backends.log_format);
+    let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let prefix = format!(
         "{}{}",
         args.backends.redis_namespace,

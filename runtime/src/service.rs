@@ -78,6 +78,7 @@ where
         version = env!("CARGO_PKG_VERSION"),
         broker,
         redis = redis_at,
+        traces = backends.traces(),
         health = ?admin_address,
         "serving"
     );

@@ -41,6 +41,17 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+fn http_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("{text:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{text:?} names no host"));
+    }
+    Ok(text.to_owned())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -76,6 +87,10 @@ pub struct Backends {
     /// Log format.
     #[arg(long, env = "WARREN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// OpenTelemetry collector to send traces to over OTLP/HTTP, as its base URL, e.g.
+    /// http://127.0.0.1:4318 (traces go to /v1/traces under it). Without it: no trace export.
+    #[arg(long, env = "WARREN_OTLP_ENDPOINT", value_parser = http_url)]
+    pub otlp_endpoint: Option<String>,
     /// Events kept per user for events.resume: the newest this many. Every process that
     /// publishes events keeps them, so give every process the same value.
     #[arg(long, env = "WARREN_RESUME_EVENTS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -91,6 +106,13 @@ impl Backends {
     pub fn describe(&self) -> (String, String) {
         let show = |url: &Option<String>| url.as_deref().map_or_else(|| "none".into(), redacted);
         (show(&self.amqp_url), show(&self.redis_url))
+    }
+
+    /// Where traces go, for the start-up line: the collector without its password, or `off`.
+    pub fn traces(&self) -> String {
+        self.otlp_endpoint
+            .as_deref()
+            .map_or_else(|| "off".into(), redacted)
     }
 
     /// How much of each user's events is kept for `events.resume`.
@@ -301,6 +323,30 @@ mod tests {
         );
         assert_eq!(parsed.backends.log_format, LogFormat::Text);
         assert!(parsed.backends.amqp_url.is_none());
+        assert!(
+            parsed.backends.otlp_endpoint.is_none(),
+            "trace export is off"
+        );
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_an_http_url() {
+        for good in ["http://127.0.0.1:4318", "https://otel.example.com/ingest"] {
+            let parsed = Gateway::try_parse_from(["warren", "--otlp-endpoint", good]).unwrap();
+            assert_eq!(parsed.backends.otlp_endpoint.as_deref(), Some(good));
+        }
+        for bad in [
+            "127.0.0.1:4318",
+            "grpc://collector:4317",
+            "http://",
+            "http:///v1",
+        ] {
+            let error = Gateway::try_parse_from(["warren", "--otlp-endpoint", bad]).unwrap_err();
+            assert!(
+                error.to_string().contains("--otlp-endpoint"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! HTTP with reqwest, the WebSocket with tokio-tungstenite.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod processes;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use super::acks::{AckSender, Acks};
 use super::{AmqpBus, Answer, Link, REPLY_TO};
 use crate::error::{BusError, CallError};
 use crate::rpc::{InFlight, OutgoingCall, RequestContext, Router, ServeOptions, ServerHandle};
+use crate::trace::TraceHeaders;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -88,6 +89,9 @@ async fn publish_request(
     if let Some(user_id) = &call.user_id {
         headers.insert(HEADER_USER_ID.into(), long_string(user_id));
     }
+    for (name, value) in call.trace.iter() {
+        headers.insert(name.into(), long_string(value));
+    }
     // No content type: every body is JSON, and `expiration` makes the broker decode every
     // property of every request.
     let properties = BasicProperties::default()
@@ -134,6 +138,16 @@ fn header_string(headers: Option<&FieldTable>, name: &str) -> Option<String> {
         AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
         _ => None,
     }
+}
+
+fn trace_headers(headers: Option<&FieldTable>) -> TraceHeaders {
+    let mut trace = TraceHeaders::default();
+    for name in crate::trace::NAMES {
+        if let Some(value) = header_string(headers, name) {
+            trace.insert(name, value);
+        }
+    }
+    trace
 }
 
 fn header_u64(headers: Option<&FieldTable>, name: &str) -> Option<u64> {
@@ -329,6 +343,7 @@ async fn handle(
         user_id: header_string(headers, HEADER_USER_ID),
         deadline_ms: deadline(properties, received_at),
         redelivered: delivery.redelivered,
+        trace: trace_headers(headers),
     };
     let correlation_id = properties.correlation_id().clone();
     let reply_to = properties.reply_to().clone();
@@ -339,6 +354,7 @@ async fn handle(
         request_id = ctx.request_id.as_deref().unwrap_or(""),
         correlation_id = correlation_id.as_ref().map_or("", ShortString::as_str),
     );
+    ctx.trace.continue_in(&span);
     async move {
         if ctx.expired() {
             tracing::debug!("dropping a request whose deadline passed");

@@ -37,6 +37,7 @@ impl MemoryBus {
                 user_id: call.user_id,
                 deadline_ms: call.deadline_ms,
                 redelivered: false,
+                trace: call.trace,
             },
             body: call.body,
             reply: reply_tx,
@@ -187,6 +188,7 @@ async fn handle(router: Arc<Router>, request: Request) {
         method = %request.ctx.method,
         request_id = request.ctx.request_id.as_deref().unwrap_or(""),
     );
+    request.ctx.trace.continue_in(&span);
     if request.ctx.expired() {
         span.in_scope(|| tracing::debug!("dropping a request whose deadline passed"));
         return;

@@ -274,10 +274,15 @@ async fn read(
             .request_id(uuid::Uuid::new_v4().to_string())
             .user_id(user_id);
         let conn = conn.clone();
+        // A root of its own rather than a child of the connection's span: in a trace viewer,
+        // each client request is one trace, not one more step of an hours-long connection.
         let span = tracing::info_span!(
+            parent: None,
             "request",
             method = %request.method,
             request_id = options.request_id.as_deref().unwrap_or(""),
+            user_id = %user_id,
+            conn = conn.id,
         );
         tokio::spawn(
             async move {

@@ -1,0 +1,188 @@
+//! The gateway and the services as separate processes over RabbitMQ and Redis, as they are
+//! deployed: the binaries `cargo build --workspace --bins` puts next to the test (target/debug),
+//! started with one test's vhost, Redis namespace and port.
+
+use super::{PASSWORD, Vhost, Ws, unique};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A child process, killed if the test ends without stopping it.
+pub struct Process {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl Process {
+    pub fn start(name: &'static str, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(binary(name));
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self {
+            name,
+            child: command.spawn().unwrap(),
+        }
+    }
+
+    /// Like [`Process::start`], with the process's log (its standard output) written to `log`.
+    pub fn start_logged(name: &'static str, env: &[(&str, String)], log: &std::path::Path) -> Self {
+        let mut command = Command::new(binary(name));
+        let file = std::fs::File::create(log).unwrap();
+        command.stdout(Stdio::from(file)).stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self {
+            name,
+            child: command.spawn().unwrap(),
+        }
+    }
+
+    /// SIGTERM, then the exit status: a graceful stop exits 0.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("stopped {}", self.name);
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What every process of one test deployment shares: a vhost, a Redis namespace, a port.
+pub struct Deployment {
+    pub vhost: Vhost,
+    pub namespace: String,
+    pub port: u16,
+    pub env: Vec<(&'static str, String)>,
+    pub http: reqwest::Client,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deployment {
+    pub fn new() -> Self {
+        let vhost = Vhost::create();
+        let namespace = format!("{}:", unique("test-procs"));
+        let port = free_port();
+        let env = vec![
+            ("WARREN_AMQP_URL", vhost.url()),
+            ("WARREN_REDIS_URL", super::redis_url()),
+            ("WARREN_REDIS_NAMESPACE", namespace.clone()),
+            (
+                "WARREN_JWT_SECRET",
+                String::from_utf8(super::SECRET.to_vec()).unwrap(),
+            ),
+            ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
+            ("RUST_LOG", "warn".into()),
+        ];
+        Self {
+            vhost,
+            namespace,
+            port,
+            env,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn start(&self, name: &'static str) -> Process {
+        let mut env = self.env.clone();
+        if name != "warren-gateway" {
+            // The gateway has the deployment's port; a service's health endpoint takes any.
+            env.push(("WARREN_LISTEN", "127.0.0.1:0".into()));
+        }
+        Process::start(name, &env)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Registers a user once the processes are up (gateway → auth → accounts); the user id.
+    pub async fn register(&self, credentials: &serde_json::Value) -> String {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "the processes never came up"
+            );
+            let sent = self
+                .http
+                .post(format!("{}/v1/auth/register", self.base()))
+                .json(credentials)
+                .send()
+                .await;
+            if let Ok(response) = sent
+                && response.status() == 201
+            {
+                let body: serde_json::Value = response.json().await.unwrap();
+                return body["user_id"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn login(&self, credentials: &serde_json::Value) -> String {
+        let response = self
+            .http
+            .post(format!("{}/v1/auth/login", self.base()))
+            .json(credentials)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let tokens: serde_json::Value = response.json().await.unwrap();
+        tokens["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A new player who creates a relay room over the WebSocket.
+    pub async fn a_player_creates_a_room(&self) {
+        let credentials = json!({"username": unique("ada"), "password": PASSWORD});
+        self.register(&credentials).await;
+        let token = self.login(&credentials).await;
+        let mut ws = self.connect(&token).await;
+        ws.call("rooms.create", json!({"mode": "relay", "max_players": 2}))
+            .await;
+    }
+
+    pub async fn connect(&self, token: &str) -> Ws {
+        Ws::connect(&format!("ws://127.0.0.1:{}/ws?token={token}", self.port))
+            .await
+            .unwrap()
+    }
+}
