@@ -196,6 +196,10 @@ async fn start_services(
     if options.runs("sessions") {
         let (store, grace) = (stores.sessions, options.grace_period);
         let games = Games::builtin;
+        background.push(warren_sessions::report_running(
+            Arc::clone(&store),
+            consumers.clone(),
+        ));
         background.push(
             warren_sessions::serve_presence(
                 bus,
@@ -209,7 +213,12 @@ async fn start_services(
         servers.push(warren_sessions::serve(bus, store, games(), serve()).await?);
     }
     if options.runs("rooms") {
-        servers.push(warren_rooms::serve(bus, stores.rooms, serve()).await?);
+        let store = stores.rooms;
+        background.push(warren_rooms::report_open_rooms(
+            Arc::clone(&store),
+            consumers.clone(),
+        ));
+        servers.push(warren_rooms::serve(bus, store, serve()).await?);
     }
     if options.runs("private_rooms") {
         let (store, config) = (stores.private_rooms, options.private_rooms.clone());

@@ -1,5 +1,7 @@
 //! `/metrics` after a scenario: the numbers move as they should. The recorder is the process's,
-//! shared by every system a test starts, so each check compares before and after.
+//! shared by every system a test starts, so each check of a counter compares before and after;
+//! the gauges read from the stores (rooms open, sessions running) are exact, this being the only
+//! system in the process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -57,14 +59,39 @@ async fn a_scenario_moves_the_numbers() {
     ws.call("accounts.me", json!({})).await;
     let refused = ws.call_raw("accounts.get", json!({"user_id": ""})).await;
     assert!(refused.get("error").is_some());
+    assert_eq!(value(&before, "warren_rooms_open", &[]), 0.0, "{before}");
+    assert_eq!(value(&before, "warren_sessions_running", &[]), 0.0);
     let room = ws
         .call("rooms.create", json!({"mode": "relay", "max_players": 2}))
         .await;
+    let open = scrape(&system).await;
+    assert_eq!(value(&open, "warren_rooms_open", &[]), 1.0, "{open}");
     bob_ws
         .call("rooms.join", json!({"room_id": room["room_id"]}))
         .await;
     ws.event("room.updated").await;
+    for player in [&mut ws, &mut bob_ws] {
+        player
+            .call(
+                "rooms.ready",
+                json!({"room_id": room["room_id"], "ready": true}),
+            )
+            .await;
+    }
+    for player in [&mut ws, &mut bob_ws] {
+        player.event("session.started").await;
+    }
     let during = scrape(&system).await;
+    assert_eq!(
+        value(&during, "warren_rooms_open", &[]),
+        0.0,
+        "full, then started"
+    );
+    assert_eq!(
+        value(&during, "warren_sessions_running", &[]),
+        1.0,
+        "{during}"
+    );
     let moved = |name: &str, labels: &[(&str, &str)]| {
         value(&during, name, labels) - value(&before, name, labels)
     };

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// A service process answers `/healthz`, `/readyz` and `/metrics` on its own `WARREN_LISTEN`, and
-/// its metrics count the requests it served.
+/// its metrics count the requests it served and the rooms open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_process_answers_health_and_metrics() {
     let deployment = Deployment::new();
@@ -50,15 +50,21 @@ async fn a_service_process_answers_health_and_metrics() {
     }
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
+    let scrape = || async {
+        let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
+    assert!(
+        before.lines().any(|l| l == "warren_rooms_open 0"),
+        "{before}"
+    );
     deployment.a_player_creates_a_room().await;
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape().await;
+    assert!(
+        metrics.lines().any(|l| l == "warren_rooms_open 1"),
+        "the room is open, read from Redis at the scrape:\n{metrics}"
+    );
     let created = metrics
         .lines()
         .find(|l| {

@@ -14,6 +14,7 @@
 //! handlers.rs   list, leave, ready (and the start it may lead to), holds
 //! service.rs    the compare-and-set loop, events, and the user's claim in accounts
 //! store/        RoomStore: in memory, or Redis with a version check on every write
+//! (here)        report_open_rooms(): the open-rooms gauge, read from the store when scraped
 //! ```
 
 mod handlers;
@@ -25,6 +26,8 @@ pub use store::{MemoryStore, RedisStore, RoomStore, StoreError};
 
 use service::Service;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
 use warren_contracts::rooms::{Create, HoldsMethod, Join, Leave, List, Ready, SERVICE};
 
@@ -39,6 +42,15 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<ServerHandle, BusError> {
     bus.serve(router(bus.clone(), store), options).await
+}
+
+/// Keeps `warren_rooms_open` (rooms listed: open with a free seat, of every mode) true at each
+/// scrape of `/metrics`, read from `store`, until `stop` is cancelled.
+pub fn report_open_rooms(store: Arc<dyn RoomStore>, stop: CancellationToken) -> JoinHandle<()> {
+    warren_runtime::metrics::gauge_on_scrape("warren_rooms_open", stop, move || {
+        let store = Arc::clone(&store);
+        async move { store.count_listed().await }
+    })
 }
 
 /// The service's methods and their handlers; `bus` carries the calls and events it makes.

@@ -4,7 +4,7 @@ use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
 use warren_rooms::{MemoryStore, RedisStore, RoomStore};
-use warren_runtime::{Backends, ServiceSettings, logging, run_service};
+use warren_runtime::{Backends, ServiceSettings, Started, logging, run_service};
 
 /// Warren's rooms service: public rooms, listed, joined and started.
 #[derive(Debug, Parser)]
@@ -29,12 +29,17 @@ async fn main() -> anyhow::Result<()> {
         "warren-rooms",
         &args.backends,
         &args.service,
-        |bus, redis, _background| async move {
+        |bus, redis, background| async move {
             let store: Arc<dyn RoomStore> = match redis {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
-            warren_rooms::serve(&bus, store, ServeOptions::default()).await
+            let gauge = warren_rooms::report_open_rooms(Arc::clone(&store), background);
+            let server = warren_rooms::serve(&bus, store, ServeOptions::default()).await?;
+            Ok(Started {
+                server,
+                background: vec![gauge],
+            })
         },
     )
     .await?;

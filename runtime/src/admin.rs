@@ -49,7 +49,7 @@ pub fn routes(bus: Bus, redis: Option<redis::aio::ConnectionManager>) -> axum::R
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .route("/metrics", get(crate::metrics::render))
         .with_state(Backends { bus, redis })
 }
 

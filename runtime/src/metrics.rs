@@ -1,9 +1,13 @@
 //! Prometheus metrics for every process: one recorder, installed once, whose text `/metrics`
 //! serves (the gateway on its listener, services on their health listener). What is measured is
-//! recorded where it happens, through the `metrics` macros (bus, gateway, services).
+//! recorded where it happens, through the `metrics` macros (bus, gateway, services), except gauges
+//! of shared state, which are read from the store at each scrape (see [`sample_on_scrape`]).
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 /// Latency buckets in seconds: 0.5 ms to 10 s, the calls' deadline.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -44,8 +48,81 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The metrics in Prometheus's text format.
-pub fn render() -> String {
+/// Sets one or more gauges, reading what it reports from where the state is kept.
+pub type Sampler = dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
+/// The samplers of this process; weak, so that a sampler stops with whatever registered it.
+static SAMPLERS: Mutex<Vec<Weak<Sampler>>> = Mutex::new(Vec::new());
+
+/// How long a scrape waits for one sampler; a store that does not answer leaves its gauge as it
+/// was rather than holding up `/metrics`.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Keeps a sampler registered; dropping it unregisters the sampler.
+#[must_use = "the sampler is unregistered when this is dropped"]
+pub struct SamplerGuard(#[allow(dead_code)] Arc<Sampler>);
+
+/// Runs `sample` before each scrape of `/metrics`, for as long as the guard lives. For gauges
+/// of shared state (rooms open): a count read from Redis is right whichever instance changed
+/// it, and after this one restarts, where increments and decrements per instance are not.
+pub fn sample_on_scrape<F, Fut>(sample: F) -> SamplerGuard
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let sampler: Arc<Sampler> = Arc::new(move || Box::pin(sample()));
+    lock_samplers().push(Arc::downgrade(&sampler));
+    SamplerGuard(sampler)
+}
+
+fn lock_samplers() -> std::sync::MutexGuard<'static, Vec<Weak<Sampler>>> {
+    SAMPLERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sets the gauge `name` to what `count` reads, at each scrape, until `stop` is cancelled. A
+/// failed read leaves the gauge as it was.
+pub fn gauge_on_scrape<F, Fut, E>(
+    name: &'static str,
+    stop: tokio_util::sync::CancellationToken,
+    count: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let sampler = sample_on_scrape(move || {
+        let counted = count();
+        async move {
+            match counted.await {
+                Ok(value) => metrics::gauge!(name).set(value as f64),
+                Err(error) => tracing::debug!(%error, gauge = name, "cannot read a gauge"),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        drop(sampler);
+    })
+}
+
+/// The metrics in Prometheus's text format, after the samplers have run.
+pub async fn render() -> String {
+    let live: Vec<Arc<Sampler>> = {
+        let mut samplers = lock_samplers();
+        samplers.retain(|sampler| sampler.strong_count() > 0);
+        samplers.iter().filter_map(Weak::upgrade).collect()
+    };
+    for sampler in live {
+        if tokio::time::timeout(SAMPLE_TIMEOUT, sampler())
+            .await
+            .is_err()
+        {
+            tracing::debug!("a metrics sampler timed out");
+        }
+    }
     match handle() {
         Some(handle) => handle.render(),
         None => "# no metrics recorder in this process\n".into(),

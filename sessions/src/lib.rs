@@ -54,6 +54,18 @@ pub async fn serve_presence(
     presence::start(bus, service, grace, shutdown).await
 }
 
+/// Keeps `warren_sessions_running` true at each scrape of `/metrics`, read from `store`, until
+/// `stop` is cancelled.
+pub fn report_running(
+    store: Arc<dyn SessionStore>,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    warren_runtime::metrics::gauge_on_scrape("warren_sessions_running", stop, move || {
+        let store = Arc::clone(&store);
+        async move { store.count_running().await }
+    })
+}
+
 /// The service's methods and their handlers; `bus` carries the events it publishes.
 pub fn router(bus: Bus, store: Arc<dyn SessionStore>, games: Games) -> Router {
     let service = Arc::new(Service::new(bus, store, games));

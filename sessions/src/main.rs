@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
+            let gauge = warren_sessions::report_running(Arc::clone(&store), background.clone());
             // The grace period's consumer and sweeper stop after the server, at the signal.
             let presence = warren_sessions::serve_presence(
                 &bus,
@@ -51,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
                     .await?;
             Ok(Started {
                 server,
-                background: vec![presence],
+                background: vec![presence, gauge],
             })
         },
     )

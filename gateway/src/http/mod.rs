@@ -29,8 +29,5 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(
-            "/metrics",
-            get(|| async { warren_runtime::metrics::render() }),
-        )
+        .route("/metrics", get(warren_runtime::metrics::render))
 }

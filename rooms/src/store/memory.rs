@@ -70,4 +70,9 @@ impl RoomStore for MemoryStore {
         listed.truncate(limit);
         Ok(listed)
     }
+
+    async fn count_listed(&self) -> Result<u64, StoreError> {
+        let listed = self.rooms().values().filter(|r| r.listed()).count();
+        Ok(u64::try_from(listed).unwrap_or(u64::MAX))
+    }
 }

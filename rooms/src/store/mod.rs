@@ -100,4 +100,6 @@ pub trait RoomStore: Send + Sync {
     /// Listed rooms (see [`RoomRecord::listed`]), newest first, of `mode` if given, at most
     /// `limit`.
     async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError>;
+    /// How many rooms are listed, of every mode.
+    async fn count_listed(&self) -> Result<u64, StoreError>;
 }

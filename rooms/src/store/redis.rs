@@ -211,4 +211,13 @@ impl RoomStore for RedisStore {
         }
         Ok(rooms)
     }
+
+    async fn count_listed(&self) -> Result<u64, StoreError> {
+        let mut redis = self.redis.clone();
+        redis::cmd("ZCARD")
+            .arg(self.open_key(None))
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)
+    }
 }

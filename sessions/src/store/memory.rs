@@ -3,6 +3,7 @@
 use super::{Away, PresenceStore, SessionRecord, SessionStore, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use warren_contracts::sessions::Status;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -82,6 +83,15 @@ impl SessionStore for MemoryStore {
             presence.outboxes.remove(entry);
         }
         Ok(due.into_iter().map(|(_, session_id)| session_id).collect())
+    }
+
+    async fn count_running(&self) -> Result<u64, StoreError> {
+        let running = self
+            .sessions()
+            .values()
+            .filter(|r| r.session.status == Status::Running)
+            .count();
+        Ok(u64::try_from(running).unwrap_or(u64::MAX))
     }
 
     async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError> {

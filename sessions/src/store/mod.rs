@@ -86,4 +86,6 @@ pub trait SessionStore: PresenceStore + Send + Sync {
     async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError>;
     /// The sessions whose outbox look is due by `now`; each is given to one caller only.
     async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError>;
+    /// How many sessions are running (not finished, not expired), across every instance.
+    async fn count_running(&self) -> Result<u64, StoreError>;
 }

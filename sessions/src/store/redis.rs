@@ -2,7 +2,9 @@
 //! `record` (the JSON of the record). A replace is a Lua script that writes only if `version` is
 //! still the one the writer read, so instances never overwrite each other's moves.
 //!
-//! Sessions expire a day after their last change.
+//! Sessions expire a day after their last change. `<prefix>running` is a sorted set of the
+//! sessions not finished, scored by their last change (ms), written by the same scripts as the
+//! sessions: a session whose score is more than a day old has expired, and is pruned when counted.
 //!
 //! Presence: `<prefix>presence:<user>` is a hash, gateway id → `<ms>:<0|1>` (the newest statement
 //! of each gateway wins); `<prefix>user_sessions:<user>` a set of session ids; `<prefix>away` a
@@ -12,20 +14,35 @@
 
 use super::{Away, PresenceStore, SessionRecord, SessionStore, StoreError};
 use redis::aio::ConnectionManager;
+use warren_contracts::event::now_millis;
+use warren_contracts::sessions::Status;
 
 const TTL_SECONDS: u64 = 86_400;
 
+/// KEYS: session, running. ARGV: version, record, ttl, now (ms), session id, running (0 or 1).
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'record', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) end
 return 1";
 
+/// KEYS: session, running. ARGV: expected, version, record, ttl, now (ms), session id, running.
 const REPLACE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[7] == '1' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+else
+  redis.call('ZREM', KEYS[2], ARGV[6])
+end
 return 1";
+
+/// KEYS: running. ARGV: the oldest score of a session that has not expired.
+const COUNT_RUNNING: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+return redis.call('ZCARD', KEYS[1])";
 
 const SET_PRESENCE: &str = r"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -49,6 +66,7 @@ pub struct RedisStore {
     replace: redis::Script,
     set_presence: redis::Script,
     take_due: redis::Script,
+    count_running: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -68,11 +86,24 @@ impl RedisStore {
             replace: redis::Script::new(REPLACE),
             set_presence: redis::Script::new(SET_PRESENCE),
             take_due: redis::Script::new(TAKE_DUE),
+            count_running: redis::Script::new(COUNT_RUNNING),
         }
     }
 
     fn key(&self, session_id: &str) -> String {
         format!("{}session:{session_id}", self.prefix)
+    }
+
+    fn running_key(&self) -> String {
+        format!("{}running", self.prefix)
+    }
+}
+
+fn running(record: &SessionRecord) -> &'static str {
+    if record.session.status == Status::Running {
+        "1"
+    } else {
+        "0"
     }
 }
 
@@ -90,9 +121,13 @@ impl SessionStore for RedisStore {
         let created: i64 = self
             .create
             .key(self.key(&record.session.session_id))
+            .key(self.running_key())
             .arg(record.version())
             .arg(encode(record)?)
             .arg(TTL_SECONDS)
+            .arg(now_millis())
+            .arg(&record.session.session_id)
+            .arg(running(record))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -135,14 +170,28 @@ impl SessionStore for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn count_running(&self) -> Result<u64, StoreError> {
+        let oldest = now_millis().saturating_sub(TTL_SECONDS * 1000);
+        self.count_running
+            .key(self.running_key())
+            .arg(oldest)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError> {
         let replaced: i64 = self
             .replace
             .key(self.key(&record.session.session_id))
+            .key(self.running_key())
             .arg(expected)
             .arg(record.version())
             .arg(encode(record)?)
             .arg(TTL_SECONDS)
+            .arg(now_millis())
+            .arg(&record.session.session_id)
+            .arg(running(record))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
