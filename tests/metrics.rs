@@ -1,7 +1,7 @@
 //! `/metrics` after a scenario: the numbers move as they should. The recorder is the process's,
 //! shared by every system a test starts, so each check of a counter compares before and after;
-//! the gauges read from the stores (rooms open, sessions running) are exact, this being the only
-//! system in the process.
+//! the gauges read from the stores (rooms open, sessions running, queue lengths) are exact, this
+//! being the only system in the process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -145,6 +145,32 @@ async fn a_scenario_moves_the_numbers() {
         value(&during, "warren_ws_connections", &[]) >= 1.0,
         "{during}"
     );
-    drop((ws, bob_ws));
+    // A search waits in its pool, and the pool reads 0 once it is empty again.
+    let cy = system.player("cy").await;
+    let mut cy_ws = system.connect(&cy.access_token).await;
+    let pool = [("mode", "tic-tac-toe"), ("region", "metrics-test")];
+    cy_ws
+        .call(
+            "matchmaker.start",
+            json!({"mode": "tic-tac-toe", "region": "metrics-test"}),
+        )
+        .await;
+    let waiting = scrape(&system).await;
+    assert_eq!(
+        value(&waiting, "warren_matchmaker_queue_length", &pool),
+        1.0,
+        "{waiting}"
+    );
+    cy_ws.call("matchmaker.cancel", json!({})).await;
+    let cancelled = scrape(&system).await;
+    assert!(
+        cancelled
+            .lines()
+            .any(|l| l.starts_with("warren_matchmaker_queue_length{")
+                && l.contains(r#"region="metrics-test""#)
+                && l.ends_with(" 0")),
+        "{cancelled}"
+    );
+    drop((ws, bob_ws, cy_ws));
     system.stop().await;
 }

@@ -18,6 +18,7 @@
 //! matcher.rs    the matching loop: lease a pool, find groups, take them, make their sessions
 //! sweeper.rs    expiry of tickets whose time ran out; recovery of matches an instance left
 //! presence.rs   a player whose last connection closes loses their ticket
+//! queues.rs     the queue-length gauge, read from the store when /metrics is scraped
 //! service.rs    what they share: claims in accounts, events, store failures
 //! pool.rs       the matching rules, pure
 //! store/        TicketStore: in memory, or Redis with a Lua script for every multi-key change
@@ -27,6 +28,7 @@ mod handlers;
 mod matcher;
 pub mod pool;
 mod presence;
+mod queues;
 mod service;
 pub mod store;
 mod sweeper;
@@ -116,21 +118,26 @@ pub async fn serve(
 }
 
 /// Starts what runs besides the methods, until `shutdown`: the matching loop, the sweeper (expiry
-/// and recovery) and the presence consumer. Every instance runs these; the store shares the work
-/// out. Returns once subscribed to presence, so no presence event published afterwards is missed.
+/// and recovery), the presence consumer and the queue-length gauge. Every instance runs these;
+/// the store shares the work out. Returns once subscribed to presence, so no presence event
+/// published afterwards is missed.
 pub async fn serve_background(
     bus: &Bus,
     store: Arc<dyn TicketStore>,
     config: MatchmakerConfig,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, BusError> {
-    let service = Arc::new(Service::new(bus.clone(), store, config));
     let events = presence::subscribe(bus).await?;
+    let gauge = queues::report(Arc::clone(&store), shutdown.clone());
+    let service = Arc::new(Service::new(bus.clone(), store, config));
     Ok(tokio::spawn(async move {
         tokio::join!(
             matcher::run(Arc::clone(&service), shutdown.clone()),
             sweeper::run(Arc::clone(&service), shutdown.clone()),
             presence::consume(service, events, shutdown),
+            async {
+                let _ = gauge.await;
+            },
         );
     }))
 }

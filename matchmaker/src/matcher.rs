@@ -107,8 +107,6 @@ async fn match_pool(service: &Service, pool: &str, now: u64) -> usize {
             return 0;
         }
     };
-    metrics::gauge!("warren_matchmaker_queue_length", "pool" => pool.to_owned())
-        .set(tickets.len() as f64);
     let groups = pool::find_matches(&tickets, size, &service.config.window, now);
     let groups: Vec<Vec<String>> = groups
         .into_iter()

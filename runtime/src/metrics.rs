@@ -93,7 +93,7 @@ where
     Fut: Future<Output = Result<u64, E>> + Send + 'static,
     E: std::fmt::Display,
 {
-    let sampler = sample_on_scrape(move || {
+    sample_on_scrape_until(stop, move || {
         let counted = count();
         async move {
             match counted.await {
@@ -101,7 +101,19 @@ where
                 Err(error) => tracing::debug!(%error, gauge = name, "cannot read a gauge"),
             }
         }
-    });
+    })
+}
+
+/// [`sample_on_scrape`] until `stop` is cancelled, as a service's background task.
+pub fn sample_on_scrape_until<F, Fut>(
+    stop: tokio_util::sync::CancellationToken,
+    sample: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let sampler = sample_on_scrape(sample);
     tokio::spawn(async move {
         stop.cancelled().await;
         drop(sampler);

@@ -146,6 +146,14 @@ impl TicketStore for MemoryStore {
         Ok(lock(&self.state).pools.keys().cloned().collect())
     }
 
+    async fn queue_lengths(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(lock(&self.state)
+            .pools
+            .iter()
+            .map(|(pool, members)| (pool.clone(), u64::try_from(members.len()).unwrap_or(0)))
+            .collect())
+    }
+
     async fn waiting(&self, pool: &str) -> Result<Vec<Waiting>, StoreError> {
         let state = lock(&self.state);
         let Some(members) = state.pools.get(pool) else {

@@ -184,6 +184,9 @@ pub trait TicketStore: Send + Sync {
     /// The waiting tickets of `pool`, in no particular order.
     async fn waiting(&self, pool: &str) -> Result<Vec<Waiting>, StoreError>;
 
+    /// How many tickets wait in each pool that has any.
+    async fn queue_lengths(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// Takes the lease on `pool` for `holder` for `ttl`, if nobody holds it.
     async fn lease(&self, pool: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
 

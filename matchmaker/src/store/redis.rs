@@ -382,6 +382,22 @@ impl TicketStore for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn queue_lengths(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let pools = self.pools().await?;
+        if pools.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lengths = redis::pipe();
+        for pool in &pools {
+            lengths.cmd("HLEN").arg(self.key("pool", pool));
+        }
+        let lengths: Vec<u64> = lengths
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(pools.into_iter().zip(lengths).collect())
+    }
+
     async fn waiting(&self, pool: &str) -> Result<Vec<Waiting>, StoreError> {
         let entries: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.key("pool", pool))
