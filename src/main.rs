@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let jwt_secret =
-        warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
+        warren_runtime::jwt_secret(&args.auth.jwt, &args.backends).map_err(anyhow::Error::msg)?;
     let options = warren::Options {
         amqp_url: args.backends.amqp_url.clone(),
         redis_url: args.backends.redis_url.clone(),

@@ -2,7 +2,8 @@
 //! every Warren container runs a binary this workspace builds, and every `WARREN_*` variable it
 //! sets is one that binary reads (its `--help` names it); every service of the system is there;
 //! Redis keeps an append-only file; health checks ask `/readyz`. The Grafana dashboard in
-//! `deploy/` parses and asks only for metrics the code records.
+//! `deploy/` parses and asks only for metrics the code records. `docs/configuration.md` lists
+//! every setting each binary's `--help` shows, as read by that binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -185,4 +186,65 @@ fn read_rust(dir: &std::path::Path, into: &mut String) {
             into.push_str(&std::fs::read_to_string(&path).unwrap());
         }
     }
+}
+
+/// The settings `name --help` shows: each flag with its environment variable.
+fn settings_of(name: &str) -> Vec<(String, String)> {
+    let help = std::process::Command::new(binary(name))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success(), "{name} --help failed");
+    let help = String::from_utf8(help.stdout).unwrap();
+    let mut settings = Vec::new();
+    let mut flag = None;
+    for line in help.lines() {
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix("--") {
+            flag = rest.split_whitespace().next().map(|f| format!("--{f}"));
+        }
+        if let (Some(flag), Some((_, env))) = (&flag, line.split_once("[env: ")) {
+            let var = env.split(['=', ']']).next().unwrap().to_owned();
+            settings.push((flag.clone(), var));
+        }
+    }
+    settings
+}
+
+#[test]
+fn the_configuration_doc_lists_every_setting_of_every_binary() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let rows: Vec<Vec<&str>> = doc
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .map(|l| l.split(" | ").map(str::trim).collect())
+        .collect();
+    let mut checked = 0;
+    for name in std::iter::once("warren").chain(BINARIES) {
+        let settings = settings_of(name);
+        assert!(
+            settings.len() >= 8,
+            "{name}: too few settings read from --help"
+        );
+        for (flag, var) in settings {
+            let read_by_it = rows.iter().any(|row| {
+                let (Some(flags), Some(vars), Some(readers)) = (row.get(1), row.get(2), row.last())
+                else {
+                    return false;
+                };
+                let readers = readers.trim_end_matches('|').trim();
+                flags.contains(&format!("`{flag}`"))
+                    && vars.contains(&format!("`{var}`"))
+                    && (readers.starts_with("all")
+                        || readers.split(", ").any(|reader| reader == name))
+            });
+            assert!(
+                read_by_it,
+                "docs/configuration.md has no row for {flag} / {var} read by {name}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} settings checked");
 }

@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let config = AuthConfig {
-        jwt_secret: warren_runtime::jwt_secret(&args.auth, &args.backends)
+        jwt_secret: warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
             .map_err(anyhow::Error::msg)?,
         access_token_ttl: args.auth.access_token_ttl,
         refresh_token_ttl: args.auth.refresh_token_ttl,

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use warren_gateway::{AppState, GatewayConfig};
-use warren_runtime::{AuthSettings, Backends, GatewaySettings, logging, shutdown};
+use warren_runtime::{Backends, GatewaySettings, JwtSettings, logging, shutdown};
 
 /// Warren's gateway: HTTP /v1 and the WebSocket /ws in front of the services on the bus.
 #[derive(Debug, Parser)]
@@ -14,7 +14,7 @@ struct Args {
     #[command(flatten)]
     gateway: GatewaySettings,
     #[command(flatten)]
-    auth: AuthSettings,
+    jwt: JwtSettings,
 }
 
 #[tokio::main]
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let secret =
-        warren_runtime::jwt_secret(&args.auth, &args.backends).map_err(anyhow::Error::msg)?;
+        warren_runtime::jwt_secret(&args.jwt, &args.backends).map_err(anyhow::Error::msg)?;
     warren_runtime::metrics::handle();
     let (bus, redis) = warren_runtime::connect(&args.backends, "warren-gateway").await?;
     let mut probes = Vec::new();

@@ -30,6 +30,7 @@ pub use claims::Claims;
 pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
-    AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings,
-    PrivateRoomsSettings, ServiceSettings, SessionsSettings, jwt_secret, parse_duration,
+    AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,
+    MatchmakerSettings, PrivateRoomsSettings, ServiceSettings, SessionsSettings, jwt_secret,
+    parse_duration,
 };

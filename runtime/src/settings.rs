@@ -133,13 +133,20 @@ pub struct ServiceSettings {
     pub listen: SocketAddr,
 }
 
-/// What the auth service needs.
+/// The secret access tokens are signed with: auth signs them, the gateway verifies them.
 #[derive(Debug, Clone, Args)]
-pub struct AuthSettings {
+pub struct JwtSettings {
     /// Secret that signs access tokens. Generated at start when embedded; required with
     /// --amqp-url, since every instance must verify every other's tokens.
     #[arg(long, env = "WARREN_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+}
+
+/// What the auth service needs.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    #[command(flatten)]
+    pub jwt: JwtSettings,
     /// Access token lifetime.
     #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
     pub access_token_ttl: Duration,
@@ -227,8 +234,8 @@ pub struct GatewaySettings {
 
 /// The JWT signing secret: the one given, or, when embedded, a random one for this run.
 /// Refused over RabbitMQ without one: every instance must verify every other's tokens.
-pub fn jwt_secret(auth: &AuthSettings, backends: &Backends) -> Result<Vec<u8>, String> {
-    match (&auth.jwt_secret, &backends.amqp_url) {
+pub fn jwt_secret(jwt: &JwtSettings, backends: &Backends) -> Result<Vec<u8>, String> {
+    match (&jwt.jwt_secret, &backends.amqp_url) {
         (Some(secret), _) if secret.len() < 16 => {
             Err("--jwt-secret (WARREN_JWT_SECRET) must be at least 16 characters".into())
         }
@@ -363,17 +370,17 @@ mod tests {
     fn the_jwt_secret_is_generated_only_when_embedded() {
         let embedded = Gateway::try_parse_from(["warren"]).unwrap();
         assert_eq!(
-            jwt_secret(&embedded.auth, &embedded.backends)
+            jwt_secret(&embedded.auth.jwt, &embedded.backends)
                 .unwrap()
                 .len(),
             32
         );
         let distributed =
             Gateway::try_parse_from(["warren", "--amqp-url", "amqp://localhost"]).unwrap();
-        let error = jwt_secret(&distributed.auth, &distributed.backends).unwrap_err();
+        let error = jwt_secret(&distributed.auth.jwt, &distributed.backends).unwrap_err();
         assert!(error.contains("--jwt-secret"), "{error}");
         let short = Gateway::try_parse_from(["warren", "--jwt-secret", "short"]).unwrap();
-        assert!(jwt_secret(&short.auth, &short.backends).is_err());
+        assert!(jwt_secret(&short.auth.jwt, &short.backends).is_err());
     }
 
     #[test]
