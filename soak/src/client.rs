@@ -115,7 +115,8 @@ impl Client {
     }
 
     /// Closes the current socket, if any, opens one on `base`, and resumes after the highest
-    /// `seq` seen.
+    /// `seq` seen, or after 0 when none was: an event published while this player had no socket
+    /// (or read by a socket that closed before the player looked at it) may be their first.
     pub async fn reconnect(&mut self, base: &str) -> Result<(), Failure> {
         self.close().await;
         let url = format!("{}/ws?token={}", base.replacen("http", "ws", 1), self.token);
@@ -139,9 +140,7 @@ impl Client {
             frames,
             reader,
         });
-        let Some(&after) = self.seen.last() else {
-            return Ok(());
-        };
+        let after = self.seen.last().copied().unwrap_or(0);
         self.resumes += 1;
         match self
             .call("events.resume", json!({"after_seq": after}))
