@@ -5,6 +5,7 @@
 //! client.rs   HTTP register and login, and a WebSocket JSON-RPC client
 //! idle.rs     `idle`: open N sockets, hold them idle, measure the gateway's memory per socket
 //! memory.rs   a process's resident memory from /proc, and waiting for it to settle
+//! requests.rs `requests`: N clients calling one method in a loop; latency and throughput
 //! stats.rs    latency percentiles and number formatting for the reports
 //! system.rs   /proc/net and limits: open files, ephemeral ports, full listen queues
 //! ```
@@ -14,6 +15,7 @@
 mod client;
 mod idle;
 mod memory;
+mod requests;
 mod stats;
 mod system;
 
@@ -33,6 +35,8 @@ struct Cli {
 enum Command {
     /// Open many idle WebSockets and measure the gateway's resident memory per connection.
     Idle(idle::IdleArgs),
+    /// Many clients calling one method in a loop: latency percentiles and throughput.
+    Requests(requests::RequestsArgs),
 }
 
 #[tokio::main]
@@ -45,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Idle(args) => idle::run(args).await,
+        Command::Requests(args) => requests::run(args).await,
     }
 }
 
