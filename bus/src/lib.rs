@@ -135,7 +135,9 @@ impl Bus {
         options: &CallOptions,
     ) -> Result<Vec<u8>, CallError> {
         let call_started = std::time::Instant::now();
-        let span = tracing::info_span!(
+        // At debug: exported traces include it (see warren_runtime::logging), logs at info do not
+        // pay for it.
+        let span = tracing::debug_span!(
             "rpc.call",
             service,
             method,

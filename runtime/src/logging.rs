@@ -10,6 +10,7 @@ use opentelemetry_otlp::{ExporterBuildError, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -18,10 +19,18 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// `unavailable`), so lapin is held to errors by default.
 const DEFAULT_FILTER: &str = "info,lapin=error";
 
-/// What goes to the collector: our spans at info and above. The exporter's own HTTP client is
-/// left out, or every export would trace itself.
+/// What goes to the collector: our spans at info and above (and the bus's `rpc.call`, see
+/// [`is_rpc_call`]). The exporter's own HTTP client is left out, or every export would trace
+/// itself.
 const TRACE_FILTER: &str = "info,lapin=error,reqwest=off,hyper=off,hyper_util=off,h2=off,\
                             opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
+
+/// The bus's span for one outgoing call. It is a debug span so that, with logs at info and no
+/// trace export, no call pays for it (measured: about 8% of gateway throughput); exported, it is
+/// the link between the caller's span and the handler's in another process.
+fn is_rpc_call(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span() && metadata.name() == "rpc.call" && metadata.target() == "warren_bus"
+}
 
 /// Path of the traces signal under an OTLP/HTTP collector's base URL.
 const TRACES_PATH: &str = "/v1/traces";
@@ -83,7 +92,7 @@ pub fn init(backends: &Backends, service: &'static str) -> Result<Telemetry, Tel
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service))
-            .with_filter(EnvFilter::new(TRACE_FILTER))
+            .with_filter(EnvFilter::new(TRACE_FILTER).or(filter_fn(is_rpc_call)))
     });
     // Fails only when a subscriber is already installed (tests that start several binaries'
     // worth of code in one process); the first one stays.
