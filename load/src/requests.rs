@@ -50,8 +50,10 @@ pub async fn run(args: RequestsArgs) -> anyhow::Result<()> {
         sockets.push(RpcSocket::connect(&url).await?);
     }
     eprintln!(
-        "{} clients connected; calling {} for {:?}",
-        args.clients, args.method, args.duration
+        "{} connected; calling {} for {:?}",
+        plural(args.clients, "client"),
+        args.method,
+        args.duration
     );
     let started = Instant::now();
     let until = started + args.duration;
@@ -104,5 +106,14 @@ fn report(args: &RequestsArgs, measured: &Measured, elapsed: Duration) {
     println!("failures      {}", measured.failures.len());
     for failure in measured.failures.iter().take(5) {
         println!("  {failure}");
+    }
+}
+
+/// "1 client", "50 clients".
+fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
