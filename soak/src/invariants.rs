@@ -3,7 +3,7 @@
 //! a room, queue or session; every event a player was sent reached it, live or by resume.
 
 use crate::client;
-use crate::player::Player;
+use crate::player::{Player, session_in};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -56,15 +56,21 @@ async fn settled(
     }
 }
 
+/// Leaves `session` if it is still running: a leave is a forfeit, so the game ends and counts.
+async fn end(player: &mut Player, session: &str) {
+    let state = settled(player, "sessions.join", json!({"session_id": session})).await;
+    if matches!(&state, Ok(s) if s["status"] == "running") {
+        let _ = settled(player, "sessions.leave", json!({"session_id": session})).await;
+    }
+}
+
 pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
     // Every game a player was matched into ends (a leave is a forfeit), so each is counted.
     for player in players.iter_mut() {
         player.come_back().await;
+        player.note_matches();
         for session in player.matched.clone() {
-            let state = settled(player, "sessions.join", json!({"session_id": session})).await;
-            if matches!(&state, Ok(s) if s["status"] == "running") {
-                let _ = settled(player, "sessions.leave", json!({"session_id": session})).await;
-            }
+            end(player, &session).await;
         }
     }
     let mut checks = Vec::new();
@@ -84,8 +90,15 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
                     }
                     break;
                 }
-                // A claim still being released after a game that just ended.
+                // A claim still being released after a game that just ended, or a match made
+                // as the players stopped, whose `match.found` may be on its way.
                 Err(f) if f.code == "in_session" && Instant::now() < give_up => {
+                    player.note_matches();
+                    if let Some(session) = session_in(&f.message)
+                        && player.matched.contains(&session)
+                    {
+                        end(player, &session).await;
+                    }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(f) => {
@@ -107,20 +120,28 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
 
     let mut miscounted = Vec::new();
     let mut games = 0;
+    let mut heard_only = 0;
     for player in players.iter_mut() {
-        let expected = player.matched.len() as u64;
-        games += expected;
         let give_up = Instant::now() + SETTLE;
         loop {
             let played = settled(player, "accounts.me", json!({}))
                 .await
                 .map(|a| a["games_played"].as_u64());
+            // Read after the call: the call may have brought the last `session.finished`.
+            let expected = player.games().len() as u64;
             match played {
-                Ok(Some(n)) if n == expected => break,
+                Ok(Some(n)) if n == expected => {
+                    games += expected;
+                    heard_only += expected - player.matched.len() as u64;
+                    break;
+                }
                 Ok(n) if Instant::now() > give_up => {
                     miscounted.push(format!(
-                        "{}: {n:?} games counted, {expected} played",
-                        player.client.username
+                        "{}: {n:?} games counted, {expected} played ({} matched, {} heard \
+                         finished)",
+                        player.client.username,
+                        player.matched.len(),
+                        player.client.finished.len()
                     ));
                     break;
                 }
@@ -135,7 +156,10 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
     checks.push(check(
         "every finished game is counted once in both players' ratings",
         miscounted,
-        format!("{games} player-games counted exactly once"),
+        format!(
+            "{games} player-games counted exactly once ({heard_only} of them known to the player \
+             only from session.finished)"
+        ),
     ));
 
     let http = reqwest::Client::new();

@@ -29,7 +29,7 @@ fn random_below(n: usize) -> usize {
 }
 
 /// A session id in an error message such as "you are in session <id>; …".
-fn session_in(message: &str) -> Option<String> {
+pub fn session_in(message: &str) -> Option<String> {
     message
         .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
         .find(|word| uuid::Uuid::parse_str(word).is_ok())
@@ -37,6 +37,27 @@ fn session_in(message: &str) -> Option<String> {
 }
 
 impl Player {
+    /// Every session this player was in, as far as it can tell: those it was matched into and
+    /// those it heard finish. A socket can drop while `match.found` is on its way; the event
+    /// comes back by resume, but the game may be over (the player forfeited while away) before
+    /// the player searches again and is told it is in it.
+    pub fn games(&self) -> BTreeSet<&String> {
+        self.matched.iter().chain(&self.client.finished).collect()
+    }
+
+    /// Takes note of every `match.found` not looked at yet: one that came after the player
+    /// stopped waiting for it (the wait timed out, the socket dropped, the time was up) names a
+    /// game the player is in all the same.
+    pub fn note_matches(&mut self) {
+        for event in &self.client.events {
+            if event["type"] == "match.found"
+                && let Some(session) = event["data"]["session_id"].as_str()
+            {
+                self.matched.insert(session.to_owned());
+            }
+        }
+    }
+
     pub fn new(client: Client, gateways: Arc<Vec<String>>, stats: Arc<Stats>) -> Self {
         Self {
             client,
