@@ -111,6 +111,19 @@ impl RpcSocket {
     /// Calls `method` and waits for its reply; an `error` reply is an error. Events and pings
     /// that arrive in between are skipped.
     pub async fn call(&mut self, method: &str, params: Option<Value>) -> anyhow::Result<Value> {
+        match self.reply(method, params).await? {
+            Ok(result) => Ok(result),
+            Err(error) => bail!("{method} failed: {error}"),
+        }
+    }
+
+    /// Calls `method` and waits for its reply: its `result`, or its JSON-RPC `error` object (the
+    /// socket still serves). The outer error says the socket failed.
+    pub async fn reply(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> anyhow::Result<Result<Value, Value>> {
         let id = self.next_id;
         self.next_id += 1;
         let mut request = json!({ "jsonrpc": "2.0", "id": id, "method": method });
@@ -131,10 +144,10 @@ impl RpcSocket {
             if reply["id"] != id {
                 continue;
             }
-            if let Some(error) = reply.get("error") {
-                bail!("{method} failed: {error}");
+            if let Some(error) = reply.get_mut("error") {
+                return Ok(Err(error.take()));
             }
-            return Ok(reply["result"].take());
+            return Ok(Ok(reply["result"].take()));
         }
     }
 

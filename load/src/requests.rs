@@ -4,12 +4,15 @@
 //! `--method` in a loop, one call at a time, for `--duration`. Each call's round trip is recorded;
 //! the report gives the calls made, calls per second, the latency percentiles and the failures.
 //! Closed-loop: a slower system gets fewer calls, not a queue, so the latency is the system's.
+//! An error reply is counted by its code and the client calls on (so a run through a fault shows
+//! how many calls failed, and how); a client whose socket fails stops.
 
 use crate::client::{self, RpcSocket};
 use crate::parse_duration;
 use crate::stats::{Percentiles, thousands};
 use reqwest::Url;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -35,8 +38,20 @@ pub struct RequestsArgs {
 /// What one client measured.
 #[derive(Default)]
 struct Measured {
+    /// Round trips of the calls answered with a result.
     latencies: Vec<Duration>,
+    /// Error replies, by error code.
+    errors: BTreeMap<String, u64>,
+    /// Sockets that failed, and how.
     failures: Vec<String>,
+}
+
+/// The stable code of a JSON-RPC error object (`data.code`), or its numeric code.
+fn error_code(error: &Value) -> String {
+    match error["data"]["code"].as_str() {
+        Some(code) => code.to_owned(),
+        None => error["code"].to_string(),
+    }
 }
 
 pub async fn run(args: RequestsArgs) -> anyhow::Result<()> {
@@ -64,11 +79,11 @@ pub async fn run(args: RequestsArgs) -> anyhow::Result<()> {
             let mut measured = Measured::default();
             while Instant::now() < until {
                 let sent = Instant::now();
-                match socket.call(&method, Some(params.clone())).await {
-                    Ok(_) => measured.latencies.push(sent.elapsed()),
+                match socket.reply(&method, Some(params.clone())).await {
+                    Ok(Ok(_)) => measured.latencies.push(sent.elapsed()),
+                    Ok(Err(error)) => *measured.errors.entry(error_code(&error)).or_default() += 1,
                     Err(error) => {
                         measured.failures.push(error.to_string());
-                        // A socket that failed may be gone: this client stops.
                         break;
                     }
                 }
@@ -81,12 +96,19 @@ pub async fn run(args: RequestsArgs) -> anyhow::Result<()> {
     while let Some(measured) = clients.join_next().await {
         let measured = measured?;
         all.latencies.extend(measured.latencies);
+        for (code, n) in measured.errors {
+            *all.errors.entry(code).or_default() += n;
+        }
         all.failures.extend(measured.failures);
     }
     let elapsed = started.elapsed();
     report(&args, &all, elapsed);
-    if !all.failures.is_empty() {
-        anyhow::bail!("{} calls failed", all.failures.len());
+    let errors: u64 = all.errors.values().sum();
+    if errors > 0 || !all.failures.is_empty() {
+        anyhow::bail!(
+            "{errors} calls answered an error, {} sockets failed",
+            all.failures.len()
+        );
     }
     Ok(())
 }
@@ -95,7 +117,7 @@ fn report(args: &RequestsArgs, measured: &Measured, elapsed: Duration) {
     let calls = measured.latencies.len();
     println!("method        {}", args.method);
     println!("clients       {}", args.clients);
-    println!("calls         {}", thousands(calls as f64));
+    println!("calls ok      {}", thousands(calls as f64));
     println!(
         "throughput    {} calls/s",
         thousands(calls as f64 / elapsed.as_secs_f64())
@@ -103,7 +125,12 @@ fn report(args: &RequestsArgs, measured: &Measured, elapsed: Duration) {
     if let Some(percentiles) = Percentiles::of(measured.latencies.clone()) {
         println!("latency       {percentiles}");
     }
-    println!("failures      {}", measured.failures.len());
+    let errors: u64 = measured.errors.values().sum();
+    println!("errors        {errors}");
+    for (code, n) in &measured.errors {
+        println!("  {code:<20} {n}");
+    }
+    println!("sockets lost  {}", measured.failures.len());
     for failure in measured.failures.iter().take(5) {
         println!("  {failure}");
     }
