@@ -6,6 +6,7 @@ mod common;
 
 use common::{Mode, TestSystem, gateway_config, start, start_configured, start_with};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use warren_bus::{Router, ServeOptions};
@@ -154,10 +155,52 @@ async fn a_slow_service_times_out_without_blocking_the_socket(mode: Mode) {
     system.stop().await;
 }
 
+async fn shutdown_answers_the_requests_in_flight_before_it_closes(mode: Mode) {
+    let system = without_matchmaker(mode, gateway_config()).await;
+    let ada = system.player("ada").await;
+    // A stand-in matchmaker that says when it holds a request and answers when it is told to.
+    let (held_tx, mut held) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let answer = Arc::clone(&release);
+    let stand_in = Router::new("matchmaker").method_json("matchmaker.status", move |_, _| {
+        let (held_tx, answer) = (held_tx.clone(), Arc::clone(&answer));
+        async move {
+            let _ = held_tx.send(());
+            answer.notified().await;
+            Ok(json!({"searching": false}))
+        }
+    });
+    // Its own lifetime: it must outlive the system's shutdown to answer during it.
+    let server = system
+        .bus()
+        .serve(stand_in, ServeOptions::default())
+        .await
+        .unwrap();
+    let mut ws = system.connect(&ada.access_token).await;
+    let id = ws.request("matchmaker.status", json!({})).await;
+    held.recv().await.unwrap();
+
+    system.shutdown.cancel();
+    let health = format!("{}/healthz", system.base);
+    let stopping = tokio::spawn(async move { system.stop().await });
+    // The gateway has stopped accepting: it is shutting down, the request still held.
+    let http = reqwest::Client::new();
+    while http.get(&health).send().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    release.notify_one();
+    let response = ws.response(&id).await;
+    assert_eq!(response["result"]["searching"], false, "{response}");
+    assert_eq!(ws.closed(Duration::from_secs(5)).await, 1001);
+    stopping.await.unwrap();
+    drop(server);
+}
+
 both_modes!(
     bad_input_gets_an_error_and_the_socket_stays_open,
     events_reach_their_recipients_only,
     a_slow_service_times_out_without_blocking_the_socket,
+    shutdown_answers_the_requests_in_flight_before_it_closes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,8 +69,13 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
+/// Beyond the call timeout, how long shutdown waits for sockets to send their last replies and
+/// close.
+const SOCKET_CLOSE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Subscribes to events, then serves HTTP and WebSockets on `listener` until the state's
-/// shutdown token is cancelled; sockets are closed with 1001 and in-flight HTTP requests finish.
+/// shutdown token is cancelled. Then it stops accepting; HTTP requests in flight finish; each
+/// socket stops reading, sends the replies to the requests it holds, and closes with 1001.
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<(), GatewayError> {
     let shutdown = state.shutdown().clone();
     // Subscribed before the first client connects, so no event for it is missed.
@@ -78,9 +83,21 @@ pub async fn serve(listener: TcpListener, state: AppState) -> Result<(), Gateway
     let events = tokio::spawn(Arc::clone(state.hub()).run(subscription, shutdown.clone()));
     let address = listener.local_addr()?;
     tracing::info!(%address, "gateway listening");
+    let sockets = state.sockets().clone();
+    // The sockets' own wait: their requests in flight (each bounded by the call timeout), then
+    // the closing handshake.
+    let drain = state.config().call_timeout + SOCKET_CLOSE;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
+    // axum waits for HTTP requests, not for upgraded connections: those are ours to wait for.
+    sockets.close();
+    if tokio::time::timeout(drain, sockets.wait()).await.is_err() {
+        tracing::warn!(
+            open = sockets.len(),
+            "sockets still open at the end of shutdown"
+        );
+    }
     if let Err(error) = events.await {
         tracing::error!(%error, "event delivery task failed");
     }

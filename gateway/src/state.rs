@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use warren_bus::Bus;
 
 /// Answers whether a backend the gateway depends on is reachable (for `/readyz`).
@@ -23,6 +24,8 @@ struct Inner {
     probes: Vec<(&'static str, ReadinessProbe)>,
     /// Cancelled when the gateway shuts down: sockets close with 1001.
     shutdown: CancellationToken,
+    /// Every WebSocket's task, so that shutdown can wait for them to answer what they hold.
+    sockets: TaskTracker,
     /// This instance, in presence events.
     gateway_id: String,
 }
@@ -57,6 +60,7 @@ impl AppState {
             hub,
             probes,
             shutdown,
+            sockets: TaskTracker::new(),
             gateway_id: uuid::Uuid::new_v4().to_string(),
         }))
     }
@@ -83,6 +87,10 @@ impl AppState {
 
     pub fn shutdown(&self) -> &CancellationToken {
         &self.0.shutdown
+    }
+
+    pub fn sockets(&self) -> &TaskTracker {
+        &self.0.sockets
     }
 
     pub fn gateway_id(&self) -> &str {

@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use warren_bus::CallOptions;
 use warren_contracts::{ErrorCode, Event, presence};
@@ -61,7 +62,10 @@ pub async fn upgrade(
         .max_frame_size(limit * 2)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(state, user_id, socket))
+        .on_upgrade(move |socket| {
+            let sockets = state.sockets().clone();
+            sockets.track_future(serve(state, user_id, socket))
+        })
 }
 
 async fn serve(state: AppState, user_id: String, socket: WebSocket) {
@@ -80,10 +84,11 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
     let shutdown = state.shutdown().clone();
     async {
         tracing::debug!("connected");
-        let writer = tokio::spawn(write(sink, rx, kick.clone(), config.ping_interval).in_current_span());
-        tokio::select! {
-            () = read(&state, &user_id, &mut stream, conn) => {}
-            () = shutdown.cancelled() => kick.kick(CLOSE_GOING_AWAY, "the gateway is shutting down"),
+        let writer =
+            tokio::spawn(write(sink, rx, kick.clone(), config.ping_interval).in_current_span());
+        read(&state, &user_id, &mut stream, conn, &shutdown).await;
+        if shutdown.is_cancelled() {
+            kick.kick(CLOSE_GOING_AWAY, "the gateway is shutting down");
         }
         kick.kick(1000, "");
         let _ = writer.await;
@@ -138,6 +143,14 @@ async fn write(
     loop {
         let message = tokio::select! {
             reason = kick.kicked() => {
+                if reason.code == CLOSE_GOING_AWAY {
+                    // The last replies, queued before the close.
+                    while let Ok(Outbound::Text(text)) = rx.try_recv() {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
                 let _ = sink.send(Message::Close(Some(frame))).await;
                 return;
@@ -158,25 +171,47 @@ async fn write(
     }
 }
 
-/// Reads requests until the client closes, goes silent, or is kicked.
+/// Reads requests until the client closes, goes silent, or is kicked; or until shutdown, and
+/// then waits for the requests in flight to be answered (their replies queued to the writer).
 async fn read(
     state: &AppState,
     user_id: &str,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     conn: crate::hub::Conn,
+    shutdown: &CancellationToken,
+) {
+    let config = state.config();
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+    tokio::select! {
+        () = requests(state, user_id, stream, &conn, &in_flight) => return,
+        () = shutdown.cancelled() => {}
+    }
+    let all = u32::try_from(config.max_in_flight).unwrap_or(u32::MAX);
+    tokio::select! {
+        _ = conn_kicked(&conn) => {}
+        // Each call ends by its timeout at the latest.
+        _ = in_flight.acquire_many(all) => {}
+    }
+}
+
+async fn requests(
+    state: &AppState,
+    user_id: &str,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    conn: &crate::hub::Conn,
+    in_flight: &Arc<Semaphore>,
 ) {
     let config = state.config();
     let limiter = rate_limiter(config.rate_limit);
-    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
     let silence = config.ping_interval * 2;
     loop {
         let message = tokio::select! {
-            _ = conn_kicked(&conn) => return,
+            _ = conn_kicked(conn) => return,
             message = tokio::time::timeout(silence, stream.next()) => message,
         };
         let message = match message {
             Err(_) => {
-                conn_kick(&conn, CLOSE_SILENT, "no answer to pings");
+                conn_kick(conn, CLOSE_SILENT, "no answer to pings");
                 return;
             }
             Ok(None | Some(Err(_))) => return,
@@ -187,7 +222,7 @@ async fn read(
             Message::Text(text) => text,
             Message::Binary(_) => {
                 reply(
-                    &conn,
+                    conn,
                     jsonrpc::error_response(
                         &Value::Null,
                         jsonrpc::INVALID_REQUEST,
@@ -202,7 +237,7 @@ async fn read(
         };
         if text.len() > config.max_frame_bytes {
             reply(
-                &conn,
+                conn,
                 jsonrpc::error_response(
                     &Value::Null,
                     jsonrpc::INVALID_REQUEST,
@@ -215,13 +250,13 @@ async fn read(
         let request = match jsonrpc::parse(text.as_str()) {
             Ok(request) => request,
             Err(response) => {
-                reply(&conn, response);
+                reply(conn, response);
                 continue;
             }
         };
         if limiter.check().is_err() {
             reply(
-                &conn,
+                conn,
                 app_error(
                     &request.id,
                     ErrorCode::RateLimited,
@@ -235,15 +270,15 @@ async fn read(
         if service.is_none() && !is_resume {
             let message = format!("unknown method {:?}", request.method);
             reply(
-                &conn,
+                conn,
                 jsonrpc::error_response(&request.id, jsonrpc::METHOD_NOT_FOUND, &message, None),
             );
             continue;
         }
-        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(in_flight).try_acquire_owned() else {
             let message = format!("more than {} requests in flight", config.max_in_flight);
             reply(
-                &conn,
+                conn,
                 app_error(&request.id, ErrorCode::RateLimited, &message),
             );
             continue;
