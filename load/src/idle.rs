@@ -37,9 +37,10 @@ pub struct IdleArgs {
     /// started gateway: memory freed by earlier connections is reused without growing RSS.
     #[arg(long)]
     pid: Option<u32>,
-    /// Sockets being opened at the same time. Keep it below the gateway's listen backlog (128
-    /// with tokio's `TcpListener::bind`): past it, whenever the gateway falls behind accepting,
-    /// the kernel drops SYNs and those connections take a second longer (SYN retransmission).
+    /// Sockets being opened at the same time. Keep it below the gateway's listen backlog (1024
+    /// for Warren's binaries; 128 for a server bound with tokio's `TcpListener::bind`): past it,
+    /// whenever the gateway falls behind accepting, the kernel drops SYNs and those connections
+    /// take a second longer (SYN retransmission).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: u32,
     /// Hold the open sockets this long, then measure, instead of waiting for the gateway's memory
