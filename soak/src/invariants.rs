@@ -68,6 +68,10 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
     // Every game a player was matched into ends (a leave is a forfeit), so each is counted.
     for player in players.iter_mut() {
         player.come_back().await;
+        // A search the player stopped waiting on (its socket dropped as the time ran out): a
+        // client back from a drop re-reads its state and cancels what it no longer wants. If a
+        // match was found meanwhile, the game is ended below.
+        let _ = settled(player, "matchmaker.cancel", json!({})).await;
         player.note_matches();
         for session in player.matched.clone() {
             end(player, &session).await;
