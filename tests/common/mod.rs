@@ -409,6 +409,22 @@ pub async fn delete_keys(namespace: &str) {
     }
 }
 
+/// [`delete_keys`] where there is no runtime to await on (in `Drop`).
+pub fn delete_keys_blocking(namespace: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let Ok(mut redis) = client.get_connection() else {
+        eprintln!("Redis unreachable: keys under {namespace} left behind");
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}*"))
+        .query(&mut redis)
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut redis);
+    }
+}
+
 /// Runs each scenario `async fn name(mode: Mode)` embedded and over RabbitMQ and Redis.
 #[macro_export]
 macro_rules! both_modes {

@@ -95,6 +95,14 @@ impl Default for Deployment {
     }
 }
 
+/// Declared before its processes, a deployment is dropped after them: nothing writes under its
+/// namespace any more when its keys go.
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        super::delete_keys_blocking(&self.namespace);
+    }
+}
+
 impl Deployment {
     pub fn new() -> Self {
         let vhost = Vhost::create();
