@@ -7,7 +7,7 @@
 mod common;
 
 use axum::body::Bytes;
-use common::processes::{Deployment, Process, free_port};
+use common::processes::{Deployment, Process};
 use common::unique;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -26,11 +26,11 @@ async fn a_service_process_answers_health_and_metrics() {
     let _accounts = deployment.start("warren-accounts");
     let _sessions = deployment.start("warren-sessions");
     let _gateway = deployment.start("warren-gateway");
-    let port = free_port();
-    let mut env = deployment.env.clone();
-    env.push(("WARREN_LISTEN", format!("127.0.0.1:{port}")));
-    let _rooms = Process::start("warren-rooms", &env);
-    let base = format!("http://127.0.0.1:{port}");
+    let log = std::env::temp_dir().join(format!(
+        "{}-rooms.log",
+        deployment.namespace.trim_end_matches(':')
+    ));
+    let (_rooms, base) = Process::start_service("warren-rooms", &deployment.env, &log).await;
     let http = reqwest::Client::new();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -78,7 +78,7 @@ async fn a_service_process_answers_health_and_metrics() {
         metrics.contains("warren_rpc_request_seconds_bucket{"),
         "{metrics}"
     );
-    common::delete_keys(&deployment.namespace).await;
+    let _ = std::fs::remove_file(&log);
 }
 
 /// One client request is followed across processes in the logs: the request id the gateway made

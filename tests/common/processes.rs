@@ -53,6 +53,41 @@ impl Process {
         }
     }
 
+    /// A service on a health port of its own choosing (`WARREN_LISTEN` port 0), and that port's
+    /// address, read from the start-up line it logs. A port picked by the test and passed in
+    /// could be taken by another process starting meanwhile.
+    pub async fn start_service(
+        name: &'static str,
+        env: &[(&'static str, String)],
+        log: &std::path::Path,
+    ) -> (Self, String) {
+        let mut env = env.to_vec();
+        env.retain(|(key, _)| !matches!(*key, "WARREN_LISTEN" | "WARREN_LOG_FORMAT" | "RUST_LOG"));
+        env.push(("WARREN_LISTEN", "127.0.0.1:0".into()));
+        env.push(("WARREN_LOG_FORMAT", "json".into()));
+        env.push(("RUST_LOG", "info".into()));
+        let process = Self::start_logged(name, &env, log);
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let health = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["message"] == "serving")
+                .and_then(|line| line["health"].as_str().map(str::to_owned));
+            if let Some(health) = health {
+                // Logged as `Some(127.0.0.1:PORT)`.
+                let address = health.trim_start_matches("Some(").trim_end_matches(')');
+                return (process, format!("http://{address}"));
+            }
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "{name} never logged that it was serving:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGTERM, then the exit status: a graceful stop exits 0.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
