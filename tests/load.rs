@@ -5,7 +5,7 @@
 mod common;
 
 use common::processes::binary;
-use common::{Mode, start_configured};
+use common::{Mode, TestSystem, start_configured};
 use std::process::{Command, Output};
 
 async fn requests(base: &str, clients: &str) -> Output {
@@ -17,6 +17,13 @@ async fn requests(base: &str, clients: &str) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("warren-load runs"))
         .await
         .unwrap()
+}
+
+async fn with_rate_limit(per_second: u32) -> TestSystem {
+    start_configured(Mode::Embedded, |options| {
+        options.gateway.rate_limit = per_second;
+    })
+    .await
 }
 
 /// The number on the report line that starts with `label`.
@@ -34,10 +41,7 @@ fn figure(report: &str, label: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_counted_and_timed() {
-    let system = start_configured(Mode::Embedded, |options| {
-        options.gateway.rate_limit = 1_000_000;
-    })
-    .await;
+    let system = with_rate_limit(1_000_000).await;
     let output = requests(&system.base, "3").await;
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -55,10 +59,7 @@ async fn calls_are_counted_and_timed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_replies_are_counted_by_code_and_the_clients_call_on() {
     // 5 calls a second, bursts of 10: most calls in a second are refused.
-    let system = start_configured(Mode::Embedded, |options| {
-        options.gateway.rate_limit = 5;
-    })
-    .await;
+    let system = with_rate_limit(5).await;
     let output = requests(&system.base, "2").await;
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -146,7 +146,6 @@ async fn a_request_id_follows_one_request_across_processes() {
     }
     drop(processes);
     let _ = std::fs::remove_dir_all(&dir);
-    common::delete_keys(&deployment.namespace).await;
 }
 
 /// One span as the collector received it.
@@ -285,7 +284,6 @@ async fn one_request_is_one_trace_across_processes() {
     )
     .await;
     drop(processes);
-    common::delete_keys(&deployment.namespace).await;
 }
 
 /// The same trace when everything runs in one process over the in-process bus.

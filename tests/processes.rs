@@ -53,7 +53,6 @@ async fn a_stopped_service_is_unavailable_and_comes_back() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    common::delete_keys(&deployment.namespace).await;
 }
 
 /// Auth, accounts, a gateway and two sessions instances (one of them to be killed), two
@@ -145,7 +144,6 @@ async fn a_game_goes_on_when_a_sessions_instance_is_killed() {
         (Some(5), Some("finished"))
     );
     bus.shutdown().await;
-    common::delete_keys(&deployment.namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +213,6 @@ async fn rooms_start_games_across_processes() {
         )
         .await;
     assert_eq!(refused["error"]["data"]["code"], "in_session", "{refused}");
-    common::delete_keys(&deployment.namespace).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +261,6 @@ async fn matchmaking_goes_on_when_a_matchmaker_stops() {
     players[3].call("matchmaker.start", search).await;
     let found = players[2].event("match.found").await;
     assert_eq!(players[3].event("match.found").await["data"], found["data"]);
-    common::delete_keys(&deployment.namespace).await;
 }
 
 /// How the test stops one of the two sessions instances.
@@ -382,7 +378,6 @@ async fn relay_commands_through_a_stop(stop: Stop) {
         assert_eq!(applied, COMMANDS);
     }
     bus.shutdown().await;
-    common::delete_keys(&deployment.namespace).await;
 }
 
 /// Files an answer to a command as ok, or as a failure that must be one a client can act on.

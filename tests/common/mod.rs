@@ -390,26 +390,13 @@ impl Drop for Vhost {
 
 /// Deletes every Redis key under `namespace`.
 pub async fn delete_keys(namespace: &str) {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis must be running");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{namespace}*"))
-        .query_async(&mut redis)
+    let namespace = namespace.to_owned();
+    tokio::task::spawn_blocking(move || delete_keys_blocking(&namespace))
         .await
         .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-    }
 }
 
-/// [`delete_keys`] where there is no runtime to await on (in `Drop`).
+/// [`delete_keys`] where there is no runtime to await on (a deployment's `Drop`).
 pub fn delete_keys_blocking(namespace: &str) {
     let client = redis::Client::open(redis_url()).unwrap();
     let Ok(mut redis) = client.get_connection() else {
