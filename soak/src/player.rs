@@ -37,14 +37,6 @@ pub fn session_in(message: &str) -> Option<String> {
 }
 
 impl Player {
-    /// Every session this player was in, as far as it can tell: those it was matched into and
-    /// those it heard finish. A socket can drop while `match.found` is on its way; the event
-    /// comes back by resume, but the game may be over (the player forfeited while away) before
-    /// the player searches again and is told it is in it.
-    pub fn games(&self) -> BTreeSet<&String> {
-        self.matched.iter().chain(&self.client.finished).collect()
-    }
-
     /// Takes note of every `match.found` not looked at yet: one that came after the player
     /// stopped waiting for it (the wait timed out, the socket dropped, the time was up) names a
     /// game the player is in all the same.
