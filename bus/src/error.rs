@@ -28,6 +28,18 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Whether the service answered that it did not do what was asked and will not: an error of
+    /// its own, not one of being unable to answer now (`unavailable`, `timeout`, `internal`), nor
+    /// a missing answer. After anything else the request may have been applied, so a caller that
+    /// must not act twice asks again, under the same request id, rather than undo.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            CallError::Service(error)
+                if !matches!(error.code, ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Internal)
+        )
+    }
+
     /// The stable code a client sees for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {

@@ -41,6 +41,22 @@ impl Event {
             seqs: BTreeMap::new(),
         }
     }
+
+    /// The event that announces one decided thing, named by `key` (e.g. `match.found:<match id>`):
+    /// its id follows from the key, so a publisher that retries it after a failure, on any
+    /// instance, publishes the same event, and the journal numbers it once (within the bus journal's
+    /// dedup window of the first try).
+    pub fn once(
+        key: &str,
+        kind: impl Into<String>,
+        recipients: Vec<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+            ..Self::new(kind, recipients, data)
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -63,5 +79,14 @@ mod tests {
         assert_eq!(value["recipients"], json!(["u1"]));
         let back: Event = serde_json::from_value(value).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn an_event_made_once_has_the_same_id_every_time() {
+        let a = Event::once("match.found:m1", "match.found", vec![], json!({}));
+        let b = Event::once("match.found:m1", "match.found", vec![], json!({}));
+        let c = Event::once("match.found:m2", "match.found", vec![], json!({}));
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
     }
 }

@@ -39,7 +39,21 @@ pub struct Started {
     pub expires_at: u64,
 }
 
-/// A waiting ticket, as `matchmaker.status` shows it.
+/// Where a search is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchState {
+    /// Waiting for players close enough in rating.
+    #[default]
+    Searching,
+    /// Taken into a match whose game session is being made. If no session can be made, the
+    /// search goes on as it was, its waiting time kept.
+    Matching,
+    /// The game session exists (`session_id`); `match.found` is on its way.
+    Matched,
+}
+
+/// A ticket, as `matchmaker.status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     pub ticket_id: String,
@@ -54,6 +68,12 @@ pub struct Ticket {
     pub expires_at: u64,
     /// The rating window now: how far from this rating a match may be.
     pub window: f64,
+    /// Where the search is.
+    #[serde(default)]
+    pub state: SearchState,
+    /// Once `matched`: the game session the match made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// `match.found`'s data.
@@ -95,7 +115,8 @@ impl Method for Start {
 }
 
 /// `matchmaker.cancel`: ends the caller's search (`matchmaker.cancelled`); `not_found` without
-/// one.
+/// one, `in_session` (naming the session) once a match has made one, `unavailable` while a match
+/// is still being made (the search then ends if that match fails).
 pub struct Cancel;
 impl Method for Cancel {
     const SERVICE: &'static str = SERVICE;

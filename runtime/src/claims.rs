@@ -98,18 +98,29 @@ impl Claims {
     /// Moves `users`' claims from activity `id` to the session it started. A failure is logged:
     /// the old claim is then stale, and found so when it is in the way.
     pub async fn hand_over(&self, call: &CallOptions, users: Vec<String>, id: &str, session: &str) {
+        if let Err(error) = self.try_hand_over(call, users, id, session).await {
+            tracing::warn!(%error, id, session, "could not hand claims over to the session");
+        }
+    }
+
+    /// One `accounts.hand_over`, for a caller that retries until it went through. Doing it again
+    /// changes nothing: users already in the session stay there.
+    pub async fn try_hand_over(
+        &self,
+        call: &CallOptions,
+        users: Vec<String>,
+        id: &str,
+        session: &str,
+    ) -> Result<(), CallError> {
         let hand_over = HandOver {
             user_ids: users,
             from: self.activity(id),
             to: Activity::new(ActivityKind::Session, session),
         };
-        if let Err(error) = self
-            .bus
+        self.bus
             .call::<HandOverMethod>(&hand_over, as_service(call))
             .await
-        {
-            tracing::warn!(%error, id, session, "could not hand claims over to the session");
-        }
+            .map(|_| ())
     }
 }
 
