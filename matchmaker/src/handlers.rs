@@ -8,9 +8,10 @@
 use crate::service::{Service, service_call, store_failure, ticket_activity};
 use crate::store::{Removal, TicketRecord, TicketStatus};
 use std::sync::Arc;
+use std::time::Duration;
 use warren_bus::{CallError, RequestContext};
 use warren_contracts::accounts::{Get as GetAccount, UserId};
-use warren_contracts::activity::{Holds, HoldsQuery};
+use warren_contracts::activity::{Activity, ActivityKind, Holds, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{CancelReason, MAX_REGION_CHARS, Search, Started, Ticket};
 use warren_contracts::sessions::{GameMode, Modes, check_mode};
@@ -18,6 +19,9 @@ use warren_contracts::{Empty, ErrorCode, WireError};
 
 /// Longest id or mode name accepted, in bytes.
 const MAX_ID_BYTES: usize = 64;
+/// How long a cancel waits for a match being made to be decided, and how often it looks.
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 /// The fewest and most players a match may have, whatever the game allows.
 pub(crate) const MIN_PLAYERS: u32 = 2;
 pub(crate) const MAX_PLAYERS: u32 = 16;
@@ -51,7 +55,7 @@ pub(crate) async fn start(
         .await
         .map_err(store_failure)?
     {
-        return Err(ticket_activity(&existing.ticket_id).conflict());
+        return Err(in_the_way(&existing));
     }
     let rating = rating_of(&service, &ctx, &user).await?;
     let now = now_millis();
@@ -65,12 +69,17 @@ pub(crate) async fn start(
         created_at: now,
         expires_at: now.saturating_add(service.ttl_ms()),
         status: TicketStatus::Pending,
-        deadline: 0,
-        takes: 0,
+        match_id: None,
+        session_id: None,
+        leaving: None,
     };
     let id = ticket.ticket_id.clone();
     if let Some(existing) = service.store.add(&ticket).await.map_err(store_failure)? {
-        return Err(ticket_activity(&existing).conflict());
+        let found = service.store.get(&existing).await.map_err(store_failure)?;
+        return Err(found.map_or_else(
+            || ticket_activity(&existing).conflict(),
+            |found| in_the_way(&found),
+        ));
     }
     if let Err(error) = service.claim(&call, &user, &id).await {
         discard(&service, &id).await;
@@ -145,7 +154,7 @@ async fn rating_of(service: &Service, ctx: &RequestContext, user: &str) -> Resul
 async fn discard(service: &Service, ticket_id: &str) {
     if let Err(error) = service
         .store
-        .remove(ticket_id, &[TicketStatus::Pending])
+        .remove(ticket_id, &[TicketStatus::Pending], None)
         .await
     {
         tracing::error!(%error, ticket_id, "could not remove a ticket whose start failed");
@@ -162,9 +171,10 @@ pub(crate) async fn cancel(
         return Err(not_searching());
     };
     let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
+    let leaving = Some(CancelReason::Cancelled);
     match service
         .store
-        .remove(&ticket.ticket_id, &allowed)
+        .remove(&ticket.ticket_id, &allowed, leaving)
         .await
         .map_err(store_failure)?
     {
@@ -174,9 +184,42 @@ pub(crate) async fn cancel(
                 .await;
             Ok(Empty {})
         }
-        // Too late: the match goes ahead.
-        Removal::Kept(_) => Err(WireError::new(ErrorCode::InSession, "a match was found")),
+        Removal::Kept(ticket) => match (&ticket.session_id, &ticket.match_id) {
+            // Too late: the match has made its session.
+            (Some(session_id), _) => Err(session_conflict(session_id)),
+            (None, Some(match_id)) => outcome_of(&service, match_id).await,
+            (None, None) => Err(not_searching()),
+        },
         Removal::Missing => Err(not_searching()),
+    }
+}
+
+/// A cancel that found its ticket being matched, and marked it leaving: waits a moment for the
+/// match to be decided. If it makes no session the ticket ends (the player is told so by whoever
+/// undid the match); if it does, the cancel is too late.
+async fn outcome_of(service: &Service, match_id: &str) -> Result<Empty, WireError> {
+    let give_up = tokio::time::Instant::now() + CANCEL_WAIT;
+    loop {
+        match service
+            .store
+            .get_match(match_id)
+            .await
+            .map_err(store_failure)?
+        {
+            Some(record) => {
+                if let Some(session_id) = &record.session_id {
+                    return Err(session_conflict(session_id));
+                }
+            }
+            None => return Ok(Empty {}),
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(WireError::new(
+                ErrorCode::Unavailable,
+                "a match is being made for you; try again in a moment",
+            ));
+        }
+        tokio::time::sleep(CANCEL_POLL).await;
     }
 }
 
@@ -214,6 +257,19 @@ pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
         .as_deref()
         .filter(|id| !id.is_empty())
         .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
+}
+
+/// The error for a user whose ticket keeps them from another search: their search, or the
+/// session it was matched into.
+fn in_the_way(ticket: &TicketRecord) -> WireError {
+    match &ticket.session_id {
+        Some(session_id) => session_conflict(session_id),
+        None => ticket_activity(&ticket.ticket_id).conflict(),
+    }
+}
+
+fn session_conflict(session_id: &str) -> WireError {
+    Activity::new(ActivityKind::Session, session_id).conflict()
 }
 
 fn not_searching() -> WireError {

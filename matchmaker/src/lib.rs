@@ -15,8 +15,9 @@
 //! ```text
 //! lib.rs        config, serve(), serve_background(), router(), run_pass(), sweep()
 //! handlers.rs   start, cancel, status, holds
-//! matcher.rs    the matching loop: lease a pool, find groups, take them, make their sessions
-//! sweeper.rs    expiry of tickets whose time ran out; recovery of matches an instance left
+//! matcher.rs    the matching loop: lease a pool, find groups, take them into matches
+//! making.rs     a match from its take to its players told, step by recorded step
+//! sweeper.rs    expiry of tickets whose time ran out; matches carried on where they stopped
 //! presence.rs   a player whose last connection closes loses their ticket
 //! queues.rs     the queue-length gauge, read from the store when /metrics is scraped
 //! service.rs    what they share: claims in accounts, events, store failures
@@ -25,6 +26,7 @@
 //! ```
 
 mod handlers;
+mod making;
 mod matcher;
 pub mod pool;
 mod presence;
@@ -35,7 +37,8 @@ mod sweeper;
 
 pub use presence::PRESENCE_QUEUE;
 pub use store::{
-    MemoryStore, RedisStore, Removal, StoreError, TicketRecord, TicketStatus, TicketStore,
+    Abandoned, MatchRecord, MemoryStore, RedisStore, Removal, Step, StoreError, TicketRecord,
+    TicketStatus, TicketStore,
 };
 
 use pool::Window;
@@ -61,8 +64,10 @@ pub struct MatchmakerConfig {
     pub window: Window,
     /// How often each instance runs a matching pass.
     pub match_every: Duration,
-    /// How long a match may take between taking its tickets and finishing them before the sweeper
-    /// assumes its instance died and settles the tickets itself.
+    /// How long a match may take from the take of its tickets to its players told before the
+    /// sweepers assume its instance died and carry it on themselves. (A match that fails a step
+    /// is handed to them at once.) Every step is safe to do twice, so a sweeper that comes early
+    /// costs a little work, not a wrong result.
     pub matching_deadline: Duration,
 }
 
@@ -76,7 +81,7 @@ impl Default for MatchmakerConfig {
                 max: 400.0,
             },
             match_every: Duration::from_millis(200),
-            matching_deadline: Duration::from_secs(30),
+            matching_deadline: Duration::from_secs(6),
         }
     }
 }
@@ -159,8 +164,9 @@ pub async fn run_pass_at(
     matcher::pass(&Service::new(bus.clone(), store, config), now).await
 }
 
-/// Ends the tickets whose time ran out and settles the matches an instance left unfinished, once,
-/// now; how many tickets it dealt with. What the sweeper does on each tick.
+/// Ends the tickets whose time ran out and carries on the matches that are due (stopped short, or
+/// left by an instance that died), once, now; how many tickets and matches it settled. What the
+/// sweeper does on each tick.
 pub async fn sweep(bus: &Bus, store: Arc<dyn TicketStore>, config: MatchmakerConfig) -> usize {
     sweeper::sweep(&Service::new(bus.clone(), store, config)).await
 }

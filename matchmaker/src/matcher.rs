@@ -2,32 +2,27 @@
 //! takes the pool's lease (so instances do not all work one pool), loads its waiting tickets,
 //! lets [`crate::pool::find_matches`] group them, and makes each group a match:
 //!
-//! 1. take: the store moves the whole group from waiting to matching, or nothing if any ticket is
-//!    gone (cancelled, expired, matched by another instance). This is what keeps a ticket out of
-//!    two matches, leases or no leases.
-//! 2. `sessions.create` with the players in group order. If it fails the tickets are put back as
-//!    they were, their waiting time kept, and nobody hears of it; a later pass tries again.
-//! 3. each player's claim in `accounts` moves from their ticket to the session;
-//! 4. finish: the tickets go, and the players hear `match.found`.
+//! 1. take: the store moves the whole group from waiting to matching and records the match, or
+//!    does nothing if any ticket is gone (cancelled, expired, matched by another instance). This
+//!    is what keeps a ticket out of two matches, leases or no leases.
+//! 2. the match is advanced as far as it goes (see [`crate::making`]): session, hand-over,
+//!    `match.found`, tickets removed.
 //!
-//! An instance that dies between 1 and 4 leaves its tickets matching; the sweeper settles them
-//! once their deadline passes (see [`crate::sweeper`]).
+//! A match that stops short (sessions did not answer, Redis is restarting) is left to the
+//! sweepers, due at once; one whose instance died is due at the matching deadline.
 
+use crate::making::{self, Advanced, Stalled};
 use crate::pool::{self, Waiting};
-use crate::service::Service;
-use crate::store::TicketRecord;
+use crate::service::{Service, millis};
+use crate::store::{MatchRecord, TicketStatus};
 use futures_util::StreamExt;
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use warren_bus::{CallError, CallOptions};
 use warren_contracts::event::now_millis;
-use warren_contracts::matchmaker::{MATCH_FOUND, MatchFound};
-use warren_contracts::sessions::{Create as CreateSession, NewSession};
 
 /// How long an instance keeps a pool to itself; a lease whose instance died lapses by itself.
 const LEASE: Duration = Duration::from_secs(5);
@@ -39,6 +34,8 @@ const POOL_BUDGET: Duration = Duration::from_secs(3);
 const POOLS_AT_ONCE: usize = 8;
 /// Matches of one pool being made at once.
 const MATCHES_AT_ONCE: usize = 16;
+/// How soon a sweeper takes up a match that stopped short here.
+const RETRY_SOON: Duration = Duration::from_millis(200);
 
 /// Runs a pass every `match_every` until `shutdown`. A pass under way is finished first, so that
 /// no match is left half made by a clean stop.
@@ -132,8 +129,8 @@ async fn match_pool(service: &Service, pool: &str, now: u64) -> usize {
 /// When a pass stops starting matches in a pool.
 struct Budget {
     until: Instant,
-    /// Set once `sessions.create` failed: it will most likely fail for the next group too, so the
-    /// rest wait for the next pass rather than be taken and put back one by one.
+    /// Set once a match got no session: the next group would most likely fare no better, so the
+    /// rest wait for the next pass rather than be taken into matches that stall.
     no_sessions: AtomicBool,
 }
 
@@ -148,12 +145,14 @@ async fn make_match(service: &Service, pool: &str, group: Vec<String>, budget: &
     if budget.spent() {
         return 0;
     }
-    let deadline = now_millis().saturating_add(service.matching_deadline_ms());
-    let tickets = match service.store.take(pool, &group, deadline).await {
-        Ok(Some(tickets)) => tickets,
+    let Some(record) = new_match(service, pool, group).await else {
+        return 0;
+    };
+    match service.store.take(&record).await {
+        Ok(Some(_)) => {}
         Ok(None) => {
             tracing::debug!(
-                ?group,
+                group = ?record.tickets,
                 "a ticket of the group is no longer waiting; skipped"
             );
             return 0;
@@ -162,76 +161,60 @@ async fn make_match(service: &Service, pool: &str, group: Vec<String>, budget: &
             tracing::warn!(%error, "cannot take a group's tickets");
             return 0;
         }
-    };
-    let Some(first) = tickets.first() else {
-        return 0;
-    };
-    let (mode, region) = (first.mode.clone(), first.region.clone());
-    let players: Vec<String> = tickets.iter().map(|t| t.user_id.clone()).collect();
-    // The group's first ticket names the request, so the session's id follows from it: a retry
-    // after a timeout finds the session the first attempt made instead of making another.
-    let call = CallOptions::default().request_id(format!("match:{}", first.ticket_id));
-    let new = NewSession {
-        mode: mode.clone(),
-        players: players.clone(),
-    };
-    let mut created = service.bus.call::<CreateSession>(&new, call.clone()).await;
-    if matches!(created, Err(CallError::Timeout(_))) {
-        created = service.bus.call::<CreateSession>(&new, call.clone()).await;
     }
-    let session = match created {
-        Ok(session) => session,
-        Err(error) => {
-            if !budget.no_sessions.swap(true, Ordering::Relaxed) {
-                tracing::warn!(%error, pool, ?players, "no session for a match; its tickets wait on");
-            }
-            put_back(service, &tickets).await;
-            return 0;
+    let (match_id, size) = (record.match_id.clone(), record.tickets.len());
+    match making::advance(service, record).await {
+        Ok(Advanced::Done) => size,
+        Ok(Advanced::Undone) => {
+            budget.no_sessions.store(true, Ordering::Relaxed);
+            0
         }
-    };
-    let session_id = session.session_id;
-    futures_util::future::join_all(
-        tickets
-            .iter()
-            .map(|t| service.hand_over(&call, &t.user_id, &t.ticket_id, &session_id)),
-    )
-    .await;
-    if let Err(error) = service.store.finish(&group).await {
-        // The tickets stay matching; once their deadline passes the sweeper finds their users in
-        // the session and removes them.
-        tracing::error!(%error, session_id, "could not remove matched tickets");
+        Ok(Advanced::Gone) => 0,
+        Err(stalled) => {
+            if matches!(stalled, Stalled::Session(_)) {
+                budget.no_sessions.store(true, Ordering::Relaxed);
+            }
+            tracing::warn!(%stalled, match_id, "a match stopped short; a sweeper takes it on");
+            let soon = now_millis().saturating_add(millis(RETRY_SOON));
+            if let Err(error) = service.store.defer(&match_id, soon).await {
+                // Then it is due at its matching deadline.
+                tracing::debug!(%error, "could not bring the match forward");
+            }
+            0
+        }
     }
-    let found = MatchFound {
-        session_id: session_id.clone(),
-        players: players.clone(),
-        mode,
-        region,
-    };
-    service
-        .announce(MATCH_FOUND, players.clone(), json!(found))
-        .await;
-    let ratings: Vec<f64> = tickets.iter().map(|t| t.rating).collect();
-    tracing::info!(session_id, pool, ?players, ?ratings, "matched");
-    let now = warren_contracts::event::now_millis();
-    for ticket in &tickets {
-        let waited = now.saturating_sub(ticket.created_at) as f64 / 1000.0;
-        metrics::histogram!(
-            "warren_matchmaker_wait_seconds",
-            "mode" => found.mode.clone(),
-            "region" => found.region.clone()
-        )
-        .record(waited);
-    }
-    metrics::counter!("warren_matchmaker_matches_total", "mode" => found.mode.clone(), "region" => found.region.clone())
-        .increment(1);
-    players.len()
 }
 
-async fn put_back(service: &Service, tickets: &[TicketRecord]) {
-    if let Err(error) = service.store.put_back(tickets).await {
-        // They stay matching until the sweeper puts them back.
-        tracing::error!(%error, "could not put a failed match's tickets back");
+/// The match a group would make, read from its tickets (what they say of their players never
+/// changes; the take checks they are still waiting). `None` if one is no longer waiting.
+async fn new_match(service: &Service, pool: &str, group: Vec<String>) -> Option<MatchRecord> {
+    let read = futures_util::future::join_all(group.iter().map(|id| service.store.get(id))).await;
+    let mut tickets = Vec::with_capacity(group.len());
+    for ticket in read {
+        match ticket {
+            Ok(Some(ticket)) if ticket.status == TicketStatus::Waiting => tickets.push(ticket),
+            Ok(_) => return None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a group's tickets");
+                return None;
+            }
+        }
     }
+    let first = tickets.first()?;
+    Some(MatchRecord {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        pool: pool.to_owned(),
+        mode: first.mode.clone(),
+        region: first.region.clone(),
+        players: tickets.iter().map(|t| t.user_id.clone()).collect(),
+        searching_since: tickets.iter().map(|t| t.created_at).collect(),
+        tickets: group,
+        session_id: None,
+        handed_over: false,
+        announced: false,
+        due: now_millis().saturating_add(service.matching_deadline_ms()),
+        done: false,
+    })
 }
 
 /// A pool's match size: the last part of its name (see [`crate::store::pool_key`]).

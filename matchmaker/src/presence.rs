@@ -5,7 +5,9 @@
 //! instances compete, one handles each event), keeps each gateway's newest statement per user in
 //! the store, and when a user is offline on every gateway removes their ticket, releases their
 //! claim and tells them (`matchmaker.cancelled`, reason `disconnected`). A ticket being matched is
-//! left to its match. An event is acknowledged once handled; while the store is unavailable it is
+//! marked instead: if its match makes a session the player is in it (and has the session's grace
+//! period to come back), and if not the ticket ends then, rather than wait again for an absent
+//! player. An event is acknowledged once handled; while the store is unavailable it is
 //! handed back and tried again after a growing pause.
 
 use crate::service::Service;
@@ -89,8 +91,10 @@ async fn handle(service: &Service, delivery: &Delivery) -> Result<(), StoreError
     let Some(ticket) = store.find_user(&who.user_id).await? else {
         return Ok(());
     };
+    // A ticket being matched is marked: it ends if its match makes no session.
     let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
-    if let Removal::Removed(ticket) = store.remove(&ticket.ticket_id, &allowed).await? {
+    let leaving = Some(CancelReason::Disconnected);
+    if let Removal::Removed(ticket) = store.remove(&ticket.ticket_id, &allowed, leaving).await? {
         service
             .cancelled(&CallOptions::default(), &ticket, CancelReason::Disconnected)
             .await;

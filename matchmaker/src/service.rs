@@ -7,7 +7,7 @@ use crate::store::{StoreError, TicketRecord, TicketStore};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{Bus, CallError, CallOptions, RequestContext};
-use warren_contracts::activity::{Activity, ActivityKind, Claim, Claimed};
+use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::matchmaker::{CANCELLED, CancelReason, Ended, SERVICE};
 use warren_contracts::{ErrorCode, Event, WireError};
 use warren_runtime::Claims;
@@ -61,22 +61,6 @@ impl Service {
         self.claims.claim(call, user, ticket_id, holds).await
     }
 
-    /// One `accounts.claim` for `user` and the ticket, as it is: the sweeper asks it to learn
-    /// whether a match it settles went through.
-    pub(crate) async fn try_claim(
-        &self,
-        call: &CallOptions,
-        user: &str,
-        ticket_id: &str,
-    ) -> Result<Claimed, CallError> {
-        let claim = Claim {
-            user_id: user.to_owned(),
-            activity: self.claims.activity(ticket_id),
-            replaces: None,
-        };
-        self.claims.try_claim(call, &claim).await
-    }
-
     /// Frees `user` from the ticket in `accounts`.
     pub(crate) async fn release(&self, call: &CallOptions, user: &str, ticket_id: &str) {
         self.claims
@@ -91,10 +75,10 @@ impl Service {
         user: &str,
         ticket_id: &str,
         session_id: &str,
-    ) {
+    ) -> Result<(), CallError> {
         self.claims
-            .hand_over(call, vec![user.to_owned()], ticket_id, session_id)
-            .await;
+            .try_hand_over(call, vec![user.to_owned()], ticket_id, session_id)
+            .await
     }
 
     /// Tells `recipients`; a failed publish is logged, the change stands.

@@ -3,19 +3,19 @@
 //! Expiry: a pending or waiting ticket whose time to live is over is removed, its claim released,
 //! and its player told (`matchmaker.expired`). A ticket being matched is left to its match.
 //!
-//! Recovery: a ticket left matching past its deadline belongs to a match whose instance died. The
-//! user's claim in `accounts` says how far that match got: if the ticket can still claim the user,
-//! no session took them, and the ticket waits again as it was; if a session holds them, the match
-//! went through, and the ticket is removed. Nobody is told either way: a ticket is not lost, and no
-//! match that does not exist is announced.
+//! Recovery: a match that is due stopped short (a step failed) or was left by an instance that
+//! died. The match records how far it got, so the sweeper carries it on from there (see
+//! [`crate::making`]); if a step fails again, the match is due again a moment later. Nothing is
+//! guessed: a match whose session exists goes forward, one whose session was refused is undone.
 
-use crate::service::Service;
-use crate::store::TicketRecord;
+use crate::making::{self, Advanced};
+use crate::service::{Service, millis};
+use crate::store::{MatchRecord, TicketRecord};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use warren_bus::CallOptions;
-use warren_contracts::activity::{ActivityKind, Claimed};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{EXPIRED, Ended};
 
@@ -23,6 +23,9 @@ use warren_contracts::matchmaker::{EXPIRED, Ended};
 const BATCH: usize = 100;
 /// Batches one sweep takes at most; more wait for the next tick.
 const BATCHES: usize = 20;
+/// How long a sweeper has a due match to itself before another may take it up; also how soon a
+/// match that failed a step again is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Runs the sweeper until `shutdown`.
 pub(crate) async fn run(service: Arc<Service>, shutdown: CancellationToken) {
@@ -37,7 +40,8 @@ pub(crate) async fn run(service: Arc<Service>, shutdown: CancellationToken) {
     }
 }
 
-/// Expires what is due and settles what is stuck, now; how many tickets it dealt with.
+/// Expires what is due and carries on the matches that are due, now; how many tickets and matches
+/// it dealt with.
 pub(crate) async fn sweep(service: &Service) -> usize {
     let now = now_millis();
     expire(service, now).await + recover(service, now).await
@@ -78,65 +82,30 @@ async fn expired_one(service: &Service, ticket: &TicketRecord) {
 }
 
 async fn recover(service: &Service, now: u64) -> usize {
-    // Until then this instance has the tickets to itself; if it cannot settle one (accounts
-    // unreachable), another sweep tries again then.
-    let retry_at = now.saturating_add(service.matching_deadline_ms());
-    let stuck = match service.store.take_stuck(now, BATCH, retry_at).await {
-        Ok(stuck) => stuck,
+    let retry_at = now.saturating_add(millis(RETRY));
+    let due = match service.store.take_due(now, BATCH, retry_at).await {
+        Ok(due) => due,
         Err(error) => {
-            tracing::warn!(%error, "cannot read the matching deadlines");
+            tracing::warn!(%error, "cannot read the matches due");
             return 0;
         }
     };
-    let settled =
-        futures_util::future::join_all(stuck.iter().map(|ticket| settle(service, ticket))).await;
-    settled.into_iter().filter(|done| *done).count()
+    let advanced =
+        futures_util::future::join_all(due.into_iter().map(|m| carry_on(service, m))).await;
+    advanced.into_iter().filter(|done| *done).count()
 }
 
-/// Puts back or removes one ticket a dead instance left matching; whether it was settled.
-async fn settle(service: &Service, ticket: &TicketRecord) -> bool {
-    let id = ticket.ticket_id.as_str();
-    let answer = service
-        .try_claim(&CallOptions::default(), &ticket.user_id, id)
-        .await;
-    let outcome = match answer {
-        Ok(Claimed { claimed: true, .. }) => service
-            .store
-            .put_back(std::slice::from_ref(ticket))
-            .await
-            .map(|back| {
-                if back == 1 {
-                    tracing::warn!(
-                        ticket_id = id,
-                        "a match was left unfinished; its ticket waits again"
-                    );
-                }
-            }),
-        Ok(Claimed {
-            current: Some(current),
-            ..
-        }) => {
-            if current.kind == ActivityKind::Session {
-                tracing::info!(ticket_id = id, session_id = %current.id, "a match left unfinished had gone through");
-            } else {
-                // Nothing but a lost claim lets this happen; the user is elsewhere now.
-                tracing::warn!(ticket_id = id, current = ?current, "a ticket left mid-match lost its user; removed");
-            }
-            service.store.finish(&[id.to_owned()]).await
+/// Advances one due match; whether it is settled (done, undone or gone).
+async fn carry_on(service: &Service, record: MatchRecord) -> bool {
+    let match_id = record.match_id.clone();
+    match making::advance(service, record).await {
+        Ok(Advanced::Done) => {
+            tracing::info!(match_id, "a match that had stopped short is made");
+            true
         }
-        Ok(Claimed { current: None, .. }) => {
-            tracing::error!("accounts refused a claim without saying what holds the user");
-            return false;
-        }
-        Err(error) => {
-            tracing::warn!(%error, ticket_id = id, "cannot tell how far a stuck match got; later");
-            return false;
-        }
-    };
-    match outcome {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::warn!(%error, ticket_id = id, "could not settle a stuck ticket; later");
+        Ok(Advanced::Undone | Advanced::Gone) => true,
+        Err(stalled) => {
+            tracing::warn!(%stalled, match_id, retry_in = ?RETRY, "a match is still short");
             false
         }
     }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use warren_contracts::activity::{Activity, ActivityKind, HoldsQuery};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{
-    CANCELLED, Cancel, EXPIRED, HoldsMethod, MATCH_FOUND, MatchFound, Start, Status,
+    CANCELLED, Cancel, EXPIRED, HoldsMethod, MATCH_FOUND, MatchFound, SearchState, Start, Status,
 };
 use warren_contracts::{Empty, ErrorCode};
-use warren_matchmaker::{MatchmakerConfig, TicketStatus};
+use warren_matchmaker::{MatchRecord, MatchmakerConfig, Step, TicketStatus};
 
 async fn holds(h: &Harness, ticket_id: &str, user: &str) -> bool {
     let query = HoldsQuery {
@@ -334,7 +334,7 @@ async fn pools_are_kept_apart(backend: Backend) {
     h.stop().await;
 }
 
-async fn a_failed_session_puts_the_tickets_back(backend: Backend) {
+async fn a_refused_session_puts_the_tickets_back(backend: Backend) {
     let mut h = Harness::start(backend).await;
     let (ada, bob) = (h.player(1000.0), h.player(1000.0));
     let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
@@ -343,15 +343,17 @@ async fn a_failed_session_puts_the_tickets_back(backend: Backend) {
         status(&h, &ada).await.unwrap(),
         status(&h, &bob).await.unwrap(),
     ];
-    h.fakes.fail_create(true);
+    h.fakes.refuse_create(true);
     assert_eq!(h.pass().await, 0);
     assert_eq!(h.pass().await, 0);
     for (user, ticket_before) in [(&ada, &before[0]), (&bob, &before[1])] {
-        let now = status(&h, user).await.unwrap();
-        assert_eq!(now.ticket_id, ticket_before.ticket_id);
+        let mut now = status(&h, user).await.unwrap();
+        // The window widens with waiting; all else is as before.
+        assert!(now.window >= ticket_before.window);
+        now.window = ticket_before.window;
         assert_eq!(
-            now.created_at, ticket_before.created_at,
-            "waiting time lost"
+            now, *ticket_before,
+            "searching as before, waiting time kept"
         );
         let stored = h.store.get(&now.ticket_id).await.unwrap().unwrap();
         assert_eq!(stored.status, TicketStatus::Waiting);
@@ -361,10 +363,58 @@ async fn a_failed_session_puts_the_tickets_back(backend: Backend) {
     let told = h.drain(Duration::from_millis(100)).await;
     assert!(told.is_empty(), "{told:?}");
 
-    h.fakes.fail_create(false);
+    h.fakes.refuse_create(false);
     assert_eq!(h.pass().await, 2);
     h.event_for(&bob, MATCH_FOUND).await;
     assert_eq!(h.fakes.sessions().len(), 1);
+    h.stop().await;
+}
+
+/// `sessions.create` that does not answer may have made the session all the same: the match is
+/// never undone then, but asked again, under the same request, until sessions answers.
+async fn a_match_waits_out_a_sessions_outage(backend: Backend) {
+    let mut h = Harness::start(backend).await;
+    let (ada, bob) = (h.player(1000.0), h.player(1000.0));
+    h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
+    h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
+    h.fakes.fail_create(true);
+    assert_eq!(h.pass().await, 0);
+    let shown = status(&h, &ada).await.unwrap();
+    assert_eq!(shown.state, SearchState::Matching);
+    assert_eq!(shown.session_id, None);
+    // Still being decided: a cancel can only say so, and a second search is refused.
+    let cancel = h.call::<Cancel>(&ada, &Empty {}).await;
+    assert_eq!(code_of(&cancel), Some(ErrorCode::Unavailable), "{cancel:?}");
+    let again = h.search(&ada, "tic-tac-toe", "eu", None).await;
+    assert_eq!(code_of(&again), Some(ErrorCode::AlreadySearching));
+    assert_eq!(h.sweep().await, 0, "made without sessions");
+    assert!(h.drain(Duration::from_millis(100)).await.is_empty());
+
+    h.fakes.fail_create(false);
+    eventually(
+        Duration::from_secs(3),
+        "the sweeper makes the match",
+        || async { h.sweep().await == 1 },
+    )
+    .await;
+    let sessions = h.fakes.sessions();
+    assert_eq!(sessions.len(), 1);
+    let found = h.event_for(&ada, MATCH_FOUND).await;
+    assert_eq!(found.data["session_id"], sessions[0].session_id.as_str());
+    assert_eq!(
+        sorted(&found.recipients),
+        sorted(&[ada.clone(), bob.clone()])
+    );
+    // Ada had asked to cancel: too late, she is in the game like Bob.
+    let in_session = Activity::new(ActivityKind::Session, &sessions[0].session_id);
+    assert_eq!(h.fakes.claim_of(&ada), Some(in_session.clone()));
+    assert_eq!(h.fakes.claim_of(&bob), Some(in_session));
+    assert!(status(&h, &ada).await.is_none());
+    let told = h.drain(Duration::from_millis(100)).await;
+    assert!(
+        told.iter().all(|e| e.kind != MATCH_FOUND),
+        "told twice: {told:?}"
+    );
     h.stop().await;
 }
 
@@ -419,69 +469,168 @@ async fn a_connection_elsewhere_keeps_the_ticket(backend: Backend) {
     h.stop().await;
 }
 
+/// Takes Ada's and Bob's tickets into a match, as a pass would, without making it.
+async fn taken(h: &Harness, a: &str, b: &str, due: u64) -> MatchRecord {
+    let (a, b) = (
+        h.store.get(a).await.unwrap().unwrap(),
+        h.store.get(b).await.unwrap().unwrap(),
+    );
+    let record = MatchRecord {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        pool: a.pool(),
+        mode: a.mode.clone(),
+        region: a.region.clone(),
+        tickets: vec![a.ticket_id.clone(), b.ticket_id.clone()],
+        players: vec![a.user_id.clone(), b.user_id.clone()],
+        searching_since: vec![a.created_at, b.created_at],
+        session_id: None,
+        handed_over: false,
+        announced: false,
+        due,
+        done: false,
+    };
+    h.store.take(&record).await.unwrap().unwrap();
+    record
+}
+
 async fn a_match_under_way_is_not_cancelled(backend: Backend) {
     let h = Harness::start(backend).await;
     let (ada, bob) = (h.player(1000.0), h.player(1000.0));
     let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
     let b = h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
-    let record = h.store.get(&a.ticket_id).await.unwrap().unwrap();
-    let group = vec![a.ticket_id.clone(), b.ticket_id.clone()];
-    h.store
-        .take(&record.pool(), &group, now_millis() + 30_000)
-        .await
-        .unwrap()
-        .unwrap();
-    let refused = h.call::<Cancel>(&ada, &Empty {}).await;
-    assert_eq!(code_of(&refused), Some(ErrorCode::InSession));
-    assert!(status(&h, &ada).await.is_some());
+    let made = taken(&h, &a.ticket_id, &b.ticket_id, now_millis() + 30_000).await;
     assert!(
         holds(&h, &a.ticket_id, &ada).await,
         "a ticket being matched holds its user"
     );
+    h.store
+        .record_session(&made.match_id, "session-9")
+        .await
+        .unwrap();
+    let shown = status(&h, &ada).await.unwrap();
+    assert_eq!(shown.state, SearchState::Matched);
+    assert_eq!(shown.session_id.as_deref(), Some("session-9"));
+    let refused = h.call::<Cancel>(&ada, &Empty {}).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::InSession);
+    assert!(refused.message.contains("session-9"), "{refused:?}");
+    let again = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::InSession);
+    assert!(again.message.contains("session-9"), "{again:?}");
+    assert!(holds(&h, &a.ticket_id, &ada).await);
     h.stop().await;
 }
 
-async fn a_match_an_instance_left_is_settled(backend: Backend) {
+/// A cancel that comes while the match is being made ends the search if no session comes of it.
+async fn a_cancel_ends_a_search_whose_match_is_refused(backend: Backend) {
+    let mut h = Harness::start(backend).await;
+    let (ada, bob) = (h.player(1000.0), h.player(1000.0));
+    let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
+    let b = h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
+    taken(&h, &a.ticket_id, &b.ticket_id, now_millis()).await;
+    let cancel = {
+        let (bus, ada) = (h.bus.clone(), ada.clone());
+        tokio::spawn(async move {
+            let options = warren_bus::CallOptions::default().user_id(ada);
+            bus.call::<Cancel>(&Empty {}, options).await
+        })
+    };
+    // The cancel has marked the ticket before the match is decided.
+    eventually(Duration::from_secs(3), "the ticket is marked", || async {
+        let ticket = h.store.get(&a.ticket_id).await.unwrap().unwrap();
+        ticket.leaving.is_some()
+    })
+    .await;
+    h.fakes.refuse_create(true);
+    assert_eq!(h.sweep().await, 1);
+    cancel.await.unwrap().unwrap();
+    let cancelled = h.event_for(&ada, CANCELLED).await;
+    assert_eq!(cancelled.data["ticket_id"], a.ticket_id.as_str());
+    assert_eq!(cancelled.data["reason"], "cancelled");
+    assert!(status(&h, &ada).await.is_none());
+    assert_eq!(h.fakes.claim_of(&ada), None);
+    // Bob searches on, his waiting time kept.
+    let bob_now = status(&h, &bob).await.unwrap();
+    assert_eq!(bob_now.state, SearchState::Searching);
+    assert_eq!(
+        bob_now.created_at,
+        b.expires_at - h.config.ticket_ttl.as_millis() as u64
+    );
+    assert_eq!(h.fakes.claim_of(&bob), Some(ticket(&b.ticket_id)));
+    h.stop().await;
+}
+
+/// A match its instance left at any step is carried on from that step by a sweeper: one session,
+/// the claims on it, `match.found` once, the tickets gone.
+async fn a_match_an_instance_left_is_carried_on(backend: Backend) {
     let config = MatchmakerConfig {
         matching_deadline: Duration::from_millis(100),
         ..MatchmakerConfig::default()
     };
     let mut h = Harness::with(backend, config, 1, false).await;
-    let (ada, bob) = (h.player(1000.0), h.player(1000.0));
-    let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
-    let b = h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
-    let pool = h.store.get(&a.ticket_id).await.unwrap().unwrap().pool();
-    let group = vec![a.ticket_id.clone(), b.ticket_id.clone()];
-    // An instance took the group and died: Ada's ticket still has her claim; Bob's match had
-    // gone through (a session holds him).
-    let deadline = now_millis() + 100;
-    h.store
-        .take(&pool, &group, deadline)
-        .await
-        .unwrap()
-        .unwrap();
-    let session = Activity::new(ActivityKind::Session, "session-1");
-    h.fakes.set_claim(&bob, session.clone());
-    assert_eq!(h.sweep().await, 0, "settled before its deadline");
-    eventually(Duration::from_secs(3), "settled", || async {
-        h.sweep().await == 2
-    })
-    .await;
-
-    let back = h.store.get(&a.ticket_id).await.unwrap().unwrap();
-    assert_eq!(back.status, TicketStatus::Waiting);
-    assert_eq!(h.fakes.claim_of(&ada), Some(ticket(&a.ticket_id)));
-    assert_eq!(status(&h, &ada).await.unwrap().created_at, back.created_at);
-    assert!(h.store.get(&b.ticket_id).await.unwrap().is_none());
-    assert!(status(&h, &bob).await.is_none());
-    assert_eq!(h.fakes.claim_of(&bob), Some(session));
-    let told = h.drain(Duration::from_millis(100)).await;
-    assert!(told.is_empty(), "{told:?}");
-    // Ada matches again as soon as a partner comes.
-    let cy = h.player(1000.0);
-    h.search(&cy, "tic-tac-toe", "eu", None).await.unwrap();
-    assert_eq!(h.pass().await, 2);
-    assert_eq!(sorted(&h.fakes.sessions()[0].players), sorted(&[ada, cy]));
+    for step in ["taken", "session made", "handed over"] {
+        let (ada, bob) = (h.player(1000.0), h.player(1000.0));
+        let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
+        let b = h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
+        let due = now_millis() + 100;
+        let made = taken(&h, &a.ticket_id, &b.ticket_id, due).await;
+        let mut session = None;
+        if step != "taken" {
+            // It had made its session (under the match's request) and recorded it.
+            let made_session = h
+                .call_as_service::<warren_contracts::sessions::Create>(
+                    &warren_contracts::sessions::NewSession {
+                        mode: made.mode.clone(),
+                        players: made.players.clone(),
+                    },
+                )
+                .await
+                .unwrap();
+            h.fakes
+                .requests
+                .lock()
+                .unwrap()
+                .insert(made.session_request(), made_session.clone());
+            h.store
+                .record_session(&made.match_id, &made_session.session_id)
+                .await
+                .unwrap();
+            session = Some(made_session.session_id);
+        }
+        if step == "handed over" {
+            for (user, t) in [(&ada, &a), (&bob, &b)] {
+                let to = Activity::new(ActivityKind::Session, session.clone().unwrap());
+                assert_eq!(h.fakes.claim_of(user), Some(ticket(&t.ticket_id)));
+                h.fakes.set_claim(user, to);
+            }
+            h.store
+                .note(&made.match_id, Step::HandedOver)
+                .await
+                .unwrap();
+        }
+        let sessions_before = h.fakes.sessions().len();
+        assert_eq!(h.sweep().await, 0, "{step}: carried on before its deadline");
+        eventually(Duration::from_secs(3), "carried on", || async {
+            h.sweep().await == 1
+        })
+        .await;
+        let sessions = h.fakes.sessions();
+        let expected = if step == "taken" { 1 } else { 0 };
+        assert_eq!(sessions.len(), sessions_before + expected, "{step}");
+        let session = session.unwrap_or_else(|| sessions.last().unwrap().session_id.clone());
+        let found = h.event_for(&ada, MATCH_FOUND).await;
+        assert_eq!(found.data["session_id"], session.as_str(), "{step}");
+        let in_session = Activity::new(ActivityKind::Session, &session);
+        for user in [&ada, &bob] {
+            assert_eq!(h.fakes.claim_of(user), Some(in_session.clone()), "{step}");
+            assert!(status(&h, user).await.is_none(), "{step}");
+        }
+        assert!(h.store.get(&a.ticket_id).await.unwrap().is_none());
+        let told = h.drain(Duration::from_millis(100)).await;
+        assert!(
+            told.iter().all(|e| e.kind != MATCH_FOUND),
+            "{step}: {told:?}"
+        );
+    }
     h.stop().await;
 }
 
@@ -530,11 +679,13 @@ over_both_stores!(
     far_ratings_match_once_the_window_widens,
     the_window_widens_on_the_clock_too,
     pools_are_kept_apart,
-    a_failed_session_puts_the_tickets_back,
+    a_refused_session_puts_the_tickets_back,
+    a_match_waits_out_a_sessions_outage,
     a_ticket_expires,
     a_disconnect_ends_the_search,
     a_connection_elsewhere_keeps_the_ticket,
     a_match_under_way_is_not_cancelled,
-    a_match_an_instance_left_is_settled,
+    a_cancel_ends_a_search_whose_match_is_refused,
+    a_match_an_instance_left_is_carried_on,
     the_background_loop_matches,
 );

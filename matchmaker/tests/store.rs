@@ -1,7 +1,8 @@
 //! The ticket store in memory and in Redis: the same scenarios over both. One ticket per user; a
-//! group is taken whole or not at all, and never by two takers; a put-back keeps a ticket's age;
-//! each due ticket goes to one sweeper; presence is the newest statement per gateway; leases are
-//! exclusive and lapse.
+//! group is taken whole or not at all, and never by two takers; an undone match puts its tickets
+//! back as they were, ends those whose players left, and is refused once it has a session; a done
+//! match removes its tickets; each due ticket and each due match goes to one sweeper; presence is
+//! the newest statement per gateway; leases are exclusive and lapse.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,7 +12,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_contracts::event::now_millis;
-use warren_matchmaker::{Removal, TicketRecord, TicketStatus, TicketStore};
+use warren_contracts::matchmaker::CancelReason;
+use warren_matchmaker::{
+    Abandoned, MatchRecord, Removal, Step, TicketRecord, TicketStatus, TicketStore,
+};
 
 type Store = Arc<dyn TicketStore>;
 
@@ -26,9 +30,45 @@ fn ticket(user: &str, rating: f64, expires_at: u64) -> TicketRecord {
         created_at: now_millis(),
         expires_at,
         status: TicketStatus::Pending,
-        deadline: 0,
-        takes: 0,
+        match_id: None,
+        session_id: None,
+        leaving: None,
     }
+}
+
+/// A match of `tickets` (in that order), due at `due`.
+fn new_match(pool: &str, tickets: &[&TicketRecord], due: u64) -> MatchRecord {
+    MatchRecord {
+        match_id: uuid::Uuid::new_v4().to_string(),
+        pool: pool.to_owned(),
+        mode: "tic-tac-toe".into(),
+        region: "eu-west".into(),
+        tickets: ids(tickets),
+        players: tickets.iter().map(|t| t.user_id.clone()).collect(),
+        searching_since: tickets.iter().map(|t| t.created_at).collect(),
+        session_id: None,
+        handed_over: false,
+        announced: false,
+        due,
+        done: false,
+    }
+}
+
+/// Takes `tickets` into a new match; the match if they were all waiting in `pool`.
+async fn take(
+    store: &Store,
+    pool: &str,
+    tickets: &[&TicketRecord],
+    due: u64,
+) -> Option<MatchRecord> {
+    let record = new_match(pool, tickets, due);
+    let taken = store.take(&record).await.unwrap()?;
+    assert_eq!(
+        taken.iter().map(|t| &t.ticket_id).collect::<Vec<_>>(),
+        record.tickets.iter().collect::<Vec<_>>(),
+        "in the order asked"
+    );
+    Some(record)
 }
 
 fn later() -> u64 {
@@ -73,15 +113,16 @@ async fn one_ticket_per_user(store: Store) {
     assert_eq!(entries, vec![first.waiting()], "rating and age exactly");
 
     // Removal only from the states allowed.
-    assert_eq!(
-        store
-            .remove(&first.ticket_id, &[TicketStatus::Pending])
-            .await
-            .unwrap(),
-        Removal::Kept(TicketStatus::Waiting)
+    let kept = store
+        .remove(&first.ticket_id, &[TicketStatus::Pending], None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&kept, Removal::Kept(t) if t.status == TicketStatus::Waiting && t.leaving.is_none()),
+        "{kept:?}"
     );
     let Removal::Removed(removed) = store
-        .remove(&first.ticket_id, &[TicketStatus::Waiting])
+        .remove(&first.ticket_id, &[TicketStatus::Waiting], None)
         .await
         .unwrap()
     else {
@@ -90,7 +131,7 @@ async fn one_ticket_per_user(store: Store) {
     assert_eq!(removed.ticket_id, first.ticket_id);
     assert_eq!(
         store
-            .remove(&first.ticket_id, &[TicketStatus::Waiting])
+            .remove(&first.ticket_id, &[TicketStatus::Waiting], None)
             .await
             .unwrap(),
         Removal::Missing
@@ -110,53 +151,38 @@ async fn a_group_is_taken_whole_or_not_at_all(store: Store) {
     );
     let pool = a.pool();
     store
-        .remove(&c.ticket_id, &[TicketStatus::Waiting])
+        .remove(&c.ticket_id, &[TicketStatus::Waiting], None)
         .await
         .unwrap();
-    let deadline = now_millis() + 30_000;
+    let due = now_millis() + 30_000;
+    let gone = new_match(&pool, &[&a, &c], due);
     assert!(
-        store
-            .take(&pool, &ids(&[&a, &c]), deadline)
-            .await
-            .unwrap()
-            .is_none(),
+        store.take(&gone).await.unwrap().is_none(),
         "a group with a ticket gone was taken"
     );
+    assert!(store.get_match(&gone.match_id).await.unwrap().is_none());
     assert_eq!(
         store.get(&a.ticket_id).await.unwrap().unwrap().status,
         TicketStatus::Waiting
     );
     // Not from another pool either.
     assert!(
-        store
-            .take("relay|eu-west|2", &ids(&[&a, &b]), deadline)
+        take(&store, "relay|eu-west|2", &[&a, &b], due)
             .await
-            .unwrap()
             .is_none()
     );
-    let taken = store
-        .take(&pool, &ids(&[&b, &a]), deadline)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        taken.iter().map(|t| &t.user_id).collect::<Vec<_>>(),
-        vec![&b.user_id, &a.user_id],
-        "in the order asked"
-    );
-    for t in &taken {
+    let made = take(&store, &pool, &[&b, &a], due).await.unwrap();
+    for t in [&a, &b] {
+        let t = store.get(&t.ticket_id).await.unwrap().unwrap();
         assert_eq!(t.status, TicketStatus::Matching);
-        assert_eq!(t.deadline, deadline);
-        assert_eq!(t.takes, 1);
+        assert_eq!(t.match_id.as_deref(), Some(made.match_id.as_str()));
     }
+    let stored = store.get_match(&made.match_id).await.unwrap().unwrap();
+    assert_eq!(stored, made, "the match read back as written");
     assert!(store.waiting(&pool).await.unwrap().is_empty());
     assert!(!store.pools().await.unwrap().contains(&pool));
     assert!(
-        store
-            .take(&pool, &ids(&[&a, &b]), deadline)
-            .await
-            .unwrap()
-            .is_none(),
+        take(&store, &pool, &[&a, &b], due).await.is_none(),
         "taken twice"
     );
 }
@@ -186,7 +212,11 @@ async fn overlapping_takes_never_share_a_ticket(store: Store) {
         .into_iter()
         .map(|group| {
             let (store, pool) = (Arc::clone(&store), pool.clone());
-            tokio::spawn(async move { store.take(&pool, &group, later()).await.unwrap() })
+            tokio::spawn(async move {
+                let mut record = new_match(&pool, &[], later());
+                record.tickets = group;
+                store.take(&record).await.unwrap()
+            })
         })
         .collect();
     let mut seen = HashSet::new();
@@ -215,58 +245,138 @@ async fn overlapping_takes_never_share_a_ticket(store: Store) {
     assert!(seen.is_disjoint(&left));
 }
 
-async fn a_put_back_keeps_the_ticket_as_it_was(store: Store) {
+async fn an_undone_match_puts_its_tickets_back_as_they_were(store: Store) {
     let (a, b) = (waiting(&store, 1000.0).await, waiting(&store, 1001.0).await);
     let pool = a.pool();
-    let taken = store
-        .take(&pool, &ids(&[&a, &b]), later())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.put_back(&taken).await.unwrap(), 2);
-    assert_eq!(store.put_back(&taken).await.unwrap(), 0, "put back twice");
+    let made = take(&store, &pool, &[&a, &b], later()).await.unwrap();
+    let Abandoned::Undone { back, ended } = store.abandon(&made.match_id).await.unwrap() else {
+        panic!("not undone");
+    };
+    assert_eq!((back.len(), ended.len()), (2, 0));
+    assert_eq!(
+        store.abandon(&made.match_id).await.unwrap(),
+        Abandoned::Missing,
+        "undone twice"
+    );
+    assert!(store.get_match(&made.match_id).await.unwrap().is_none());
     let mut entries = store.waiting(&pool).await.unwrap();
     entries.sort_by(|x, y| x.rating.total_cmp(&y.rating));
     assert_eq!(entries, vec![a.waiting(), b.waiting()], "age kept");
-    let back = store.get(&a.ticket_id).await.unwrap().unwrap();
-    assert_eq!(back.status, TicketStatus::Waiting);
-    assert_eq!(back.created_at, a.created_at);
-    assert_eq!(back.takes, 1);
+    let again = store.get(&a.ticket_id).await.unwrap().unwrap();
+    assert_eq!(again, a, "as it was before the take");
+    let far = now_millis() + 10_000_000;
+    assert!(store.take_due(far, 10, far).await.unwrap().is_empty());
+}
 
-    // A late put-back of an earlier take cannot pull the ticket out of the match it is in now.
-    let stale = taken;
-    let now_taken = store
-        .take(&pool, &ids(&[&a, &b]), later())
+async fn a_player_who_left_ends_with_an_undone_match(store: Store) {
+    let (a, b) = (waiting(&store, 1000.0).await, waiting(&store, 1001.0).await);
+    let made = take(&store, &a.pool(), &[&a, &b], later()).await.unwrap();
+    let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
+    let kept = store
+        .remove(&a.ticket_id, &allowed, Some(CancelReason::Disconnected))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(now_taken[0].takes, 2);
-    assert_eq!(store.put_back(&stale).await.unwrap(), 0);
+    let Removal::Kept(marked) = kept else {
+        panic!("a matching ticket was removed: {kept:?}");
+    };
+    assert_eq!(marked.status, TicketStatus::Matching);
+    assert_eq!(marked.leaving, Some(CancelReason::Disconnected));
+    let Abandoned::Undone { back, ended } = store.abandon(&made.match_id).await.unwrap() else {
+        panic!("not undone");
+    };
     assert_eq!(
-        store.get(&a.ticket_id).await.unwrap().unwrap().status,
-        TicketStatus::Matching
+        back.iter().map(|t| &t.ticket_id).collect::<Vec<_>>(),
+        vec![&b.ticket_id]
+    );
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].ticket_id, a.ticket_id);
+    assert_eq!(ended[0].leaving, Some(CancelReason::Disconnected));
+    assert!(store.get(&a.ticket_id).await.unwrap().is_none());
+    assert!(store.find_user(&a.user_id).await.unwrap().is_none());
+    assert_eq!(
+        store.waiting(&a.pool()).await.unwrap(),
+        vec![b.waiting()],
+        "the one who left never waits again"
     );
 }
 
-async fn finishing_removes_the_tickets(store: Store) {
+async fn a_match_with_a_session_only_goes_forward(store: Store) {
     let (a, b) = (waiting(&store, 1000.0).await, waiting(&store, 1001.0).await);
-    let group = ids(&[&a, &b]);
-    store
-        .take(&a.pool(), &group, later())
+    let made = take(&store, &a.pool(), &[&a, &b], later()).await.unwrap();
+    let (recorded, first) = store
+        .record_session(&made.match_id, "session-1")
         .await
         .unwrap()
         .unwrap();
-    store.finish(&group).await.unwrap();
+    assert!(first);
+    assert_eq!(recorded.session_id.as_deref(), Some("session-1"));
+    let (_, again) = store
+        .record_session(&made.match_id, "session-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again, "recorded twice");
+    for t in [&a, &b] {
+        let t = store.get(&t.ticket_id).await.unwrap().unwrap();
+        assert_eq!(t.status, TicketStatus::Matched);
+        assert_eq!(t.session_id.as_deref(), Some("session-1"));
+    }
+    // Never undone, and a player who leaves now stays in it.
+    assert_eq!(
+        store.abandon(&made.match_id).await.unwrap(),
+        Abandoned::HasSession
+    );
+    let allowed = [TicketStatus::Pending, TicketStatus::Waiting];
+    let kept = store
+        .remove(&a.ticket_id, &allowed, Some(CancelReason::Cancelled))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&kept, Removal::Kept(t) if t.status == TicketStatus::Matched && t.leaving.is_none()),
+        "{kept:?}"
+    );
+    assert!(store.waiting(&a.pool()).await.unwrap().is_empty());
+    assert!(
+        store
+            .record_session("no-such-match", "session-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_done_match_removes_its_tickets(store: Store) {
+    let (a, b) = (waiting(&store, 1000.0).await, waiting(&store, 1001.0).await);
+    let made = take(&store, &a.pool(), &[&a, &b], later()).await.unwrap();
+    store
+        .record_session(&made.match_id, "session-2")
+        .await
+        .unwrap();
+    store.note(&made.match_id, Step::HandedOver).await.unwrap();
+    let noted = store.get_match(&made.match_id).await.unwrap().unwrap();
+    assert!(noted.handed_over && !noted.announced);
+    store.note(&made.match_id, Step::Announced).await.unwrap();
+    store.complete(&made.match_id).await.unwrap();
     for t in [&a, &b] {
         assert!(store.get(&t.ticket_id).await.unwrap().is_none());
         assert!(store.find_user(&t.user_id).await.unwrap().is_none());
     }
-    // Nothing left to expire or recover.
+    // Kept a while, done, for a cancel that waits on it.
+    let done = store.get_match(&made.match_id).await.unwrap().unwrap();
+    assert!(done.done && done.announced);
+    assert_eq!(done.session_id.as_deref(), Some("session-2"));
+    // Nothing left to expire or carry on.
     let far = now_millis() + 10_000_000;
     assert!(store.take_expired(far, 100).await.unwrap().is_empty());
-    assert!(store.take_stuck(far, 100, far).await.unwrap().is_empty());
-    // Finishing what is gone is fine.
-    store.finish(&group).await.unwrap();
+    assert!(store.take_due(far, 100, far).await.unwrap().is_empty());
+    // Completing, deferring or undoing what is done changes nothing.
+    store.complete(&made.match_id).await.unwrap();
+    store.defer(&made.match_id, 0).await.unwrap();
+    assert_eq!(
+        store.abandon(&made.match_id).await.unwrap(),
+        Abandoned::HasSession
+    );
+    assert!(store.take_due(far, 100, far).await.unwrap().is_empty());
 }
 
 async fn each_due_ticket_goes_to_one_sweeper(store: Store) {
@@ -291,11 +401,7 @@ async fn each_due_ticket_goes_to_one_sweeper(store: Store) {
         store.add(t).await.unwrap();
         store.activate(&t.ticket_id).await.unwrap();
     }
-    store
-        .take(&x.pool(), &ids(&[&x, &y]), later())
-        .await
-        .unwrap()
-        .unwrap();
+    take(&store, &x.pool(), &[&x, &y], later()).await.unwrap();
 
     let sweepers: Vec<_> = (0..6)
         .map(|_| {
@@ -329,44 +435,51 @@ async fn each_due_ticket_goes_to_one_sweeper(store: Store) {
     );
 }
 
-async fn a_stuck_ticket_goes_to_one_sweeper_at_a_time(store: Store) {
+async fn a_due_match_goes_to_one_sweeper_at_a_time(store: Store) {
     let (a, b) = (waiting(&store, 1000.0).await, waiting(&store, 1001.0).await);
-    let deadline = now_millis() - 1;
-    store
-        .take(&a.pool(), &ids(&[&a, &b]), deadline)
-        .await
-        .unwrap()
-        .unwrap();
+    let made = take(&store, &a.pool(), &[&a, &b], later()).await.unwrap();
+    assert!(
+        store
+            .take_due(now_millis(), 10, later())
+            .await
+            .unwrap()
+            .is_empty(),
+        "due before its time"
+    );
+    // Brought forward, as an instance does when a step fails.
+    store.defer(&made.match_id, now_millis() - 1).await.unwrap();
     let retry_at = now_millis() + 150;
     let sweepers: Vec<_> = (0..4)
         .map(|_| {
             let store = Arc::clone(&store);
-            tokio::spawn(async move { store.take_stuck(now_millis(), 10, retry_at).await.unwrap() })
+            tokio::spawn(async move { store.take_due(now_millis(), 10, retry_at).await.unwrap() })
         })
         .collect();
     let mut seen = Vec::new();
     for sweeper in sweepers {
         seen.extend(sweeper.await.unwrap());
     }
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert!(seen.iter().all(|t| t.deadline == retry_at && t.takes == 1));
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].match_id, made.match_id);
+    assert_eq!(seen[0].due, retry_at);
+    assert_eq!(seen[0].players, made.players);
     assert!(
         store
-            .take_stuck(now_millis(), 10, later())
+            .take_due(now_millis(), 10, later())
             .await
             .unwrap()
             .is_empty()
     );
     // Not settled in time: handed out again.
-    eventually(Duration::from_secs(2), "stuck again", || {
+    eventually(Duration::from_secs(2), "due again", || {
         let store = Arc::clone(&store);
         async move {
             store
-                .take_stuck(now_millis(), 10, later())
+                .take_due(now_millis(), 10, later())
                 .await
                 .unwrap()
                 .len()
-                == 2
+                == 1
         }
     })
     .await;
@@ -473,10 +586,12 @@ over_both_stores!(
     one_ticket_per_user,
     a_group_is_taken_whole_or_not_at_all,
     overlapping_takes_never_share_a_ticket,
-    a_put_back_keeps_the_ticket_as_it_was,
-    finishing_removes_the_tickets,
+    an_undone_match_puts_its_tickets_back_as_they_were,
+    a_player_who_left_ends_with_an_undone_match,
+    a_match_with_a_session_only_goes_forward,
+    a_done_match_removes_its_tickets,
     each_due_ticket_goes_to_one_sweeper,
-    a_stuck_ticket_goes_to_one_sweeper_at_a_time,
+    a_due_match_goes_to_one_sweeper_at_a_time,
     presence_is_the_newest_statement_of_each_gateway,
     a_lease_is_exclusive_and_lapses,
 );

@@ -1,11 +1,16 @@
-//! Tickets in this process's memory, for the embedded mode and tests. One lock covers every
-//! ticket, pool and schedule, which is what makes each step atomic.
+//! Tickets and matches in this process's memory, for the embedded mode and tests. One lock covers
+//! every ticket, match, pool and schedule, which is what makes each step atomic.
 
-use super::{Removal, StoreError, TicketRecord, TicketStatus, TicketStore};
+use super::{
+    Abandoned, DONE_KEPT_MS, MatchRecord, Removal, Step, StoreError, TicketRecord, TicketStatus,
+    TicketStore,
+};
 use crate::pool::Waiting;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use warren_contracts::event::now_millis;
+use warren_contracts::matchmaker::CancelReason;
 
 /// Once the presence map holds this many users, those no gateway spoke of for a day are forgotten
 /// (as their Redis key would expire); the next clean-up waits until the map has doubled, so the
@@ -27,8 +32,12 @@ struct State {
     pools: HashMap<String, BTreeSet<String>>,
     /// (expires_at, ticket id) of pending and waiting tickets
     expiry: BTreeSet<(u64, String)>,
-    /// (recovery deadline, ticket id) of matching tickets
-    matching: BTreeSet<(u64, String)>,
+    /// match id → the match, undone or done
+    matches: HashMap<String, MatchRecord>,
+    /// (due, match id) of matches not done
+    due: BTreeSet<(u64, String)>,
+    /// (forgotten at, match id) of done matches
+    done: BTreeSet<(u64, String)>,
     /// pool → (holder, until)
     leases: HashMap<String, (String, Instant)>,
     /// user → gateway → (when it said so, online)
@@ -63,9 +72,32 @@ impl State {
         self.leave_pool(ticket_id, &record.pool());
         self.expiry
             .remove(&(record.expires_at, ticket_id.to_owned()));
-        self.matching
-            .remove(&(record.deadline, ticket_id.to_owned()));
         Some(record)
+    }
+
+    /// Forgets done matches whose time is up.
+    fn forget_done(&mut self, now: u64) {
+        while let Some(first) = self.done.first().cloned() {
+            if first.0 > now {
+                break;
+            }
+            self.done.remove(&first);
+            self.matches.remove(&first.1);
+        }
+    }
+
+    /// The match's tickets that are still its own.
+    fn tickets_of(&self, record: &MatchRecord) -> Vec<String> {
+        record
+            .tickets
+            .iter()
+            .filter(|id| {
+                self.tickets
+                    .get(*id)
+                    .is_some_and(|t| t.match_id.as_deref() == Some(record.match_id.as_str()))
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -89,8 +121,9 @@ impl TicketStore for MemoryStore {
         }
         let mut record = ticket.clone();
         record.status = TicketStatus::Pending;
-        record.deadline = 0;
-        record.takes = 0;
+        record.match_id = None;
+        record.session_id = None;
+        record.leaving = None;
         let id = record.ticket_id.clone();
         state.users.insert(record.user_id.clone(), id.clone());
         state.expiry.insert((record.expires_at, id.clone()));
@@ -129,13 +162,17 @@ impl TicketStore for MemoryStore {
         &self,
         ticket_id: &str,
         allowed: &[TicketStatus],
+        leaving: Option<CancelReason>,
     ) -> Result<Removal, StoreError> {
         let mut state = lock(&self.state);
-        let Some(record) = state.tickets.get(ticket_id) else {
+        let Some(record) = state.tickets.get_mut(ticket_id) else {
             return Ok(Removal::Missing);
         };
         if !allowed.contains(&record.status) {
-            return Ok(Removal::Kept(record.status));
+            if record.status == TicketStatus::Matching && leaving.is_some() {
+                record.leaving = leaving;
+            }
+            return Ok(Removal::Kept(record.clone()));
         }
         Ok(state
             .delete(ticket_id)
@@ -188,68 +225,171 @@ impl TicketStore for MemoryStore {
         Ok(())
     }
 
-    async fn take(
-        &self,
-        pool: &str,
-        ticket_ids: &[String],
-        deadline: u64,
-    ) -> Result<Option<Vec<TicketRecord>>, StoreError> {
+    async fn take(&self, new: &MatchRecord) -> Result<Option<Vec<TicketRecord>>, StoreError> {
         let mut state = lock(&self.state);
-        let all_waiting = ticket_ids.iter().all(|id| {
+        let all_waiting = new.tickets.iter().all(|id| {
             state
                 .tickets
                 .get(id)
-                .is_some_and(|t| t.status == TicketStatus::Waiting && t.pool() == pool)
+                .is_some_and(|t| t.status == TicketStatus::Waiting && t.pool() == new.pool)
         });
-        if !all_waiting {
+        if new.tickets.is_empty() || !all_waiting || state.matches.contains_key(&new.match_id) {
             return Ok(None);
         }
-        let mut taken = Vec::with_capacity(ticket_ids.len());
-        for id in ticket_ids {
+        let mut taken = Vec::with_capacity(new.tickets.len());
+        for id in &new.tickets {
             let Some(record) = state.tickets.get_mut(id) else {
                 continue;
             };
             record.status = TicketStatus::Matching;
-            record.deadline = deadline;
-            record.takes += 1;
+            record.match_id = Some(new.match_id.clone());
             let record = record.clone();
-            state.leave_pool(id, pool);
+            state.leave_pool(id, &new.pool);
             state.expiry.remove(&(record.expires_at, id.clone()));
-            state.matching.insert((deadline, id.clone()));
             taken.push(record);
         }
+        let mut stored = new.clone();
+        stored.session_id = None;
+        stored.handed_over = false;
+        stored.announced = false;
+        stored.done = false;
+        state.due.insert((stored.due, stored.match_id.clone()));
+        state.matches.insert(stored.match_id.clone(), stored);
         Ok(Some(taken))
     }
 
-    async fn put_back(&self, tickets: &[TicketRecord]) -> Result<usize, StoreError> {
+    async fn get_match(&self, match_id: &str) -> Result<Option<MatchRecord>, StoreError> {
         let mut state = lock(&self.state);
-        let mut back = 0;
-        for ticket in tickets {
-            let id = &ticket.ticket_id;
-            let Some(record) = state.tickets.get_mut(id) else {
-                continue;
-            };
-            if record.status != TicketStatus::Matching || record.takes != ticket.takes {
-                continue;
-            }
-            let deadline = record.deadline;
-            record.status = TicketStatus::Waiting;
-            record.deadline = 0;
-            let (pool, expires_at) = (record.pool(), record.expires_at);
-            state.matching.remove(&(deadline, id.clone()));
-            state.expiry.insert((expires_at, id.clone()));
-            state.join_pool(id, pool);
-            back += 1;
-        }
-        Ok(back)
+        state.forget_done(now_millis());
+        Ok(state.matches.get(match_id).cloned())
     }
 
-    async fn finish(&self, ticket_ids: &[String]) -> Result<(), StoreError> {
+    async fn record_session(
+        &self,
+        match_id: &str,
+        session_id: &str,
+    ) -> Result<Option<(MatchRecord, bool)>, StoreError> {
         let mut state = lock(&self.state);
-        for id in ticket_ids {
-            state.delete(id);
+        let Some(record) = state.matches.get_mut(match_id) else {
+            return Ok(None);
+        };
+        if record.session_id.is_some() {
+            return Ok(Some((record.clone(), false)));
+        }
+        record.session_id = Some(session_id.to_owned());
+        let record = record.clone();
+        for id in state.tickets_of(&record) {
+            if let Some(ticket) = state.tickets.get_mut(&id) {
+                ticket.status = TicketStatus::Matched;
+                ticket.session_id = Some(session_id.to_owned());
+            }
+        }
+        Ok(Some((record, true)))
+    }
+
+    async fn note(&self, match_id: &str, step: Step) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(record) = state.matches.get_mut(match_id) {
+            match step {
+                Step::HandedOver => record.handed_over = true,
+                Step::Announced => record.announced = true,
+            }
         }
         Ok(())
+    }
+
+    async fn complete(&self, match_id: &str) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let now = now_millis();
+        state.forget_done(now);
+        let Some(record) = state.matches.get(match_id).cloned() else {
+            return Ok(());
+        };
+        if record.done {
+            return Ok(());
+        }
+        for id in state.tickets_of(&record) {
+            state.delete(&id);
+        }
+        state.due.remove(&(record.due, match_id.to_owned()));
+        state
+            .done
+            .insert((now.saturating_add(DONE_KEPT_MS), match_id.to_owned()));
+        if let Some(record) = state.matches.get_mut(match_id) {
+            record.done = true;
+        }
+        Ok(())
+    }
+
+    async fn abandon(&self, match_id: &str) -> Result<Abandoned, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(record) = state.matches.get(match_id).cloned() else {
+            return Ok(Abandoned::Missing);
+        };
+        if record.session_id.is_some() {
+            return Ok(Abandoned::HasSession);
+        }
+        let (mut back, mut ended) = (Vec::new(), Vec::new());
+        for id in state.tickets_of(&record) {
+            let leaving = state.tickets.get(&id).and_then(|t| t.leaving);
+            if leaving.is_some() {
+                ended.extend(state.delete(&id));
+                continue;
+            }
+            let Some(ticket) = state.tickets.get_mut(&id) else {
+                continue;
+            };
+            ticket.status = TicketStatus::Waiting;
+            ticket.match_id = None;
+            let ticket = ticket.clone();
+            state.expiry.insert((ticket.expires_at, id.clone()));
+            state.join_pool(&id, ticket.pool());
+            back.push(ticket);
+        }
+        state.due.remove(&(record.due, match_id.to_owned()));
+        state.matches.remove(match_id);
+        Ok(Abandoned::Undone { back, ended })
+    }
+
+    async fn defer(&self, match_id: &str, due: u64) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let Some(record) = state.matches.get_mut(match_id) else {
+            return Ok(());
+        };
+        if record.done {
+            return Ok(());
+        }
+        let before = std::mem::replace(&mut record.due, due);
+        state.due.remove(&(before, match_id.to_owned()));
+        state.due.insert((due, match_id.to_owned()));
+        Ok(())
+    }
+
+    async fn take_due(
+        &self,
+        now: u64,
+        limit: usize,
+        retry_at: u64,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        let mut state = lock(&self.state);
+        let due: Vec<(u64, String)> = state
+            .due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .cloned()
+            .collect();
+        let mut taken = Vec::with_capacity(due.len());
+        for entry in due {
+            state.due.remove(&entry);
+            let Some(record) = state.matches.get_mut(&entry.1) else {
+                continue;
+            };
+            record.due = retry_at;
+            taken.push(record.clone());
+            state.due.insert((retry_at, entry.1));
+        }
+        Ok(taken)
     }
 
     async fn take_expired(&self, now: u64, limit: usize) -> Result<Vec<TicketRecord>, StoreError> {
@@ -262,33 +402,6 @@ impl TicketStore for MemoryStore {
             .map(|(_, id)| id.clone())
             .collect();
         Ok(due.iter().filter_map(|id| state.delete(id)).collect())
-    }
-
-    async fn take_stuck(
-        &self,
-        now: u64,
-        limit: usize,
-        retry_at: u64,
-    ) -> Result<Vec<TicketRecord>, StoreError> {
-        let mut state = lock(&self.state);
-        let due: Vec<(u64, String)> = state
-            .matching
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .take(limit)
-            .cloned()
-            .collect();
-        let mut stuck = Vec::with_capacity(due.len());
-        for entry in due {
-            state.matching.remove(&entry);
-            let Some(record) = state.tickets.get_mut(&entry.1) else {
-                continue;
-            };
-            record.deadline = retry_at;
-            stuck.push(record.clone());
-            state.matching.insert((retry_at, entry.1));
-        }
-        Ok(stuck)
     }
 
     async fn set_presence(

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -99,8 +99,14 @@ pub struct Fakes {
     pub claims: Mutex<HashMap<String, Activity>>,
     /// Every session `sessions.create` made.
     pub sessions: Mutex<Vec<Session>>,
+    /// request id → the session made for it: like the real one, a request makes one session.
+    pub requests: Mutex<HashMap<String, Session>>,
     /// `sessions.create` fails with `unavailable` while set.
     pub fail_create: AtomicBool,
+    /// How many `sessions.create` calls are still to be refused (`invalid_params`).
+    pub refuse_creates: AtomicUsize,
+    /// How many `accounts.hand_over` calls are still to fail with `unavailable`.
+    pub fail_hand_overs: AtomicUsize,
 }
 
 impl Fakes {
@@ -109,7 +115,10 @@ impl Fakes {
             accounts: Mutex::default(),
             claims: Mutex::default(),
             sessions: Mutex::default(),
+            requests: Mutex::default(),
             fail_create: AtomicBool::new(false),
+            refuse_creates: AtomicUsize::new(0),
+            fail_hand_overs: AtomicUsize::new(0),
         }
     }
 
@@ -130,6 +139,27 @@ impl Fakes {
 
     pub fn fail_create(&self, fail: bool) {
         self.fail_create.store(fail, Ordering::SeqCst);
+    }
+
+    pub fn refuse_create(&self, refuse: bool) {
+        self.refuse_creates(if refuse { usize::MAX } else { 0 });
+    }
+
+    /// The next `times` creates are refused.
+    pub fn refuse_creates(&self, times: usize) {
+        self.refuse_creates.store(times, Ordering::SeqCst);
+    }
+
+    /// The next `times` hand-overs fail.
+    pub fn fail_hand_overs(&self, times: usize) {
+        self.fail_hand_overs.store(times, Ordering::SeqCst);
+    }
+
+    /// Takes one failure from `counter`, if any is left.
+    fn fails(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -193,14 +223,18 @@ fn accounts_router(fakes: &Arc<Fakes>) -> Router {
             async move { answer }
         })
         .method::<HandOverMethod, _, _>(move |ctx, params: HandOver| {
-            let answer = service_only(&ctx).map(|()| {
+            let failed = Fakes::fails(&hand_over.fail_hand_overs);
+            let answer = service_only(&ctx).and_then(|()| {
+                if failed {
+                    return Err(WireError::new(ErrorCode::Unavailable, "accounts are down"));
+                }
                 let mut claims = hand_over.claims.lock().unwrap();
                 for user in params.user_ids {
                     if claims.get(&user).is_none_or(|c| *c == params.from) {
                         claims.insert(user, params.to.clone());
                     }
                 }
-                Empty {}
+                Ok(Empty {})
             });
             async move { answer }
         })
@@ -244,6 +278,14 @@ fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                 if fakes.fail_create.load(Ordering::SeqCst) {
                     return Err(WireError::new(ErrorCode::Unavailable, "sessions are down"));
                 }
+                if Fakes::fails(&fakes.refuse_creates) {
+                    return Err(WireError::new(ErrorCode::InvalidParams, "no such mode"));
+                }
+                let request = ctx.request_id.clone().unwrap_or_default();
+                let mut requests = fakes.requests.lock().unwrap();
+                if let Some(made) = requests.get(&request) {
+                    return Ok(made.clone());
+                }
                 let session = Session {
                     session_id: uuid::Uuid::new_v4().to_string(),
                     game: params.mode,
@@ -254,6 +296,7 @@ fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                     winner: None,
                 };
                 fakes.sessions.lock().unwrap().push(session.clone());
+                requests.insert(request, session.clone());
                 Ok(session)
             }
         })
@@ -288,9 +331,29 @@ impl Harness {
         instances: usize,
         background: bool,
     ) -> Self {
+        Self::with_parts(
+            backend,
+            config,
+            instances,
+            background,
+            Bus::in_process(),
+            |s| s,
+        )
+        .await
+    }
+
+    /// As [`Harness::with`], on `bus`, with the store the service sees made by `wrap` from the
+    /// test store (a test that wants a store to fail wraps it).
+    pub async fn with_parts(
+        backend: Backend,
+        config: MatchmakerConfig,
+        instances: usize,
+        background: bool,
+        bus: Bus,
+        wrap: impl FnOnce(Arc<dyn TicketStore>) -> Arc<dyn TicketStore>,
+    ) -> Self {
         let test_store = TestStore::new(backend).await;
-        let store = Arc::clone(&test_store.store);
-        let bus = Bus::in_process();
+        let store = wrap(Arc::clone(&test_store.store));
         let fakes = Arc::new(Fakes::new());
         let events = bus
             .subscribe(SubscribeOptions::anonymous([

@@ -1,213 +1,48 @@
-//! Tickets in Redis, under the store's prefix:
+//! Tickets and matches in Redis, under the store's prefix:
 //!
 //! - `ticket:<id>`: a hash: `record` (the search, as JSON), `user`, `pool`, `entry` (the pool
-//!   entry), `expires_at`, and what changes as it is matched: `status`, `deadline`, `takes`;
+//!   entry), `expires_at`, and what changes as it is matched: `status`, `match`, `session`,
+//!   `leaving`;
 //! - `user:<user>`: the id of the user's ticket;
 //! - `pool:<pool>`: a hash, ticket id → `rating|created_at`, of the pool's waiting tickets: all a
 //!   matching pass needs, in one `HGETALL`;
 //! - `pools`: the set of pools with waiting tickets;
 //! - `expiry`: pending and waiting tickets scored by when they run out;
-//! - `matching`: matching tickets scored by when the sweeper should look at them (an instance may
-//!   have died mid-match);
+//! - `match:<id>`: a hash: `record` (the group, as JSON), `tickets` (their ids, space-separated),
+//!   and what changes as it is advanced: `session`, `handed`, `announced`, `due`, `done`;
+//! - `due`: matches not done, scored by when a sweeper should advance them;
 //! - `lease:<pool>`: the instance working the pool now, for a few seconds;
 //! - `presence:<user>`: a hash, gateway id → `<ms>:<0|1>`, each gateway's newest statement.
 //!
-//! Every change that touches more than one key is one Lua script. The scripts that work on
-//! tickets found in a schedule or named by the caller build those tickets' key names from the
-//! prefix (passed as the first argument), so the store wants one Redis, not a cluster. Ticket and
-//! user keys also expire a while after the ticket should have: a backstop if no sweeper runs.
+//! Every change that touches more than one key is one Lua script (see [`scripts`]). Ticket and
+//! user keys also expire a while after the ticket should have, and a match's keys an hour after
+//! it was last advanced: a backstop if no sweeper runs.
 
-use super::{Removal, StoreError, TicketRecord, TicketStatus, TicketStore, parse_entry};
+mod scripts;
+
+use super::{
+    Abandoned, DONE_KEPT_MS, MatchRecord, Removal, Step, StoreError, TicketRecord, TicketStatus,
+    TicketStore, parse_entry,
+};
 use crate::pool::Waiting;
 use redis::aio::ConnectionManager;
+use scripts::*;
 use std::collections::HashMap;
 use std::time::Duration;
 use warren_contracts::event::now_millis;
+use warren_contracts::matchmaker::CancelReason;
 
 /// How long after its last due moment a ticket's keys stay in Redis unless removed first.
 const BACKSTOP_MS: u64 = 60_000;
 /// What each gateway said of a user is forgotten a day after the last statement.
 const PRESENCE_TTL_SECONDS: u64 = 86_400;
 
-/// Shared by the ticket scripts. ARGV[1] is the prefix. `fields` reads what a caller gets back of
-/// a ticket (see `records`), followed by its user and pool.
-const PRELUDE: &str = r"
-local P = ARGV[1]
-local function ticket_key(id) return P .. 'ticket:' .. id end
-local function leave_pool(id, pool)
-  local key = P .. 'pool:' .. pool
-  redis.call('HDEL', key, id)
-  if redis.call('EXISTS', key) == 0 then redis.call('SREM', P .. 'pools', pool) end
-end
-local function join_pool(id, pool, entry)
-  redis.call('HSET', P .. 'pool:' .. pool, id, entry)
-  redis.call('SADD', P .. 'pools', pool)
-end
-local function fields(id)
-  return redis.call('HMGET', ticket_key(id), 'record', 'status', 'deadline', 'takes', 'user', 'pool')
-end
-local function delete(id, f)
-  local user_key = P .. 'user:' .. f[5]
-  if redis.call('GET', user_key) == id then redis.call('DEL', user_key) end
-  leave_pool(id, f[6])
-  redis.call('ZREM', P .. 'expiry', id)
-  redis.call('ZREM', P .. 'matching', id)
-  redis.call('DEL', ticket_key(id))
-end
-local function push(out, f)
-  for i = 1, 4 do table.insert(out, f[i]) end
-end
-local function keep(id, user, ms)
-  local user_key = P .. 'user:' .. user
-  if redis.call('PTTL', ticket_key(id)) < tonumber(ms) then
-    redis.call('PEXPIRE', ticket_key(id), ms)
-    if redis.call('GET', user_key) == id then redis.call('PEXPIRE', user_key, ms) end
-  end
-end
-";
-
-/// ARGV: prefix, id, user, pool, entry, expires_at, record, keys' lifetime (ms). The id of the
-/// user's ticket if they have one, nil once stored.
-const ADD: &str = r"
-local user_key = P .. 'user:' .. ARGV[3]
-local existing = redis.call('GET', user_key)
-if existing and redis.call('EXISTS', ticket_key(existing)) == 1 then return existing end
-local key = ticket_key(ARGV[2])
-redis.call('HSET', key, 'record', ARGV[7], 'user', ARGV[3], 'pool', ARGV[4], 'entry', ARGV[5],
-  'expires_at', ARGV[6], 'status', 'pending', 'deadline', '0', 'takes', '0')
-redis.call('PEXPIRE', key, ARGV[8])
-redis.call('SET', user_key, ARGV[2], 'PX', ARGV[8])
-redis.call('ZADD', P .. 'expiry', ARGV[6], ARGV[2])
-return false";
-
-/// ARGV: prefix, id.
-const ACTIVATE: &str = r"
-local key = ticket_key(ARGV[2])
-local f = redis.call('HMGET', key, 'status', 'pool', 'entry')
-if f[1] ~= 'pending' then return 0 end
-redis.call('HSET', key, 'status', 'waiting')
-join_pool(ARGV[2], f[2], f[3])
-return 1";
-
-/// ARGV: prefix, id, allowed statuses… `{}` if missing, `{'kept', status}`, or `{'removed',
-/// record…}`.
-const REMOVE: &str = r"
-local f = fields(ARGV[2])
-if not f[1] then return {} end
-for i = 3, #ARGV do
-  if f[2] == ARGV[i] then
-    delete(ARGV[2], f)
-    local out = {'removed'}
-    push(out, f)
-    return out
-  end
-end
-return {'kept', f[2]}";
-
-/// ARGV: prefix, pool, deadline, keys' lifetime (ms), ids… The taken records, or `{}`.
-const TAKE: &str = r"
-local pool = ARGV[2]
-for i = 5, #ARGV do
-  local f = redis.call('HMGET', ticket_key(ARGV[i]), 'status', 'pool')
-  if not f[1] then
-    -- Gone without leaving its pool (its keys expired): tidy up, so no pass picks it again.
-    leave_pool(ARGV[i], pool)
-    return {}
-  end
-  if f[1] ~= 'waiting' or f[2] ~= pool then return {} end
-end
-local out = {}
-for i = 5, #ARGV do
-  local id = ARGV[i]
-  local key = ticket_key(id)
-  redis.call('HSET', key, 'status', 'matching', 'deadline', ARGV[3])
-  redis.call('HINCRBY', key, 'takes', 1)
-  leave_pool(id, pool)
-  redis.call('ZREM', P .. 'expiry', id)
-  redis.call('ZADD', P .. 'matching', ARGV[3], id)
-  local f = fields(id)
-  keep(id, f[5], ARGV[4])
-  push(out, f)
-end
-return out";
-
-/// ARGV: prefix, then (id, takes) pairs. How many went back.
-const PUT_BACK: &str = r"
-local n = 0
-for i = 2, #ARGV, 2 do
-  local id = ARGV[i]
-  local key = ticket_key(id)
-  local f = redis.call('HMGET', key, 'status', 'takes', 'pool', 'entry', 'expires_at')
-  if f[1] == 'matching' and f[2] == ARGV[i + 1] then
-    redis.call('HSET', key, 'status', 'waiting', 'deadline', '0')
-    redis.call('ZREM', P .. 'matching', id)
-    redis.call('ZADD', P .. 'expiry', f[5], id)
-    join_pool(id, f[3], f[4])
-    n = n + 1
-  end
-end
-return n";
-
-/// ARGV: prefix, ids…
-const FINISH: &str = r"
-for i = 2, #ARGV do
-  local f = fields(ARGV[i])
-  if f[1] then delete(ARGV[i], f) end
-end
-return 1";
-
-/// ARGV: prefix, now, limit. The removed records.
-const TAKE_EXPIRED: &str = r"
-local due = redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, id in ipairs(due) do
-  redis.call('ZREM', P .. 'expiry', id)
-  local f = fields(id)
-  if f[1] and (f[2] == 'waiting' or f[2] == 'pending') then
-    delete(id, f)
-    push(out, f)
-  end
-end
-return out";
-
-/// ARGV: prefix, now, limit, retry at. The stuck records, with their new deadline.
-const TAKE_STUCK: &str = r"
-local due = redis.call('ZRANGEBYSCORE', P .. 'matching', '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, id in ipairs(due) do
-  local f = fields(id)
-  if f[1] and f[2] == 'matching' then
-    redis.call('ZADD', P .. 'matching', ARGV[4], id)
-    redis.call('HSET', ticket_key(id), 'deadline', ARGV[4])
-    f[3] = ARGV[4]
-    push(out, f)
-  else
-    redis.call('ZREM', P .. 'matching', id)
-  end
-end
-return out";
-
-/// KEYS: lease. ARGV: holder.
-const RELEASE_LEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1";
-
-/// KEYS: presence. ARGV: gateway, at (ms), 0|1, ttl (s). 1 if online on any gateway afterwards.
-const SET_PRESENCE: &str = r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local newer = true
-if current then
-  local at = tonumber(string.match(current, '^(%d+):'))
-  if at and at > tonumber(ARGV[2]) then newer = false end
-end
-if newer then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-end
-for _, said in ipairs(redis.call('HVALS', KEYS[1])) do
-  if string.sub(said, -2) == ':1' then return 1 end
-end
-return 0";
+/// How long a match's keys, and its tickets', outlive the last time it was advanced.
+const MATCH_BACKSTOP_MS: u64 = 3_600_000;
+/// What a script returns of a ticket: record, status, match, session, leaving.
+const TICKET_PARTS: usize = 5;
+/// What a script returns of a match: record, session, handed, announced, due, done.
+const MATCH_PARTS: usize = 6;
 
 pub struct RedisStore {
     redis: ConnectionManager,
@@ -216,10 +51,13 @@ pub struct RedisStore {
     activate: redis::Script,
     remove: redis::Script,
     take: redis::Script,
-    put_back: redis::Script,
-    finish: redis::Script,
+    record_session: redis::Script,
+    note: redis::Script,
+    complete: redis::Script,
+    abandon: redis::Script,
+    defer: redis::Script,
+    take_due: redis::Script,
     take_expired: redis::Script,
-    take_stuck: redis::Script,
     release_lease: redis::Script,
     set_presence: redis::Script,
 }
@@ -245,10 +83,13 @@ impl RedisStore {
             activate: ticket_script(ACTIVATE),
             remove: ticket_script(REMOVE),
             take: ticket_script(TAKE),
-            put_back: ticket_script(PUT_BACK),
-            finish: ticket_script(FINISH),
+            record_session: ticket_script(RECORD_SESSION),
+            note: ticket_script(NOTE),
+            complete: ticket_script(COMPLETE),
+            abandon: ticket_script(ABANDON),
+            defer: ticket_script(DEFER),
+            take_due: ticket_script(TAKE_DUE),
             take_expired: ticket_script(TAKE_EXPIRED),
-            take_stuck: ticket_script(TAKE_STUCK),
             release_lease: redis::Script::new(RELEASE_LEASE),
             set_presence: redis::Script::new(SET_PRESENCE),
         }
@@ -284,22 +125,59 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-/// A ticket from its four stored parts: record, status, deadline, takes.
+/// A ticket from its stored parts: record, status, match, session, leaving.
 fn record(parts: &[String]) -> Result<TicketRecord, StoreError> {
-    let [json, status, deadline, takes] = parts else {
+    let [json, status, match_id, session, leaving] = parts else {
         return Err(corrupt("a ticket came back in pieces"));
     };
     let mut record: TicketRecord = serde_json::from_str(json).map_err(corrupt)?;
     record.status =
         TicketStatus::parse(status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
-    record.deadline = deadline.parse().map_err(corrupt)?;
-    record.takes = takes.parse().map_err(corrupt)?;
+    record.match_id = present(match_id);
+    record.session_id = present(session);
+    record.leaving = match leaving.as_str() {
+        "" => None,
+        reason => Some(
+            serde_json::from_value(serde_json::Value::String(reason.to_owned()))
+                .map_err(corrupt)?,
+        ),
+    };
     Ok(record)
 }
 
-/// The tickets a script returned, four parts each.
+/// The tickets a script returned.
 fn records(flat: &[String]) -> Result<Vec<TicketRecord>, StoreError> {
-    flat.chunks(4).map(record).collect()
+    flat.chunks(TICKET_PARTS).map(record).collect()
+}
+
+/// A match from its stored parts: record, session, handed, announced, due, done.
+fn match_record(parts: &[String]) -> Result<MatchRecord, StoreError> {
+    let [json, session, handed, announced, due, done] = parts else {
+        return Err(corrupt("a match came back in pieces"));
+    };
+    let mut record: MatchRecord = serde_json::from_str(json).map_err(corrupt)?;
+    record.session_id = present(session);
+    record.handed_over = handed == "1";
+    record.announced = announced == "1";
+    record.due = if due.is_empty() {
+        0
+    } else {
+        due.parse().map_err(corrupt)?
+    };
+    record.done = done == "1";
+    Ok(record)
+}
+
+fn present(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A leaving reason as stored: its name on the wire.
+fn reason_name(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::Cancelled => "cancelled",
+        CancelReason::Disconnected => "disconnected",
+    }
 }
 
 /// How long from now a ticket's keys should live if its last due moment is `due` (Unix ms).
@@ -326,12 +204,18 @@ impl TicketStore for RedisStore {
     async fn get(&self, ticket_id: &str) -> Result<Option<TicketRecord>, StoreError> {
         let parts: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(self.key("ticket", ticket_id))
-            .arg(&["record", "status", "deadline", "takes"][..])
+            .arg(&["record", "status", "match", "session", "leaving"][..])
             .query_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
-        let parts: Option<Vec<String>> = parts.into_iter().collect();
-        parts.map(|parts| record(&parts)).transpose()
+        let mut parts = parts.into_iter();
+        // The record and the status are always there; the rest only while being matched.
+        let (Some(Some(json)), Some(Some(status))) = (parts.next(), parts.next()) else {
+            return Ok(None);
+        };
+        let mut all = vec![json, status];
+        all.extend(parts.map(Option::unwrap_or_default));
+        record(&all).map(Some)
     }
 
     async fn find_user(&self, user_id: &str) -> Result<Option<TicketRecord>, StoreError> {
@@ -357,9 +241,12 @@ impl TicketStore for RedisStore {
         &self,
         ticket_id: &str,
         allowed: &[TicketStatus],
+        leaving: Option<CancelReason>,
     ) -> Result<Removal, StoreError> {
         let mut invocation = self.invocation(&self.remove);
-        invocation.arg(ticket_id);
+        invocation
+            .arg(ticket_id)
+            .arg(leaving.map_or("", reason_name));
         for status in allowed {
             invocation.arg(status.as_str());
         }
@@ -367,9 +254,7 @@ impl TicketStore for RedisStore {
         match answer.split_first() {
             None => Ok(Removal::Missing),
             Some((what, rest)) if what == "removed" => Ok(Removal::Removed(record(rest)?)),
-            Some((_, [status])) => TicketStatus::parse(status)
-                .map(Removal::Kept)
-                .ok_or_else(|| corrupt(format!("status {status:?}"))),
+            Some((what, rest)) if what == "kept" => Ok(Removal::Kept(record(rest)?)),
             Some(_) => Err(corrupt("an unreadable answer to a removal")),
         }
     }
@@ -435,21 +320,20 @@ impl TicketStore for RedisStore {
         Ok(())
     }
 
-    async fn take(
-        &self,
-        pool: &str,
-        ticket_ids: &[String],
-        deadline: u64,
-    ) -> Result<Option<Vec<TicketRecord>>, StoreError> {
-        if ticket_ids.is_empty() {
+    async fn take(&self, new: &MatchRecord) -> Result<Option<Vec<TicketRecord>>, StoreError> {
+        if new.tickets.is_empty() {
             return Ok(None);
         }
+        let json = serde_json::to_string(new).map_err(corrupt)?;
         let mut invocation = self.invocation(&self.take);
         invocation
-            .arg(pool)
-            .arg(deadline)
-            .arg(lifetime_ms(deadline))
-            .arg(ticket_ids);
+            .arg(&new.pool)
+            .arg(&new.match_id)
+            .arg(new.due)
+            .arg(json)
+            .arg(new.tickets.join(" "))
+            .arg(MATCH_BACKSTOP_MS)
+            .arg(&new.tickets);
         let flat: Vec<String> = self.run(invocation).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -457,42 +341,98 @@ impl TicketStore for RedisStore {
         records(&flat).map(Some)
     }
 
-    async fn put_back(&self, tickets: &[TicketRecord]) -> Result<usize, StoreError> {
-        if tickets.is_empty() {
-            return Ok(0);
+    async fn get_match(&self, match_id: &str) -> Result<Option<MatchRecord>, StoreError> {
+        let parts: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.key("match", match_id))
+            .arg(&["record", "session", "handed", "announced", "due", "done"][..])
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        if parts.first().is_none_or(Option::is_none) {
+            return Ok(None);
         }
-        let mut invocation = self.invocation(&self.put_back);
-        for ticket in tickets {
-            invocation.arg(&ticket.ticket_id).arg(ticket.takes);
-        }
-        self.run(invocation).await
+        let parts: Vec<String> = parts.into_iter().map(Option::unwrap_or_default).collect();
+        match_record(&parts).map(Some)
     }
 
-    async fn finish(&self, ticket_ids: &[String]) -> Result<(), StoreError> {
-        if ticket_ids.is_empty() {
-            return Ok(());
+    async fn record_session(
+        &self,
+        match_id: &str,
+        session_id: &str,
+    ) -> Result<Option<(MatchRecord, bool)>, StoreError> {
+        let mut invocation = self.invocation(&self.record_session);
+        invocation.arg(match_id).arg(session_id);
+        let answer: Vec<String> = self.run(invocation).await?;
+        match answer.split_first() {
+            None => Ok(None),
+            Some((first, parts)) => Ok(Some((match_record(parts)?, first == "1"))),
         }
-        let mut invocation = self.invocation(&self.finish);
-        invocation.arg(ticket_ids);
+    }
+
+    async fn note(&self, match_id: &str, step: Step) -> Result<(), StoreError> {
+        let field = match step {
+            Step::HandedOver => "handed",
+            Step::Announced => "announced",
+        };
+        let mut invocation = self.invocation(&self.note);
+        invocation.arg(match_id).arg(field);
         let _: i64 = self.run(invocation).await?;
         Ok(())
+    }
+
+    async fn complete(&self, match_id: &str) -> Result<(), StoreError> {
+        let mut invocation = self.invocation(&self.complete);
+        invocation.arg(match_id).arg(DONE_KEPT_MS);
+        let _: i64 = self.run(invocation).await?;
+        Ok(())
+    }
+
+    async fn abandon(&self, match_id: &str) -> Result<Abandoned, StoreError> {
+        let mut invocation = self.invocation(&self.abandon);
+        invocation.arg(match_id);
+        let answer: Vec<String> = self.run(invocation).await?;
+        match answer.split_first() {
+            Some((what, _)) if what == "missing" => Ok(Abandoned::Missing),
+            Some((what, _)) if what == "session" => Ok(Abandoned::HasSession),
+            Some((what, rest)) if what == "undone" => {
+                let (count, tickets) = rest
+                    .split_first()
+                    .ok_or_else(|| corrupt("an unreadable answer to an abandon"))?;
+                let count: usize = count.parse().map_err(corrupt)?;
+                let mut back = records(tickets)?;
+                let ended = back.split_off(count.min(back.len()));
+                Ok(Abandoned::Undone { back, ended })
+            }
+            _ => Err(corrupt("an unreadable answer to an abandon")),
+        }
+    }
+
+    async fn defer(&self, match_id: &str, due: u64) -> Result<(), StoreError> {
+        let mut invocation = self.invocation(&self.defer);
+        invocation.arg(match_id).arg(due);
+        let _: i64 = self.run(invocation).await?;
+        Ok(())
+    }
+
+    async fn take_due(
+        &self,
+        now: u64,
+        limit: usize,
+        retry_at: u64,
+    ) -> Result<Vec<MatchRecord>, StoreError> {
+        let mut invocation = self.invocation(&self.take_due);
+        invocation
+            .arg(now)
+            .arg(limit.max(1))
+            .arg(retry_at)
+            .arg(MATCH_BACKSTOP_MS);
+        let flat: Vec<String> = self.run(invocation).await?;
+        flat.chunks(MATCH_PARTS).map(match_record).collect()
     }
 
     async fn take_expired(&self, now: u64, limit: usize) -> Result<Vec<TicketRecord>, StoreError> {
         let mut invocation = self.invocation(&self.take_expired);
         invocation.arg(now).arg(limit.max(1));
-        let flat: Vec<String> = self.run(invocation).await?;
-        records(&flat)
-    }
-
-    async fn take_stuck(
-        &self,
-        now: u64,
-        limit: usize,
-        retry_at: u64,
-    ) -> Result<Vec<TicketRecord>, StoreError> {
-        let mut invocation = self.invocation(&self.take_stuck);
-        invocation.arg(now).arg(limit.max(1)).arg(retry_at);
         let flat: Vec<String> = self.run(invocation).await?;
         records(&flat)
     }
