@@ -218,11 +218,22 @@ async fn start_services(
             Arc::clone(&store),
             consumers.clone(),
         ));
+        background.push(warren_rooms::serve_starts(
+            bus,
+            Arc::clone(&store),
+            consumers.clone(),
+        ));
         servers.push(warren_rooms::serve(bus, store, serve()).await?);
     }
     if options.runs("private_rooms") {
         let (store, config) = (stores.private_rooms, options.private_rooms.clone());
         background.push(warren_private_rooms::serve_expiry(
+            bus,
+            Arc::clone(&store),
+            config.clone(),
+            consumers.clone(),
+        ));
+        background.push(warren_private_rooms::serve_starts(
             bus,
             Arc::clone(&store),
             config.clone(),

@@ -3,7 +3,8 @@
 //! Every instance sweeps; the store hands each due room to one of them. The sweeper closes the
 //! room with a compare-and-set like any other change, so a join that lands first keeps the room
 //! alive (its write already put the room back in the schedule, at its new expiry), and a start
-//! under way is left alone until it ends the room itself or counts as abandoned.
+//! under way is left alone: the start ends the room itself (see [`crate::start`]), or, refused,
+//! puts it back in the schedule.
 //!
 //! If an instance dies between taking a room and closing it, the room's Redis keys expire a
 //! little later by themselves, and the claims they leave behind are found stale and replaced.
@@ -54,6 +55,10 @@ pub(crate) async fn sweep(service: &Service) -> usize {
 async fn expire(service: &Service, room_id: &str, now: u64) -> bool {
     let outcome = service
         .update(room_id, |record| {
+            // Its players wait on the start, which ends the room or, undone, reschedules it.
+            if record.start.is_some() {
+                return Ok(Change::Unchanged);
+            }
             // Due later: a join (or a start) came since, and its write rescheduled the room.
             if record.due_at() > now {
                 return Ok(Change::Unchanged);

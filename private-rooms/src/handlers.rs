@@ -53,6 +53,7 @@ pub(crate) async fn create(
         starting_at: 0,
         invites: 0,
         joining: Vec::new(),
+        start: None,
     };
     record.room.free_seats = record.free_seats();
     let mut created = Err(StoreError::CodeTaken);

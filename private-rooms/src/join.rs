@@ -4,23 +4,22 @@
 //! A join takes a seat in three steps: it holds a seat for the user (so the room holds them while
 //! they are claimed, see [`crate::store::RoomRecord::joining`]), claims them in `accounts`, and
 //! then makes them a player, or gives the seat back if the claim is refused. The compare-and-set
-//! that makes the last player of a full room also marks it starting, so exactly one request starts
-//! it, and only with players who are claimed. That request asks `sessions` for the session (which
-//! tells the players itself), moves the players' claims to it, removes the room and its code, and
-//! tells the players the room is over. If no session comes, the join is undone as if it never
-//! happened.
+//! that makes the last player of a full room also records its start, so exactly one request starts
+//! it, and only with players who are claimed. That request makes the first attempt at the start
+//! (see [`crate::start`]): the session, the claims handed over to it, the players told, the room
+//! and its code removed. If sessions refuses, the join is undone as if it never happened; if
+//! something fails on the way, the completer finishes the start.
 
 use crate::code;
 use crate::handlers::caller;
 use crate::service::{Change, Service, service_call, store_failure};
+use crate::start;
 use crate::store::{Joining, RoomRecord};
-use serde_json::json;
 use std::sync::Arc;
 use warren_bus::{CallOptions, RequestContext};
 use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::{Code, PrivateRoom};
-use warren_contracts::rooms::{CLOSED, CloseReason, RoomClosed, RoomPlayer};
-use warren_contracts::sessions::{Create as CreateSession, NewSession};
+use warren_contracts::rooms::RoomPlayer;
 use warren_contracts::{ErrorCode, WireError};
 
 pub(crate) async fn join(
@@ -75,7 +74,7 @@ pub(crate) async fn join(
         give_back(&service, &room_id, &user).await;
         return Err(error);
     }
-    let seated = take_seat(&service, &room_id, &user).await;
+    let seated = take_seat(&service, &call, &room_id, &user).await;
     let record = match seated {
         Ok(record) => record,
         Err(error) => {
@@ -86,10 +85,11 @@ pub(crate) async fn join(
     };
     tracing::info!(room_id = %record.id(), players = record.room.players.len(), "joined");
     service.updated(&record.room).await;
-    if record.starting_at == 0 {
+    if record.start.as_ref().is_none_or(|start| start.by != user) {
         return Ok(record.room);
     }
-    start(&service, &call, record, &user).await
+    // This join's write filled the room and decided its start: only this request gets here.
+    start::first_attempt(&service, &call, record).await
 }
 
 /// Holds a seat for `user` while they are claimed; `Unchanged` if the room holds them already.
@@ -117,8 +117,13 @@ async fn hold_seat(
 }
 
 /// Makes the claimed `user` a player in the seat held for them, which puts off the room's expiry;
-/// the last player of a full room marks it starting in the same write.
-async fn take_seat(service: &Service, room_id: &str, user: &str) -> Result<RoomRecord, WireError> {
+/// the last player of a full room records its start in the same write.
+async fn take_seat(
+    service: &Service,
+    call: &CallOptions,
+    room_id: &str,
+    user: &str,
+) -> Result<RoomRecord, WireError> {
     let (record, _) = service
         .update(room_id, |record| {
             if !record.is_joining(user) {
@@ -133,94 +138,13 @@ async fn take_seat(service: &Service, room_id: &str, user: &str) -> Result<RoomR
             });
             room.expires_at = service.expires_from(now);
             if room.players.len() >= room.max_players as usize {
-                record.starting_at = now;
+                start::decide(record, user, call, now);
             }
             Ok(Change::Save)
         })
         .await
         .map_err(gone_is_not_found)?;
     Ok(record)
-}
-
-/// The join by `joiner` filled the room and marked it starting: only this request gets here.
-async fn start(
-    service: &Service,
-    call: &CallOptions,
-    record: RoomRecord,
-    joiner: &str,
-) -> Result<PrivateRoom, WireError> {
-    let room = &record.room;
-    let players = room.player_ids();
-    let new = NewSession {
-        mode: room.mode.clone(),
-        players: players.clone(),
-    };
-    let session = match service.bus.call::<CreateSession>(&new, call.clone()).await {
-        Ok(session) => session,
-        Err(error) => {
-            tracing::warn!(%error, room_id = %room.room_id, "could not start the room's session");
-            undo(service, call, room.room_id.as_str(), joiner).await;
-            return Err(error.to_wire());
-        }
-    };
-    service
-        .hand_over(call, players.clone(), &room.room_id, &session.session_id)
-        .await;
-    // Deleted before anyone hears of it, so that the code is dead by the time players are told.
-    if let Err(error) = service.update(&room.room_id, |_| Ok(Change::Delete)).await {
-        // Left as it is, the start counts as abandoned later and the sweeper closes the room;
-        // its players are in the session meanwhile.
-        tracing::error!(%error, room_id = %room.room_id, "could not remove a started room");
-    }
-    let closed = RoomClosed {
-        room_id: room.room_id.clone(),
-        reason: CloseReason::Started,
-        session_id: Some(session.session_id.clone()),
-    };
-    service.announce(CLOSED, players, json!(closed)).await;
-    tracing::info!(room_id = %room.room_id, session_id = %session.session_id, "private room started");
-    Ok(record.room)
-}
-
-/// Takes back a join whose start got no session: the joiner out, their claim released, the room
-/// open again, as it was before.
-async fn undo(service: &Service, call: &CallOptions, room_id: &str, joiner: &str) {
-    match unseat(service, room_id, joiner).await {
-        Ok((record, change)) => {
-            service
-                .release(call, vec![joiner.to_owned()], room_id)
-                .await;
-            if change == Change::Save {
-                service.updated(&record.room).await;
-            }
-        }
-        // The joiner stays seated (and claimed); the start counts as abandoned later.
-        Err(error) => {
-            tracing::error!(%error, room_id, "could not undo a join after a failed start")
-        }
-    }
-}
-
-/// Takes `user`'s seat back, and with it the start their join began.
-async fn unseat(
-    service: &Service,
-    room_id: &str,
-    user: &str,
-) -> Result<(RoomRecord, Change), WireError> {
-    service
-        .update(room_id, |record| {
-            record.starting_at = 0;
-            let room = &mut record.room;
-            room.players.retain(|p| p.user_id != user);
-            let Some(first) = room.players.first() else {
-                return Ok(Change::Delete);
-            };
-            if room.owner == user {
-                room.owner = first.user_id.clone();
-            }
-            Ok(Change::Save)
-        })
-        .await
 }
 
 /// Frees the seat held for `user`, whose claim was refused. Left held, it would free itself once

@@ -9,9 +9,12 @@
 //! `private_rooms.holds` when a claim of its own is in the way of another.
 //!
 //! ```text
-//! lib.rs        serve(), serve_expiry() and router(): the methods wired to their handlers
+//! lib.rs        serve(), serve_expiry(), serve_starts() and router(): the methods wired to
+//!               their handlers, and the background work
 //! handlers.rs   create, invite, leave, close, holds
-//! join.rs       join by code, wrong codes counted, and the start a full room leads to
+//! join.rs       join by code, wrong codes counted; the join that fills a room starts it
+//! start.rs      the start: one recorded decision, and the completer that carries through
+//!               starts their join left pending
 //! expiry.rs     the sweeper that closes rooms whose time to live is over
 //! service.rs    the compare-and-set loop, events, and the users' claims in accounts
 //! code.rs       invite codes: drawn, shown, and read back in any spelling
@@ -23,10 +26,11 @@ mod expiry;
 mod handlers;
 mod join;
 mod service;
+mod start;
 pub mod store;
 
 pub use handlers::MAX_INVITES;
-pub use store::{MemoryStore, PrivateRoomStore, RedisStore, RoomRecord, StoreError};
+pub use store::{MemoryStore, PrivateRoomStore, RedisStore, RoomRecord, Start, StoreError};
 
 use service::Service;
 use std::sync::Arc;
@@ -108,6 +112,28 @@ pub fn serve_expiry(
 ) -> JoinHandle<()> {
     let service = Arc::new(Service::new(bus.clone(), store, config));
     expiry::start(service, shutdown)
+}
+
+/// Starts the completer that carries through private room starts left pending (a call that
+/// failed, an instance that died mid-start); it runs until `shutdown`, finishing the attempt under
+/// way. Every instance runs one: the store hands each due start to one of them.
+pub fn serve_starts(
+    bus: &Bus,
+    store: Arc<dyn PrivateRoomStore>,
+    config: PrivateRoomsConfig,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    start::run(Arc::new(Service::new(bus.clone(), store, config)), shutdown)
+}
+
+/// Carries on the pending starts that are due, once, now; how many it finished. What the
+/// completer does on each tick, for tools and tests that want to control the moment.
+pub async fn complete_starts(
+    bus: &Bus,
+    store: Arc<dyn PrivateRoomStore>,
+    config: PrivateRoomsConfig,
+) -> usize {
+    start::complete_due(&Service::new(bus.clone(), store, config)).await
 }
 
 /// Closes the rooms whose time to live is over, once, now; returns how many. What the sweeper

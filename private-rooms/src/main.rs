@@ -39,8 +39,14 @@ async fn main() -> anyhow::Result<()> {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
-            // The sweeper stops after the server, at the signal.
+            // The sweeper and the completer stop after the server, at the signal.
             let expiry = warren_private_rooms::serve_expiry(
+                &bus,
+                Arc::clone(&store),
+                config.clone(),
+                background.clone(),
+            );
+            let starts = warren_private_rooms::serve_starts(
                 &bus,
                 Arc::clone(&store),
                 config.clone(),
@@ -50,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
                 warren_private_rooms::serve(&bus, store, config, ServeOptions::default()).await?;
             Ok(Started {
                 server,
-                background: vec![expiry],
+                background: vec![expiry, starts],
             })
         },
     )

@@ -7,7 +7,7 @@ use crate::store::{JOIN_ABANDONED_MS, PrivateRoomStore, RoomRecord, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::{Bus, CallOptions, RequestContext};
+use warren_bus::{Bus, BusError, CallError, CallOptions, RequestContext};
 use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::{PrivateRoom, SERVICE};
@@ -73,15 +73,17 @@ impl Service {
         check_mode(&modes, mode, players, MIN_PLAYERS, MAX_PLAYERS)
     }
 
-    /// The room as it stands, `None` if there is none, with what an instance that died left
-    /// half done undone: a start (the room is open again, and full until someone leaves) and
-    /// seats held for joins that never finished.
+    /// The room as it stands, `None` if there is none, with seats held for joins that never
+    /// finished freed again. A recorded start (see [`crate::store::Start`]) is never undone
+    /// here: the completer carries it through. Only a start left by a version that did not record
+    /// it counts as abandoned after a while (the room is open again, and full until someone
+    /// leaves).
     pub(crate) async fn find(&self, room_id: &str) -> Result<Option<RoomRecord>, WireError> {
         let Some(mut record) = self.store.get(room_id).await.map_err(store_failure)? else {
             return Ok(None);
         };
         let now = now_millis();
-        if record.starting_at != 0 && !record.starting(now) {
+        if record.start.is_none() && record.starting_at != 0 && !record.starting(now) {
             tracing::warn!(room_id, "a start was abandoned; the room is open again");
             record.starting_at = 0;
         }
@@ -140,6 +142,22 @@ impl Service {
             ErrorCode::Unavailable,
             "the room is too busy; try again",
         ))
+    }
+
+    /// Tells `recipients` of one decided thing, named by `key`: the event's id follows from the
+    /// key, so a retry (by any instance) is the same event, numbered once by the journal.
+    pub(crate) async fn announce_once(
+        &self,
+        key: &str,
+        kind: &str,
+        recipients: Vec<String>,
+        data: serde_json::Value,
+    ) -> Result<(), BusError> {
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let event = Event::once(key, kind, recipients, data);
+        self.bus.publish(SERVICE, &event).await
     }
 
     /// Tells `recipients`; a failed publish is logged, the change stands.
@@ -207,17 +225,18 @@ impl Service {
         }
     }
 
-    /// Moves the players' claims from the room to the session it started.
+    /// Moves the players' claims from the room to the session it started. Idempotent in
+    /// `accounts` (a claim already on the session stays), so a start retries it until it is done.
     pub(crate) async fn hand_over(
         &self,
         call: &CallOptions,
         users: Vec<String>,
         room_id: &str,
         session_id: &str,
-    ) {
+    ) -> Result<(), CallError> {
         self.claims
-            .hand_over(call, users, room_id, session_id)
-            .await;
+            .try_hand_over(call, users, room_id, session_id)
+            .await
     }
 
     /// Whether `room_id` holds `user`: the room exists (not started, not closed) and seats them,

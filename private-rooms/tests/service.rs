@@ -306,13 +306,15 @@ async fn an_unused_room_expires(backend: Backend) {
     h.stop().await;
 }
 
+/// Sessions refuses the start for good (a failure it may recover from leaves the start pending,
+/// see tests/start.rs).
 async fn a_failed_start_undoes_the_join(backend: Backend) {
     let mut h = Harness::start(backend).await;
     let (ada, bob) = (h.player(), h.player());
     let room = h.call::<Create>(&ada, &new_room("relay", 2)).await.unwrap();
-    h.fakes.fail_create.store(true, Ordering::SeqCst);
+    h.fakes.refuse_create.store(true, Ordering::SeqCst);
     let failed = h.call::<Join>(&bob, &code(&room.code)).await;
-    assert_eq!(code_of(&failed), Some(ErrorCode::Unavailable));
+    assert_eq!(code_of(&failed), Some(ErrorCode::InvalidParams));
     assert!(!holds(&h, &room, &bob).await, "the joiner kept the seat");
     assert!(
         h.fakes.claim_of(&bob).is_none(),
@@ -325,7 +327,7 @@ async fn a_failed_start_undoes_the_join(backend: Backend) {
     assert_eq!(reopened.recipients, vec![ada.clone()]);
     assert_eq!(room_in(&reopened).free_seats, 1);
     // Open again, as before: the next try starts it.
-    h.fakes.fail_create.store(false, Ordering::SeqCst);
+    h.fakes.refuse_create.store(false, Ordering::SeqCst);
     h.call::<Join>(&bob, &code(&room.code)).await.unwrap();
     let closed = h.event_for(&bob, CLOSED).await;
     assert_eq!(closed.data["reason"], "started");

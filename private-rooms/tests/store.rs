@@ -13,7 +13,7 @@ use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::PrivateRoom;
 use warren_contracts::rooms::RoomPlayer;
 use warren_private_rooms::store::START_ABANDONED_MS;
-use warren_private_rooms::{PrivateRoomStore, RoomRecord, StoreError, code};
+use warren_private_rooms::{PrivateRoomStore, RoomRecord, Start, StoreError, code};
 
 type Store = Arc<dyn PrivateRoomStore>;
 
@@ -37,6 +37,7 @@ fn record(expires_at: u64) -> RoomRecord {
         starting_at: 0,
         invites: 0,
         joining: Vec::new(),
+        start: None,
     }
 }
 
@@ -197,6 +198,56 @@ async fn expiry_takes_each_due_room_once(store: Store) {
     assert_eq!(all, many.iter().map(|r| r.id().to_owned()).collect());
 }
 
+/// The start schedule: a start is on it from the write that records it, handed to one taker at a
+/// time for a lease, moved after a failed attempt, and off it once undone or the room is gone.
+async fn starts_are_scheduled(store: Store) {
+    let room = record(later());
+    let id = room.id().to_owned();
+    store.create(&room).await.unwrap();
+    let take = |now: u64| {
+        let store = Arc::clone(&store);
+        async move { store.take_due_starts(now, 10, now + 1_000).await.unwrap() }
+    };
+    assert!(
+        take(u64::MAX / 2).await.is_empty(),
+        "an open room is scheduled"
+    );
+    let mut starting = room.clone();
+    starting.room.version = 1;
+    starting.starting_at = now_millis();
+    starting.start = Some(Start {
+        request_id: format!("private-room-start:{id}:1"),
+        by: "b".into(),
+        session_id: None,
+        look_at: 100,
+    });
+    assert!(store.replace(&starting, 0).await.unwrap());
+    assert!(take(99).await.is_empty());
+    assert_eq!(take(100).await, vec![id.clone()]);
+    assert!(take(1_099).await.is_empty(), "taken twice within its lease");
+    starting.start.as_mut().unwrap().session_id = Some("s".into());
+    starting.room.version = 2;
+    assert!(store.replace(&starting, 1).await.unwrap());
+    assert!(
+        take(1_099).await.is_empty(),
+        "a write of the start moved its lease"
+    );
+    store.retry_start_at(&id, 1_050).await.unwrap();
+    assert_eq!(take(1_050).await, vec![id.clone()]);
+    let mut undone = starting.clone();
+    undone.start = None;
+    undone.starting_at = 0;
+    undone.room.version = 3;
+    assert!(store.replace(&undone, 2).await.unwrap());
+    assert!(take(u64::MAX / 2).await.is_empty());
+    store.retry_start_at(&id, 10).await.unwrap();
+    assert!(take(u64::MAX / 2).await.is_empty(), "a retry put it back");
+    starting.room.version = 4;
+    assert!(store.replace(&starting, 3).await.unwrap());
+    assert!(store.delete(&starting, 4).await.unwrap());
+    assert!(take(u64::MAX / 2).await.is_empty());
+}
+
 async fn wrong_codes_are_counted_per_user_per_window(store: Store) {
     let (eve, bob) = (common::user(), common::user());
     let window = Duration::from_millis(400);
@@ -248,5 +299,6 @@ over_both_stores!(
     compare_and_set,
     codes_are_unique,
     expiry_takes_each_due_room_once,
+    starts_are_scheduled,
     wrong_codes_are_counted_per_user_per_window,
 );

@@ -1,19 +1,15 @@
-//! `rooms.list`, `rooms.leave`, `rooms.ready` (and the start it may lead to) and `rooms.holds`:
-//! check the caller and the parameters, change the room with a compare-and-set, keep the caller's
-//! claim in step, and tell the room's players. Creating and joining are in [`crate::seating`].
+//! `rooms.list`, `rooms.leave`, `rooms.ready` and `rooms.holds`: check the caller and the
+//! parameters, change the room with a compare-and-set, keep the caller's claim in step, and tell
+//! the room's players. Creating and joining are in [`crate::seating`]; the start a ready may lead
+//! to is in [`crate::start`].
 
-use crate::service::{Change, Service, service_call};
-use crate::store::RoomRecord;
+use crate::service::{Change, Service};
+use crate::start;
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
-use warren_contracts::event::now_millis;
-use warren_contracts::rooms::{
-    CLOSED, CloseReason, ListRooms, MAX_LIST, Room, RoomClosed, RoomId, RoomStatus, SetReady,
-    UPDATED,
-};
-use warren_contracts::sessions::{Create as CreateSession, NewSession};
+use warren_contracts::rooms::{ListRooms, MAX_LIST, Room, RoomId, RoomStatus, SetReady, UPDATED};
 use warren_contracts::{Empty, ErrorCode, WireError};
 
 /// Longest id or mode name accepted, in bytes.
@@ -102,8 +98,7 @@ pub(crate) async fn ready(
             player.ready = params.ready;
             let full = room.players.len() == room.max_players as usize;
             if full && room.players.iter().all(|p| p.ready) {
-                room.status = RoomStatus::Starting;
-                record.starting_at = now_millis();
+                start::decide(record, &user, &ctx);
             }
             Ok(Change::Save)
         })
@@ -113,79 +108,10 @@ pub(crate) async fn ready(
     }
     updated(&service, &record.room).await;
     if record.room.status == RoomStatus::Starting {
-        start(&service, &ctx, record, &user).await
+        // Only the request whose write made the room start gets here.
+        start::first_attempt(&service, &ctx, record).await
     } else {
         Ok(record.room)
-    }
-}
-
-/// The room is full and ready, and this request made it so: only this request starts it. The
-/// session is asked for; then the claims move to it, the players hear the room is over, and the
-/// room goes. If no session comes, the last player is not ready after all and the room is open
-/// again, so nothing is half done.
-async fn start(
-    service: &Service,
-    ctx: &RequestContext,
-    record: RoomRecord,
-    starter: &str,
-) -> Result<Room, WireError> {
-    let room = &record.room;
-    let new = NewSession {
-        mode: room.mode.clone(),
-        players: room.player_ids(),
-    };
-    let session = match service
-        .bus
-        .call::<CreateSession>(&new, service_call(ctx))
-        .await
-    {
-        Ok(session) => session,
-        Err(error) => {
-            tracing::warn!(%error, room_id = %room.room_id, "could not start the room's session");
-            reopen(service, &room.room_id, starter).await;
-            return Err(error.to_wire());
-        }
-    };
-    service
-        .hand_over(ctx, room.player_ids(), &room.room_id, &session.session_id)
-        .await;
-    let closed = RoomClosed {
-        room_id: room.room_id.clone(),
-        reason: CloseReason::Started,
-        session_id: Some(session.session_id.clone()),
-    };
-    let expected = record.version();
-    if let Err(error) = service.store.delete(room, expected).await {
-        // Left as it is, the start counts as abandoned later and the room opens again, empty of
-        // ready players; its players are in the session meanwhile.
-        tracing::error!(%error, room_id = %room.room_id, "could not remove a started room");
-    }
-    service
-        .announce(CLOSED, room.player_ids(), json!(closed))
-        .await;
-    tracing::info!(room_id = %room.room_id, session_id = %session.session_id, "room started");
-    Ok(record.room)
-}
-
-/// Undoes a start that got no session: open again, the starter not ready.
-async fn reopen(service: &Service, room_id: &str, starter: &str) {
-    let reopened = service
-        .update(room_id, |record| {
-            record.room.status = RoomStatus::Open;
-            record.starting_at = 0;
-            for player in &mut record.room.players {
-                if player.user_id == starter {
-                    player.ready = false;
-                }
-            }
-            Ok(Change::Save)
-        })
-        .await;
-    match reopened {
-        Ok((record, _)) => updated(service, &record.room).await,
-        Err(error) => {
-            tracing::error!(%error, room_id, "could not reopen a room after a failed start")
-        }
     }
 }
 

@@ -11,7 +11,9 @@
 //! ```text
 //! lib.rs        serve() and router(): the methods wired to their handlers
 //! seating.rs    create and join: a seat held, the user claimed, the seat taken
-//! handlers.rs   list, leave, ready (and the start it may lead to), holds
+//! handlers.rs   list, leave, ready, holds
+//! start.rs      the start a ready leads to: one recorded decision, and the completer that
+//!               carries through starts their request left pending
 //! service.rs    the compare-and-set loop, events, and the user's claim in accounts
 //! store/        RoomStore: in memory, or Redis with a version check on every write
 //! (here)        report_open_rooms(): the open-rooms gauge, read from the store when scraped
@@ -20,6 +22,7 @@
 mod handlers;
 mod seating;
 mod service;
+mod start;
 pub mod store;
 
 pub use store::{MemoryStore, RedisStore, RoomStore, StoreError};
@@ -42,6 +45,23 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<ServerHandle, BusError> {
     bus.serve(router(bus.clone(), store), options).await
+}
+
+/// Starts the completer that carries through room starts left pending (a call that failed, an
+/// instance that died mid-start); it runs until `shutdown`, finishing the attempt under way. Every
+/// instance runs one: the store hands each due start to one of them.
+pub fn serve_starts(
+    bus: &Bus,
+    store: Arc<dyn RoomStore>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    start::run(Arc::new(Service::new(bus.clone(), store)), shutdown)
+}
+
+/// Carries on the pending starts that are due, once, now; how many it finished. What the
+/// completer does on each tick, for tools and tests that want to control the moment.
+pub async fn complete_starts(bus: &Bus, store: Arc<dyn RoomStore>) -> usize {
+    start::complete_due(&Service::new(bus.clone(), store)).await
 }
 
 /// Keeps `warren_rooms_open` (rooms listed: open with a free seat, of every mode) true at each

@@ -49,6 +49,7 @@ pub(crate) async fn create(
             user_id: user.clone(),
             since: now_millis(),
         }],
+        start: None,
     };
     record.room.free_seats = record.free_seats();
     service.store.create(&record).await.map_err(store_failure)?;

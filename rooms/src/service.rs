@@ -5,7 +5,7 @@
 use crate::store::{ABANDONED_MS, RoomRecord, RoomStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::{Bus, CallOptions, RequestContext};
+use warren_bus::{Bus, BusError, CallError, CallOptions, RequestContext};
 use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
@@ -60,8 +60,10 @@ impl Service {
         check_mode(&modes, mode, players, MIN_PLAYERS, MAX_PLAYERS)
     }
 
-    /// The room as it stands, with what instances that died left half done undone: a start, and
-    /// seats held for joins they did not finish.
+    /// The room as it stands, with seats held for joins whose instance died freed again. A start
+    /// is never undone here: one recorded (see [`crate::store::Start`]) is carried through by the
+    /// completer, whatever became of the request that decided it. Only a start left by a version
+    /// that did not record it counts as abandoned after a while, and the room is open again.
     pub(crate) async fn load(&self, room_id: &str) -> Result<RoomRecord, WireError> {
         let mut record = self
             .store
@@ -74,6 +76,7 @@ impl Service {
             .joining
             .retain(|j| now.saturating_sub(j.since) <= ABANDONED_MS);
         if record.room.status == RoomStatus::Starting
+            && record.start.is_none()
             && now.saturating_sub(record.starting_at) > ABANDONED_MS
         {
             tracing::warn!(room_id, "a start was abandoned; the room is open again");
@@ -128,6 +131,22 @@ impl Service {
         ))
     }
 
+    /// Tells `players` of one decided thing, named by `key`: the event's id follows from the key,
+    /// so a retry (by any instance) is the same event, numbered once by the journal.
+    pub(crate) async fn announce_once(
+        &self,
+        key: &str,
+        kind: &str,
+        players: Vec<String>,
+        data: serde_json::Value,
+    ) -> Result<(), BusError> {
+        if players.is_empty() {
+            return Ok(());
+        }
+        let event = Event::once(key, kind, players, data);
+        self.bus.publish(SERVICE, &event).await
+    }
+
     /// Tells `players`; a failed publish is logged, the change stands.
     pub(crate) async fn announce(&self, kind: &str, players: Vec<String>, data: serde_json::Value) {
         if players.is_empty() {
@@ -161,17 +180,18 @@ impl Service {
             .await;
     }
 
-    /// Moves the players' claims from the room to the session it started.
+    /// Moves the players' claims from the room to the session it started. Idempotent in
+    /// `accounts` (a claim already on the session stays), so a start retries it until it is done.
     pub(crate) async fn hand_over(
         &self,
-        ctx: &RequestContext,
+        call: &CallOptions,
         users: Vec<String>,
         room_id: &str,
         session_id: &str,
-    ) {
+    ) -> Result<(), CallError> {
         self.claims
-            .hand_over(&ctx.call_options(), users, room_id, session_id)
-            .await;
+            .try_hand_over(call, users, room_id, session_id)
+            .await
     }
 
     /// Whether `room_id` holds `user`: the room exists, is not over, and seats them or holds a

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use warren_contracts::rooms::{Room, RoomPlayer, RoomStatus};
-use warren_rooms::store::RoomRecord;
+use warren_rooms::store::{RoomRecord, Start};
 use warren_rooms::{MemoryStore, RedisStore, RoomStore, StoreError};
 
 fn record(id: &str, mode: &str, created_at: u64) -> RoomRecord {
@@ -27,6 +27,7 @@ fn record(id: &str, mode: &str, created_at: u64) -> RoomRecord {
         },
         starting_at: 0,
         joining: Vec::new(),
+        start: None,
     }
 }
 
@@ -140,6 +141,70 @@ async fn list(store: Arc<dyn RoomStore>) {
         assert!(store.delete(&record.room, 0).await.unwrap());
     }
     assert!(store.list(Some(&mode), 10).await.unwrap().is_empty());
+}
+
+/// The start schedule: a start is on it from the write that records it, handed to one taker at a
+/// time for a lease, moved after a failed attempt, and off it once the room is opened or gone.
+async fn start_schedule(store: Arc<dyn RoomStore>) {
+    let (id, other) = (id(), id());
+    store.create(&record(&id, "relay", 1)).await.unwrap();
+    store.create(&record(&other, "relay", 1)).await.unwrap();
+    let take = |now: u64| {
+        let store = Arc::clone(&store);
+        async move { store.take_due_starts(now, 10, now + 1_000).await.unwrap() }
+    };
+    assert!(
+        take(u64::MAX / 2).await.is_empty(),
+        "an open room is scheduled"
+    );
+    let mut starting = store.get(&id).await.unwrap().unwrap();
+    starting.room.status = RoomStatus::Starting;
+    starting.room.version = 1;
+    starting.start = Some(Start {
+        request_id: format!("room-start:{id}:1"),
+        by: "a".into(),
+        session_id: None,
+        look_at: 100,
+    });
+    assert!(store.replace(&starting, 0).await.unwrap());
+    assert!(take(99).await.is_empty());
+    assert_eq!(take(100).await, vec![id.clone()]);
+    // Leased to the first taker until 1100.
+    assert!(take(1_099).await.is_empty());
+    // A later write of the start (its session recorded) leaves the lease as it is.
+    starting.start.as_mut().unwrap().session_id = Some("s".into());
+    starting.room.version = 2;
+    assert!(store.replace(&starting, 1).await.unwrap());
+    assert!(take(1_099).await.is_empty());
+    assert_eq!(take(1_100).await, vec![id.clone()]);
+    // A failed attempt puts it back earlier; one not on the schedule is not put on it.
+    store.retry_start_at(&id, 1_200).await.unwrap();
+    store.retry_start_at(&other, 1_200).await.unwrap();
+    assert_eq!(take(1_200).await, vec![id.clone()]);
+    // Opened again: off the schedule.
+    let mut reopened = starting.clone();
+    reopened.room.status = RoomStatus::Open;
+    reopened.start = None;
+    reopened.room.version = 3;
+    assert!(store.replace(&reopened, 2).await.unwrap());
+    assert!(take(u64::MAX / 2).await.is_empty());
+    // Deleted while starting: off the schedule.
+    starting.room.version = 4;
+    assert!(store.replace(&starting, 3).await.unwrap());
+    assert!(store.delete(&starting.room, 4).await.unwrap());
+    assert!(take(u64::MAX / 2).await.is_empty());
+    let other = store.get(&other).await.unwrap().unwrap();
+    assert!(store.delete(&other.room, 0).await.unwrap());
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_start_schedule() {
+    start_schedule(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_keeps_the_start_schedule() {
+    with_redis(start_schedule).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Private rooms in this process's memory, for the embedded mode and tests. One lock covers a
-//! room, its code and its expiry entry, which is what makes each write atomic.
+//! room, its code, its expiry entry and its place on the start schedule, which is what makes each
+//! write atomic.
 
 use super::{PrivateRoomStore, RoomRecord, StoreError};
 use std::collections::{BTreeSet, HashMap};
@@ -23,9 +24,40 @@ struct Rooms {
     codes: HashMap<String, String>,
     /// (due, room id)
     due: BTreeSet<(u64, String)>,
+    /// (when to look, room id): the pending starts.
+    starts: BTreeSet<(u64, String)>,
+    /// room id → its entry in `starts`, to move or drop it.
+    start_at: HashMap<String, u64>,
 }
 
 impl Rooms {
+    /// Keeps the room's place on the start schedule in step with `record`: added at its
+    /// `look_at` if it has a start and no place yet, dropped if it has none.
+    fn schedule_start(&mut self, record: &RoomRecord) {
+        match record.start_due() {
+            Some(due) if !self.start_at.contains_key(record.id()) => {
+                self.start_at.insert(record.id().to_owned(), due);
+                self.starts.insert((due, record.id().to_owned()));
+            }
+            Some(_) => {}
+            None => self.unschedule_start(record.id()),
+        }
+    }
+
+    fn unschedule_start(&mut self, room_id: &str) {
+        if let Some(due) = self.start_at.remove(room_id) {
+            self.starts.remove(&(due, room_id.to_owned()));
+        }
+    }
+
+    fn move_start(&mut self, room_id: &str, at: u64) {
+        if let Some(due) = self.start_at.get_mut(room_id) {
+            self.starts.remove(&(*due, room_id.to_owned()));
+            *due = at;
+            self.starts.insert((at, room_id.to_owned()));
+        }
+    }
+
     /// Drops the room's expiry entry, wherever it stands.
     fn unschedule(&mut self, room_id: &str) {
         if let Some(old) = self.rooms.get(room_id) {
@@ -59,6 +91,7 @@ impl PrivateRoomStore for MemoryStore {
         }
         rooms.codes.insert(code, id.clone());
         rooms.due.insert((record.due_at(), id.clone()));
+        rooms.schedule_start(record);
         rooms.rooms.insert(id, record.clone());
         Ok(())
     }
@@ -80,6 +113,7 @@ impl PrivateRoomStore for MemoryStore {
         }
         rooms.unschedule(&id);
         rooms.due.insert((record.due_at(), id.clone()));
+        rooms.schedule_start(record);
         rooms.rooms.insert(id, record.clone());
         Ok(true)
     }
@@ -95,6 +129,7 @@ impl PrivateRoomStore for MemoryStore {
         }
         let code = current.code_key();
         rooms.unschedule(id);
+        rooms.unschedule_start(id);
         rooms.rooms.remove(id);
         if rooms.codes.get(&code).is_some_and(|owner| owner == id) {
             rooms.codes.remove(&code);
@@ -115,6 +150,37 @@ impl PrivateRoomStore for MemoryStore {
             rooms.due.remove(entry);
         }
         Ok(due.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn take_due_starts(
+        &self,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut rooms = lock(&self.rooms);
+        let due: Vec<String> = rooms
+            .starts
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut taken = Vec::with_capacity(due.len());
+        for id in due {
+            if rooms.rooms.contains_key(&id) {
+                rooms.move_start(&id, lease_until);
+                taken.push(id);
+            } else {
+                rooms.unschedule_start(&id);
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
+        lock(&self.rooms).move_start(room_id, at);
+        Ok(())
     }
 
     async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {

@@ -4,8 +4,9 @@
 //! room's version: the service reads, decides in Rust and writes back only if nobody changed the
 //! room meanwhile. That one rule keeps two instances from seating more players than the room has
 //! seats, seating a user twice, or starting two sessions. Alongside each room the store keeps its
-//! invite code (unique: a code in use is refused) and its place in the expiry schedule, changed in
-//! the same atomic write as the room. It also counts each user's wrong codes.
+//! invite code (unique: a code in use is refused), its place in the expiry schedule and, while it
+//! starts, its place in the start schedule the completer works from, changed in the same atomic
+//! write as the room. It also counts each user's wrong codes.
 
 mod memory;
 mod redis;
@@ -17,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use warren_contracts::private_rooms::PrivateRoom;
 
-/// A start older than this (ms) was left by an instance that died mid-start: the room counts as
-/// open again.
+/// A start recorded without a [`Start`] (by a version before starts were recorded) older than
+/// this (ms) was left by an instance that died mid-start: the room counts as open again. A start
+/// with a [`Start`] is never abandoned; the completer carries it through.
 pub const START_ABANDONED_MS: u64 = 15_000;
 /// A seat held this long (ms) for a user being claimed was left by an instance that died
 /// mid-join: the seat is free again.
@@ -30,6 +32,27 @@ pub struct Joining {
     pub user_id: String,
     /// When the seat was taken (Unix ms).
     pub since: u64,
+}
+
+/// A start decided: written in the compare-and-set whose join fills the room, and kept until the
+/// room is deleted (done) or the join undone (refused by `sessions`). Whoever carries the start
+/// on, the join that decided it or the completer of any instance, works from this record, so
+/// every attempt asks for the same session and announces the same event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    /// The request id of every `sessions.create` for this start: sessions derives the session id
+    /// from it, so a retry after a timeout gets the session the first try may have made.
+    pub request_id: String,
+    /// The user whose join filled the room: taken out again if sessions refuses the start.
+    pub by: String,
+    /// The session, once sessions answered; from then on the join is never undone.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// When the completer first looks at the start (Unix ms), should the join that decided it not
+    /// have finished it by then. The store schedules the room at this time when the start is
+    /// written; from then on the schedule is the store's (see
+    /// [`PrivateRoomStore::take_due_starts`]).
+    pub look_at: u64,
 }
 
 /// A room and what only the service needs to know about it.
@@ -48,6 +71,9 @@ pub struct RoomRecord {
     /// takes along a user who may turn out to be elsewhere.
     #[serde(default)]
     pub joining: Vec<Joining>,
+    /// The start under way, if any (see [`Start`]).
+    #[serde(default)]
+    pub start: Option<Start>,
 }
 
 impl RoomRecord {
@@ -81,9 +107,16 @@ impl RoomRecord {
             .saturating_sub(u32::try_from(taken).unwrap_or(u32::MAX))
     }
 
-    /// Whether a start is under way now (not one its instance abandoned).
+    /// Whether a start is under way now: a recorded one until it is done or refused, an
+    /// unrecorded one (see [`START_ABANDONED_MS`]) until its instance counts as dead.
     pub fn starting(&self, now: u64) -> bool {
-        self.starting_at != 0 && now.saturating_sub(self.starting_at) <= START_ABANDONED_MS
+        self.start.is_some()
+            || (self.starting_at != 0 && now.saturating_sub(self.starting_at) <= START_ABANDONED_MS)
+    }
+
+    /// When the completer should first look at the room: its start's `look_at`, if it has one.
+    pub fn start_due(&self) -> Option<u64> {
+        self.start.as_ref().map(|start| start.look_at)
     }
 
     /// When the sweeper should look at the room (Unix ms): when it expires, or, while it is
@@ -124,11 +157,25 @@ pub trait PrivateRoomStore: Send + Sync {
     async fn find_code(&self, code: &str) -> Result<Option<String>, StoreError>;
     /// Stores `record` (and reschedules its expiry at [`RoomRecord::due_at`]) if the stored
     /// version is still `expected`; `false` when another writer changed the room first (read it
-    /// again and retry), or it is gone.
+    /// again and retry), or it is gone. A record with a [`Start`] is put on the start schedule at
+    /// its `look_at` unless it is on it already; one without is taken off it.
     async fn replace(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
-    /// Deletes the room, its code and its expiry entry at once, if the stored version is still
-    /// `expected`; `false` otherwise.
+    /// Deletes the room, its code, its expiry entry and its place on the start schedule at once,
+    /// if the stored version is still `expected`; `false` otherwise.
     async fn delete(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
+    /// Up to `limit` rooms whose start is due by `now` (ms). Each is handed to one caller, which
+    /// has until `lease_until` to carry it on before it is handed out again: the schedule moves it
+    /// there as it hands it out, so a caller that dies loses nothing. Rooms gone meanwhile leave
+    /// the schedule.
+    async fn take_due_starts(
+        &self,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Moves a start still on the schedule to `at` (an attempt failed; try again then); nothing
+    /// if it is not on it (done, or undone).
+    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError>;
     /// Takes up to `limit` rooms due by `now` (ms) from the expiry schedule; each is given to one
     /// caller only, so several instances can sweep at once.
     async fn take_due(&self, now: u64, limit: usize) -> Result<Vec<String>, StoreError>;

@@ -3,11 +3,14 @@
 //! - `room:<id>`: a hash with `version` and `record` (the record's JSON);
 //! - `code:<CODE>`: the room id its code (normalised) leads to;
 //! - `expiry`: a sorted set of room ids scored by when the sweeper should look at them;
+//! - `starts`: a sorted set of the rooms whose start is pending, scored by when the completer
+//!   should look at them;
 //! - `attempts:<user>`: the user's wrong codes in the current window, expiring with it.
 //!
-//! Each write is one Lua script, so a room, its code and its expiry entry change together, and
+//! Each write is one Lua script, so a room, its code and its schedule entries change together, and
 //! only if the room's `version` is still the one the writer read. Room and code keys also expire a
-//! while after the room should have: a backstop if no sweeper ever runs.
+//! while after the room should have: a backstop if no sweeper ever runs. A room with a pending
+//! start is kept a day past that, since its players wait on it, not on its expiry.
 
 use super::{PrivateRoomStore, RoomRecord, StoreError};
 use redis::aio::ConnectionManager;
@@ -15,8 +18,23 @@ use std::time::Duration;
 
 /// How long after its expiry a room's keys stay in Redis unless swept first.
 const BACKSTOP_MS: u64 = 60_000;
+/// The same for a room whose start is pending: the completer, not the sweeper, ends it.
+const START_BACKSTOP_MS: u64 = 86_400_000;
 
-/// KEYS: room, code, expiry. ARGV: version, record, keys' end (ms), due (ms), room id.
+/// KEYS[4]: starts. Puts the room on the start schedule at `due` unless it is on it already (the
+/// completer moves it as it works), or takes it off (`due` 0); shared by the scripts below.
+const SCHEDULE: &str = r"
+local function schedule(due, id)
+  if due == '0' then
+    redis.call('ZREM', KEYS[4], id)
+  else
+    redis.call('ZADD', KEYS[4], 'NX', due, id)
+  end
+end
+";
+
+/// KEYS: room, code, expiry, starts. ARGV: version, record, keys' end (ms), due (ms), room id,
+/// start due (ms, 0: none).
 const CREATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -25,24 +43,43 @@ redis.call('SET', KEYS[2], ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+schedule(ARGV[6], ARGV[5])
 return 1";
 
-/// KEYS: room, code, expiry. ARGV: expected, version, record, keys' end (ms), due (ms), room id.
+/// KEYS: room, code, expiry, starts. ARGV: expected, version, record, keys' end (ms), due (ms),
+/// room id, start due (ms, 0: none).
 const REPLACE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'record', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+schedule(ARGV[7], ARGV[6])
 return 1";
 
-/// KEYS: room, code, expiry. ARGV: expected, room id.
+/// KEYS: room, code, expiry, starts. ARGV: expected, room id.
 const DELETE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 redis.call('ZREM', KEYS[3], ARGV[2])
+schedule('0', ARGV[2])
 return 1";
+
+/// KEYS: starts. ARGV: now, limit, lease until, room key prefix. The due rooms, each moved to the
+/// end of its lease; those whose room is gone (expired) leave the schedule.
+const TAKE_STARTS: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(due) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
+    table.insert(out, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out";
 
 /// KEYS: expiry. ARGV: now (ms), limit.
 const TAKE_DUE: &str = r"
@@ -64,6 +101,7 @@ pub struct RedisStore {
     replace: redis::Script,
     delete: redis::Script,
     take_due: redis::Script,
+    take_starts: redis::Script,
     count: redis::Script,
 }
 
@@ -80,10 +118,11 @@ impl RedisStore {
         Self {
             redis,
             prefix: prefix.into(),
-            create: redis::Script::new(CREATE),
-            replace: redis::Script::new(REPLACE),
-            delete: redis::Script::new(DELETE),
+            create: redis::Script::new(&format!("{SCHEDULE}{CREATE}")),
+            replace: redis::Script::new(&format!("{SCHEDULE}{REPLACE}")),
+            delete: redis::Script::new(&format!("{SCHEDULE}{DELETE}")),
             take_due: redis::Script::new(TAKE_DUE),
+            take_starts: redis::Script::new(TAKE_STARTS),
             count: redis::Script::new(COUNT),
         }
     }
@@ -100,11 +139,15 @@ impl RedisStore {
         format!("{}expiry", self.prefix)
     }
 
+    fn starts_key(&self) -> String {
+        format!("{}starts", self.prefix)
+    }
+
     fn attempts_key(&self, user_id: &str) -> String {
         format!("{}attempts:{user_id}", self.prefix)
     }
 
-    /// A script invocation with the room's three keys.
+    /// A script invocation with the room's four keys.
     fn invocation<'a>(
         &self,
         script: &'a redis::Script,
@@ -114,7 +157,8 @@ impl RedisStore {
         invocation
             .key(self.room_key(record.id()))
             .key(self.code_key(&record.code_key()))
-            .key(self.expiry_key());
+            .key(self.expiry_key())
+            .key(self.starts_key());
         invocation
     }
 }
@@ -128,7 +172,12 @@ fn encode(record: &RoomRecord) -> Result<String, StoreError> {
 }
 
 fn keys_end(record: &RoomRecord) -> u64 {
-    record.due_at().saturating_add(BACKSTOP_MS)
+    let backstop = if record.start.is_some() {
+        START_BACKSTOP_MS
+    } else {
+        BACKSTOP_MS
+    };
+    record.due_at().saturating_add(backstop)
 }
 
 #[async_trait::async_trait]
@@ -141,6 +190,7 @@ impl PrivateRoomStore for RedisStore {
             .arg(keys_end(record))
             .arg(record.due_at())
             .arg(record.id())
+            .arg(record.start_due().unwrap_or(0))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -180,6 +230,7 @@ impl PrivateRoomStore for RedisStore {
             .arg(keys_end(record))
             .arg(record.due_at())
             .arg(record.id())
+            .arg(record.start_due().unwrap_or(0))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -205,6 +256,35 @@ impl PrivateRoomStore for RedisStore {
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)
+    }
+
+    async fn take_due_starts(
+        &self,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.take_starts
+            .key(self.starts_key())
+            .arg(now)
+            .arg(limit.max(1))
+            .arg(lease_until)
+            .arg(self.room_key(""))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
+        redis::cmd("ZADD")
+            .arg(self.starts_key())
+            .arg("XX")
+            .arg(at)
+            .arg(room_id)
+            .query_async::<i64>(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {

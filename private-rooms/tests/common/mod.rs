@@ -1,23 +1,26 @@
 //! What the tests share: a store in memory or in a real Redis (under a prefix of its own, cleaned
 //! up afterwards), and a harness that runs the service on an in-process bus next to stand-ins for
-//! `sessions` and `accounts` with simple in-memory logic, and listens to every event it publishes.
+//! `sessions` and `accounts` with simple in-memory logic (see [`fakes`]), and listens to every
+//! event it publishes. The store is wrapped so that chosen writes fail once, and the bus's journal
+//! may be one that fails (see [`faults`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod fakes;
+pub mod faults;
+
+pub use fakes::Fakes;
+
+use fakes::{accounts_router, sessions_router};
+use faults::FaultyStore;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use warren_bus::{Bus, CallOptions, RequestContext, Router, ServeOptions, ServerHandle};
+use warren_bus::journal::{JournalStore, MemoryJournal, ResumeConfig, Resumed};
+use warren_bus::{Bus, CallOptions, ServeOptions, ServerHandle};
 use warren_bus::{SubscribeOptions, Subscription};
-use warren_contracts::accounts::{self, Account, UserId};
-use warren_contracts::activity::{
-    Activity, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release, ReleaseMethod,
-};
-use warren_contracts::sessions::{self, GameMode, Modes, NewSession, Session, Status};
-use warren_contracts::{Empty, ErrorCode, Event, Method, WireError};
+use warren_contracts::event::now_millis;
+use warren_contracts::{ErrorCode, Event, Method, WireError};
 use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
 
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -87,173 +90,12 @@ pub fn user() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// What the stand-ins know and were asked.
-#[derive(Debug)]
-pub struct Fakes {
-    /// Users `accounts.get` knows.
-    pub accounts: Mutex<HashSet<String>>,
-    /// user → the activity that holds them.
-    pub claims: Mutex<HashMap<String, Activity>>,
-    /// Every session `sessions.create` made.
-    pub sessions: Mutex<Vec<Session>>,
-    /// `sessions.create` fails with `unavailable` while set.
-    pub fail_create: AtomicBool,
-    /// `sessions.create` waits while this is false.
-    pub create_gate: watch::Sender<bool>,
-}
-
-impl Fakes {
-    fn new() -> Self {
-        Self {
-            accounts: Mutex::default(),
-            claims: Mutex::default(),
-            sessions: Mutex::default(),
-            fail_create: AtomicBool::new(false),
-            create_gate: watch::Sender::new(true),
-        }
-    }
-
-    pub fn claim_of(&self, user: &str) -> Option<Activity> {
-        self.claims.lock().unwrap().get(user).cloned()
-    }
-
-    pub fn sessions(&self) -> Vec<Session> {
-        self.sessions.lock().unwrap().clone()
-    }
-}
-
-/// The methods the stand-ins serve are for services: like the real ones, they refuse a caller.
-fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match &ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
-    }
-}
-
-fn accounts_router(fakes: &Arc<Fakes>) -> Router {
-    let (get, claim, hand_over, release) = (
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-    );
-    Router::new(accounts::SERVICE)
-        .method::<accounts::Get, _, _>(move |_ctx, params: UserId| {
-            let known = get.accounts.lock().unwrap().contains(&params.user_id);
-            async move {
-                if !known {
-                    return Err(WireError::new(ErrorCode::NotFound, "no such account"));
-                }
-                Ok(Account {
-                    user_id: params.user_id.clone(),
-                    username: params.user_id,
-                    display_name: "player".into(),
-                    rating: 1000.0,
-                    games_played: 0,
-                    games_won: 0,
-                })
-            }
-        })
-        .method::<ClaimMethod, _, _>(move |ctx, params: Claim| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = claim.claims.lock().unwrap();
-                match claims.get(&params.user_id) {
-                    Some(current)
-                        if *current != params.activity
-                            && Some(current) != params.replaces.as_ref() =>
-                    {
-                        Claimed {
-                            claimed: false,
-                            current: Some(current.clone()),
-                        }
-                    }
-                    _ => {
-                        claims.insert(params.user_id, params.activity);
-                        Claimed {
-                            claimed: true,
-                            current: None,
-                        }
-                    }
-                }
-            });
-            async move { answer }
-        })
-        .method::<HandOverMethod, _, _>(move |ctx, params: HandOver| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = hand_over.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user).is_none_or(|c| *c == params.from) {
-                        claims.insert(user, params.to.clone());
-                    }
-                }
-                Empty {}
-            });
-            async move { answer }
-        })
-        .method::<ReleaseMethod, _, _>(move |ctx, params: Release| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = release.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user) == Some(&params.activity) {
-                        claims.remove(&user);
-                    }
-                }
-                Empty {}
-            });
-            async move { answer }
-        })
-}
-
-pub fn modes() -> Vec<GameMode> {
-    vec![
-        GameMode {
-            mode: "relay".into(),
-            min_players: 1,
-            max_players: 64,
-        },
-        GameMode {
-            mode: "tic-tac-toe".into(),
-            min_players: 2,
-            max_players: 2,
-        },
-    ]
-}
-
-fn sessions_router(fakes: &Arc<Fakes>) -> Router {
-    let create = Arc::clone(fakes);
-    Router::new(sessions::SERVICE)
-        .method::<Modes, _, _>(|_ctx, _params: Empty| async { Ok(modes()) })
-        .method::<sessions::Create, _, _>(move |ctx, params: NewSession| {
-            let fakes = Arc::clone(&create);
-            async move {
-                service_only(&ctx)?;
-                let mut gate = fakes.create_gate.subscribe();
-                gate.wait_for(|open| *open).await.unwrap();
-                if fakes.fail_create.load(Ordering::SeqCst) {
-                    return Err(WireError::new(ErrorCode::Unavailable, "sessions are down"));
-                }
-                let session = Session {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    game: params.mode,
-                    players: params.players,
-                    state: Value::Null,
-                    version: 0,
-                    status: Status::Running,
-                    winner: None,
-                };
-                fakes.sessions.lock().unwrap().push(session.clone());
-                Ok(session)
-            }
-        })
-}
-
 /// The service (`instances` of it over one store) with its stand-in neighbours on one bus.
 pub struct Harness {
     pub bus: Bus,
+    /// The store the service uses: `faults` over the real one.
     pub store: Arc<dyn PrivateRoomStore>,
+    pub faults: Arc<FaultyStore>,
     pub fakes: Arc<Fakes>,
     pub config: PrivateRoomsConfig,
     /// Every event the service published, from the start.
@@ -274,9 +116,23 @@ impl Harness {
         instances: usize,
         with_sessions: bool,
     ) -> Self {
+        Self::with_journal(backend, config, instances, with_sessions, None).await
+    }
+
+    /// [`Harness::with`], events numbered by `journal` (in memory if `None`).
+    pub async fn with_journal(
+        backend: Backend,
+        config: PrivateRoomsConfig,
+        instances: usize,
+        with_sessions: bool,
+        journal: Option<Arc<dyn JournalStore>>,
+    ) -> Self {
         let test_store = TestStore::new(backend).await;
-        let store = Arc::clone(&test_store.store);
-        let bus = Bus::in_process();
+        let faults = Arc::new(FaultyStore::new(Arc::clone(&test_store.store)));
+        let store: Arc<dyn PrivateRoomStore> = faults.clone();
+        let journal =
+            journal.unwrap_or_else(|| Arc::new(MemoryJournal::new(ResumeConfig::default())));
+        let bus = Bus::in_process().with_journal(journal);
         let fakes = Arc::new(Fakes::new());
         let events = bus
             .subscribe(SubscribeOptions::anonymous([
@@ -297,11 +153,18 @@ impl Harness {
                     .await
                     .unwrap(),
             );
-            warren_private_rooms::serve_expiry(&bus, store, config.clone(), sweepers.clone());
+            warren_private_rooms::serve_expiry(
+                &bus,
+                Arc::clone(&store),
+                config.clone(),
+                sweepers.clone(),
+            );
+            warren_private_rooms::serve_starts(&bus, store, config.clone(), sweepers.clone());
         }
         Self {
             bus,
             store,
+            faults,
             fakes,
             config,
             events,
@@ -371,6 +234,37 @@ impl Harness {
             seen.push(delivery.event.clone());
         }
         seen
+    }
+
+    /// Waits until the room is gone from the store.
+    pub async fn gone(&self, room_id: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.store.get(room_id).await.unwrap().is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the room {room_id} is still there"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The events of kind `kind` that `user` was told, as the journal numbered them: what their
+    /// client sees (a gateway drops a number it delivered already).
+    pub async fn told(&self, user: &str, kind: &str) -> Vec<Value> {
+        match self
+            .bus
+            .journal()
+            .after(user, 0, now_millis())
+            .await
+            .unwrap()
+        {
+            Resumed::Events(events) => events
+                .into_iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| e.data)
+                .collect(),
+            Resumed::Gap => panic!("a gap in {user}'s events"),
+        }
     }
 
     pub async fn stop(self) {

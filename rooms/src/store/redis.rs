@@ -1,8 +1,10 @@
 //! Rooms in Redis: one hash per room, `<prefix>room:<id>` with the fields `version` and `record`
 //! (the JSON of the record), and the list of listed rooms as sorted sets scored by creation time:
-//! `<prefix>open` for every mode and `<prefix>open:<mode>` per mode. Each write is a Lua script
-//! that checks the version and updates the record and both sets together, so the list never shows
-//! a room that is full or gone for longer than it takes to read it.
+//! `<prefix>open` for every mode and `<prefix>open:<mode>` per mode; and `<prefix>starts`, the
+//! pending starts scored by when the completer should look at them. Each write is a Lua script
+//! that checks the version and updates the record and the sets together, so the list never shows
+//! a room that is full or gone for longer than it takes to read it, and a start is on the schedule
+//! exactly while its room records it.
 //!
 //! A room expires a day after its last change, so that one abandoned by everyone does not stay
 //! forever; the list drops entries whose room has expired when it meets them.
@@ -13,8 +15,9 @@ use warren_contracts::rooms::Room;
 
 const TTL_SECONDS: u64 = 86_400;
 
-/// KEYS: room, open, open:<mode>. ARGV: listed (0/1), score, id. Puts the room in or out of the
-/// list; shared by the scripts below.
+/// KEYS: room, open, open:<mode>, starts. ARGV: listed (0/1), score, id. Puts the room in or out
+/// of the list, and on or off the start schedule (`due` 0: off; otherwise on at `due` unless it
+/// is on already, since the completer moves it as it works); shared by the scripts below.
 const LIST: &str = r"
 local function list(listed, score, id)
   if listed == '1' then
@@ -25,6 +28,13 @@ local function list(listed, score, id)
     redis.call('ZREM', KEYS[3], id)
   end
 end
+local function schedule(due, id)
+  if due == '0' then
+    redis.call('ZREM', KEYS[4], id)
+  else
+    redis.call('ZADD', KEYS[4], 'NX', due, id)
+  end
+end
 ";
 
 const CREATE: &str = r"
@@ -32,6 +42,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[4], 'record', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 list(ARGV[1], ARGV[2], ARGV[3])
+schedule(ARGV[7], ARGV[3])
 return 1";
 
 const REPLACE: &str = r"
@@ -39,13 +50,30 @@ if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[5], 'record', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 list(ARGV[1], ARGV[2], ARGV[3])
+schedule(ARGV[8], ARGV[3])
 return 1";
 
 const DELETE: &str = r"
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then return 0 end
 redis.call('DEL', KEYS[1])
 list('0', ARGV[2], ARGV[3])
+schedule('0', ARGV[3])
 return 1";
+
+/// KEYS: starts. ARGV: now, limit, lease until, room key prefix. The due rooms, each moved to the
+/// end of its lease; those whose room is gone (expired) leave the schedule.
+const TAKE_STARTS: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(due) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
+    table.insert(out, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out";
 
 pub struct RedisStore {
     redis: ConnectionManager,
@@ -53,6 +81,7 @@ pub struct RedisStore {
     create: redis::Script,
     replace: redis::Script,
     delete: redis::Script,
+    take_starts: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -72,11 +101,16 @@ impl RedisStore {
             create: script(CREATE),
             replace: script(REPLACE),
             delete: script(DELETE),
+            take_starts: redis::Script::new(TAKE_STARTS),
         }
     }
 
     fn room_key(&self, room_id: &str) -> String {
         format!("{}room:{room_id}", self.prefix)
+    }
+
+    fn starts_key(&self) -> String {
+        format!("{}starts", self.prefix)
     }
 
     fn open_key(&self, mode: Option<&str>) -> String {
@@ -86,7 +120,7 @@ impl RedisStore {
         }
     }
 
-    /// A script invocation with the room's three keys and its list arguments.
+    /// A script invocation with the room's four keys and its list arguments.
     fn invocation<'a>(
         &self,
         script: &'a redis::Script,
@@ -98,6 +132,7 @@ impl RedisStore {
             .key(self.room_key(&room.room_id))
             .key(self.open_key(None))
             .key(self.open_key(Some(&room.mode)))
+            .key(self.starts_key())
             .arg(u8::from(listed))
             .arg(room.created_at)
             .arg(&room.room_id);
@@ -125,6 +160,7 @@ impl RoomStore for RedisStore {
             .arg(record.version())
             .arg(encode(record)?)
             .arg(TTL_SECONDS)
+            .arg(record.start_due().unwrap_or(0))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -152,6 +188,7 @@ impl RoomStore for RedisStore {
             .arg(record.version())
             .arg(encode(record)?)
             .arg(TTL_SECONDS)
+            .arg(record.start_due().unwrap_or(0))
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
@@ -166,6 +203,35 @@ impl RoomStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(deleted == 1)
+    }
+
+    async fn take_due_starts(
+        &self,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.take_starts
+            .key(self.starts_key())
+            .arg(now)
+            .arg(limit.max(1))
+            .arg(lease_until)
+            .arg(self.room_key(""))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
+        redis::cmd("ZADD")
+            .arg(self.starts_key())
+            .arg("XX")
+            .arg(at)
+            .arg(room_id)
+            .query_async::<i64>(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
