@@ -42,6 +42,8 @@ pub struct Client {
     pub events: VecDeque<Value>,
     /// Session ids this player heard `session.finished` for.
     pub finished: BTreeSet<String>,
+    /// Session ids this player was told of by `match.found`.
+    pub found: BTreeSet<String>,
     pub resumes: u64,
     pub recovered: u64,
     pub gaps: u64,
@@ -107,6 +109,7 @@ impl Client {
             seen: BTreeSet::new(),
             events: VecDeque::new(),
             finished: BTreeSet::new(),
+            found: BTreeSet::new(),
             resumes: 0,
             recovered: 0,
             gaps: 0,
@@ -176,10 +179,12 @@ impl Client {
             self.duplicates += 1;
             return;
         }
-        if event["type"] == "session.finished"
-            && let Some(session) = event["data"]["session_id"].as_str()
-        {
-            self.finished.insert(session.to_owned());
+        if let Some(session) = event["data"]["session_id"].as_str() {
+            if event["type"] == "session.finished" {
+                self.finished.insert(session.to_owned());
+            } else if event["type"] == "match.found" {
+                self.found.insert(session.to_owned());
+            }
         }
         self.events.push_back(event);
     }

@@ -1,10 +1,12 @@
 //! What must hold after the soak, checked once the faults have stopped: every registered user
 //! can log in; every finished game is counted once in both players' ratings; nobody is stuck in
-//! a room, queue or session; every event a player was sent reached it, live or by resume.
+//! a room, queue or session; every session made was announced to each of its players; every event
+//! a player was sent reached it, live or by resume.
 
 use crate::client;
 use crate::player::{Player, session_in};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -106,8 +108,23 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(f) => {
+                    // What the matchmaker holds of them says where they are stuck.
+                    let ticket = settled(player, "matchmaker.status", json!({})).await;
+                    let ticket = match ticket {
+                        Ok(t) if t.is_null() => "no ticket".to_owned(),
+                        Ok(t) => format!(
+                            "ticket {} {}{}",
+                            t["ticket_id"].as_str().unwrap_or("?"),
+                            t["state"].as_str().unwrap_or("?"),
+                            t["session_id"]
+                                .as_str()
+                                .map(|s| format!(" in session {s}"))
+                                .unwrap_or_default()
+                        ),
+                        Err(e) => format!("status: {}", e.code),
+                    };
                     stuck.push(format!(
-                        "{}: {} ({})",
+                        "{}: {} ({}); {ticket}",
                         player.client.username, f.code, f.message
                     ));
                     break;
@@ -207,4 +224,47 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
         format!("{events} events, {recovered} of them by resume; no gap, no duplicate"),
     ));
     checks
+}
+
+/// Every session the store holds was announced (`match.found`) to each of its players, live or by
+/// resume: a match is never made without its players told.
+pub async fn announced(players: &mut [Player], sessions: &BTreeMap<String, Vec<String>>) -> Check {
+    let mut untold = Vec::new();
+    for player in players.iter_mut() {
+        let user = player.client.user_id.clone();
+        let theirs: Vec<&String> = sessions
+            .iter()
+            .filter(|(_, seated)| seated.contains(&user))
+            .map(|(session, _)| session)
+            .collect();
+        let give_up = Instant::now() + SETTLE;
+        loop {
+            let missing: Vec<&String> = theirs
+                .iter()
+                .copied()
+                .filter(|s| !player.client.found.contains(*s))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            if Instant::now() > give_up {
+                untold.push(format!(
+                    "{}: in {missing:?} but never told",
+                    player.client.username
+                ));
+                break;
+            }
+            // A reconnect resumes: whatever the journal holds for them comes now.
+            player.come_back().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    check(
+        "every session made was announced to each of its players",
+        untold,
+        format!(
+            "{} sessions, each announced to all its players",
+            sessions.len()
+        ),
+    )
 }

@@ -10,6 +10,7 @@
 //! backends.rs    the soak's vhost and redis-server, and the faults they can suffer
 //! system.rs      two Warren systems over them
 //! client.rs      one player's HTTP and WebSocket client; events recorded by seq
+//! created.rs     the sessions the soak's Redis holds, to check each was announced
 //! player.rs      what a player does: matchmaking, games, reconnects
 //! faults.rs      one fault every so often, in turn
 //! invariants.rs  the checks at the end
@@ -18,6 +19,7 @@
 
 mod backends;
 mod client;
+mod created;
 mod faults;
 mod invariants;
 mod player;
@@ -144,7 +146,11 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
         players.push(player.await.context("a player's task failed")?);
     }
     let faults = faults.await.context("the fault injector failed")?;
-    let checks = invariants::verify(&mut players, &gateways).await;
+    let mut checks = invariants::verify(&mut players, &gateways).await;
+    let sessions = created::sessions(&redis_url, &systems.namespace)
+        .await
+        .context("reading the sessions made")?;
+    checks.push(invariants::announced(&mut players, &sessions).await);
     let counts = stats.snapshot();
     let report = Report {
         config,

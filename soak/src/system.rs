@@ -10,6 +10,8 @@ const SECRET: &[u8] = b"soak-secret-soak-secret-soak-secret";
 pub struct Systems {
     /// `http://127.0.0.1:<port>` of each gateway.
     pub gateways: Vec<String>,
+    /// The Redis namespace both systems keep their state under.
+    pub namespace: String,
     systems: Vec<warren::System>,
     shutdown: CancellationToken,
 }
@@ -44,6 +46,7 @@ impl Systems {
         }
         Ok(Self {
             gateways,
+            namespace,
             systems,
             shutdown,
         })
