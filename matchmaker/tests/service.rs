@@ -559,6 +559,42 @@ async fn a_cancel_ends_a_search_whose_match_is_refused(backend: Backend) {
     h.stop().await;
 }
 
+/// A player whose last connection closes while their match is being made is not searched for
+/// again if the match fails: their ticket ends then, and they are told why.
+async fn a_disconnect_mid_match_ends_the_search_if_the_match_fails(backend: Backend) {
+    let mut h = Harness::with(backend, quiet(), 1, true).await;
+    let (ada, bob) = (h.player(1000.0), h.player(1000.0));
+    h.presence(&ada, "gw-1", true).await;
+    let a = h.search(&ada, "tic-tac-toe", "eu", None).await.unwrap();
+    let b = h.search(&bob, "tic-tac-toe", "eu", None).await.unwrap();
+    taken(&h, &a.ticket_id, &b.ticket_id, now_millis() + 60_000).await;
+    h.presence(&ada, "gw-1", false).await;
+    eventually(Duration::from_secs(3), "the ticket is marked", || async {
+        let ticket = h.store.get(&a.ticket_id).await.unwrap().unwrap();
+        ticket.leaving.is_some()
+    })
+    .await;
+    assert_eq!(
+        status(&h, &ada).await.unwrap().state,
+        SearchState::Matching,
+        "kept for its match meanwhile"
+    );
+    let made = h.store.get(&a.ticket_id).await.unwrap().unwrap().match_id;
+    h.store.defer(&made.unwrap(), now_millis()).await.unwrap();
+    h.fakes.refuse_create(true);
+    let cancelled = h.event_for(&ada, CANCELLED).await;
+    assert_eq!(cancelled.data["ticket_id"], a.ticket_id.as_str());
+    assert_eq!(cancelled.data["reason"], "disconnected");
+    assert!(status(&h, &ada).await.is_none());
+    assert_eq!(h.fakes.claim_of(&ada), None);
+    assert_eq!(
+        status(&h, &bob).await.unwrap().state,
+        SearchState::Searching,
+        "Bob searches on"
+    );
+    h.stop().await;
+}
+
 /// A match its instance left at any step is carried on from that step by a sweeper: one session,
 /// the claims on it, `match.found` once, the tickets gone.
 async fn a_match_an_instance_left_is_carried_on(backend: Backend) {
@@ -686,6 +722,7 @@ over_both_stores!(
     a_connection_elsewhere_keeps_the_ticket,
     a_match_under_way_is_not_cancelled,
     a_cancel_ends_a_search_whose_match_is_refused,
+    a_disconnect_mid_match_ends_the_search_if_the_match_fails,
     a_match_an_instance_left_is_carried_on,
     the_background_loop_matches,
 );
