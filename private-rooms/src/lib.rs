@@ -13,12 +13,14 @@
 //!               their handlers, and the background work
 //! handlers.rs   create, invite, leave, close, holds
 //! join.rs       join by code, wrong codes counted; the join that fills a room starts it
-//! start.rs      the start: one recorded decision, and the completer that carries through
-//!               starts their join left pending
+//! start.rs      the start a filling join leads to: one recorded decision, and what the shared
+//!               start plumbing (warren_runtime::starts: the attempt, the completer that carries
+//!               through starts their join left pending) needs of private rooms
 //! expiry.rs     the sweeper that closes rooms whose time to live is over
 //! service.rs    the compare-and-set loop, events, and the users' claims in accounts
 //! code.rs       invite codes: drawn, shown, and read back in any spelling
-//! store/        PrivateRoomStore: in memory, or Redis with a version check on every write
+//! store/        PrivateRoomStore (with the start schedule, warren_runtime::starts::StartSchedule):
+//!               in memory, or Redis with a version check on every write
 //! ```
 
 pub mod code;
@@ -123,7 +125,7 @@ pub fn serve_starts(
     config: PrivateRoomsConfig,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    start::run(Arc::new(Service::new(bus.clone(), store, config)), shutdown)
+    warren_runtime::starts::run(Arc::new(Service::new(bus.clone(), store, config)), shutdown)
 }
 
 /// Carries on the pending starts that are due, once, now; how many it finished. What the
@@ -133,7 +135,7 @@ pub async fn complete_starts(
     store: Arc<dyn PrivateRoomStore>,
     config: PrivateRoomsConfig,
 ) -> usize {
-    start::complete_due(&Service::new(bus.clone(), store, config)).await
+    warren_runtime::starts::complete_due(&Service::new(bus.clone(), store, config)).await
 }
 
 /// Closes the rooms whose time to live is over, once, now; returns how many. What the sweeper

@@ -7,7 +7,7 @@ use crate::store::{JOIN_ABANDONED_MS, PrivateRoomStore, RoomRecord, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::{Bus, BusError, CallError, CallOptions, RequestContext};
+use warren_bus::{Bus, CallOptions, RequestContext};
 use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::{PrivateRoom, SERVICE};
@@ -20,22 +20,15 @@ use warren_runtime::Claims;
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
 
-/// What a change does to the room it read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// Write the changed record back.
-    Save,
-    /// The room is over: delete it with its code.
-    Delete,
-    /// Nothing to write; the room is returned as read.
-    Unchanged,
-}
+// What a change does to the room it read (a `Delete` takes the code too); shared with the start's
+// steps.
+pub(crate) use warren_runtime::starts::Change;
 
 pub(crate) struct Service {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn PrivateRoomStore>,
     pub(crate) config: PrivateRoomsConfig,
-    claims: Claims,
+    pub(crate) claims: Claims,
 }
 
 impl Service {
@@ -144,22 +137,6 @@ impl Service {
         ))
     }
 
-    /// Tells `recipients` of one decided thing, named by `key`: the event's id follows from the
-    /// key, so a retry (by any instance) is the same event, numbered once by the journal.
-    pub(crate) async fn announce_once(
-        &self,
-        key: &str,
-        kind: &str,
-        recipients: Vec<String>,
-        data: serde_json::Value,
-    ) -> Result<(), BusError> {
-        if recipients.is_empty() {
-            return Ok(());
-        }
-        let event = Event::once(key, kind, recipients, data);
-        self.bus.publish(SERVICE, &event).await
-    }
-
     /// Tells `recipients`; a failed publish is logged, the change stands.
     pub(crate) async fn announce(
         &self,
@@ -223,20 +200,6 @@ impl Service {
         if !users.is_empty() {
             self.claims.release(call, users, room_id).await;
         }
-    }
-
-    /// Moves the players' claims from the room to the session it started. Idempotent in
-    /// `accounts` (a claim already on the session stays), so a start retries it until it is done.
-    pub(crate) async fn hand_over(
-        &self,
-        call: &CallOptions,
-        users: Vec<String>,
-        room_id: &str,
-        session_id: &str,
-    ) -> Result<(), CallError> {
-        self.claims
-            .try_hand_over(call, users, room_id, session_id)
-            .await
     }
 
     /// Whether `room_id` holds `user`: the room exists (not started, not closed) and seats them,

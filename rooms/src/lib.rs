@@ -12,10 +12,12 @@
 //! lib.rs        serve() and router(): the methods wired to their handlers
 //! seating.rs    create and join: a seat held, the user claimed, the seat taken
 //! handlers.rs   list, leave, ready, holds
-//! start.rs      the start a ready leads to: one recorded decision, and the completer that
-//!               carries through starts their request left pending
+//! start.rs      the start a ready leads to: one recorded decision, and what the shared start
+//!               plumbing (warren_runtime::starts: the attempt, the completer that carries
+//!               through starts their request left pending) needs of rooms
 //! service.rs    the compare-and-set loop, events, and the user's claim in accounts
-//! store/        RoomStore: in memory, or Redis with a version check on every write
+//! store/        RoomStore (with the start schedule, warren_runtime::starts::StartSchedule): in
+//!               memory, or Redis with a version check on every write
 //! (here)        report_open_rooms(): the open-rooms gauge, read from the store when scraped
 //! ```
 
@@ -55,13 +57,13 @@ pub fn serve_starts(
     store: Arc<dyn RoomStore>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    start::run(Arc::new(Service::new(bus.clone(), store)), shutdown)
+    warren_runtime::starts::run(Arc::new(Service::new(bus.clone(), store)), shutdown)
 }
 
 /// Carries on the pending starts that are due, once, now; how many it finished. What the
 /// completer does on each tick, for tools and tests that want to control the moment.
 pub async fn complete_starts(bus: &Bus, store: Arc<dyn RoomStore>) -> usize {
-    start::complete_due(&Service::new(bus.clone(), store)).await
+    warren_runtime::starts::complete_due(&Service::new(bus.clone(), store)).await
 }
 
 /// Keeps `warren_rooms_open` (rooms listed: open with a free seat, of every mode) true at each

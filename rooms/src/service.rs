@@ -5,7 +5,7 @@
 use crate::store::{ABANDONED_MS, RoomRecord, RoomStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::{Bus, BusError, CallError, CallOptions, RequestContext};
+use warren_bus::{Bus, CallOptions, RequestContext};
 use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
@@ -17,21 +17,13 @@ use warren_runtime::Claims;
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
 
-/// What a change does to the room it read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// Write the changed record back.
-    Save,
-    /// The room is over: delete it.
-    Delete,
-    /// Nothing to write; the room is returned as read.
-    Unchanged,
-}
+// What a change does to the room it read; shared with the start's steps.
+pub(crate) use warren_runtime::starts::Change;
 
 pub(crate) struct Service {
     pub(crate) bus: Bus,
     pub(crate) store: Arc<dyn RoomStore>,
-    claims: Claims,
+    pub(crate) claims: Claims,
 }
 
 impl Service {
@@ -131,22 +123,6 @@ impl Service {
         ))
     }
 
-    /// Tells `players` of one decided thing, named by `key`: the event's id follows from the key,
-    /// so a retry (by any instance) is the same event, numbered once by the journal.
-    pub(crate) async fn announce_once(
-        &self,
-        key: &str,
-        kind: &str,
-        players: Vec<String>,
-        data: serde_json::Value,
-    ) -> Result<(), BusError> {
-        if players.is_empty() {
-            return Ok(());
-        }
-        let event = Event::once(key, kind, players, data);
-        self.bus.publish(SERVICE, &event).await
-    }
-
     /// Tells `players`; a failed publish is logged, the change stands.
     pub(crate) async fn announce(&self, kind: &str, players: Vec<String>, data: serde_json::Value) {
         if players.is_empty() {
@@ -178,20 +154,6 @@ impl Service {
         self.claims
             .release(&ctx.call_options(), users, room_id)
             .await;
-    }
-
-    /// Moves the players' claims from the room to the session it started. Idempotent in
-    /// `accounts` (a claim already on the session stays), so a start retries it until it is done.
-    pub(crate) async fn hand_over(
-        &self,
-        call: &CallOptions,
-        users: Vec<String>,
-        room_id: &str,
-        session_id: &str,
-    ) -> Result<(), CallError> {
-        self.claims
-            .try_hand_over(call, users, room_id, session_id)
-            .await
     }
 
     /// Whether `room_id` holds `user`: the room exists, is not over, and seats them or holds a

@@ -1,76 +1,36 @@
-//! Starting a room's game: one decision, recorded, then carried through by whoever gets to it.
+//! Starting a public room's game: how a room decides its start, and what the shared start
+//! plumbing ([`warren_runtime::starts`]) needs of rooms to carry it through.
 //!
-//! The compare-and-set that makes a full, ready room `Starting` also records a [`Start`]: the
-//! request id its `sessions.create` carries (`room-start:<room id>:<version>`, the same on every
-//! retry and instance) and who decided it; the store puts the room on its start schedule in the
-//! same write. From there the start goes forward step by step, each step safe to repeat:
-//!
-//! 1. `sessions.create` with the start's request id. Sessions derives the session id from it, so a
-//!    retry after a timeout gets the session the first try may have made. The session id is then
-//!    recorded in the room (a compare-and-set); from then on the room is never opened again.
-//! 2. `accounts.hand_over` of the players' claims to the session (idempotent in accounts). Until
-//!    it is done the room holds its players, so `rooms.holds` keeps answering for them.
-//! 3. `room.closed {reason: started}`, an event whose id follows from the start
-//!    ([`Event::once`](warren_contracts::Event::once)): the journal numbers a retry once.
-//! 4. The room is deleted, and with it its place on the schedule; only after the players are told.
-//!
-//! Only a definitive refusal by sessions (an error of its own, not `unavailable`, `timeout` or
-//! `internal`) undoes the start: the room is open again and the starter not ready, as if their
-//! ready had not been. Any other failure leaves the start pending. The request that decided the
-//! start makes the first attempt. A failed one, or one whose instance died, is taken up by the
-//! completer ([`run`]) that every instance runs: the store hands each due start to one of them for
-//! a lease, and an attempt that fails puts it back on the schedule a second later.
+//! The compare-and-set whose ready makes a full room all ready also makes it `Starting` and
+//! records a [`Start`] ([`decide`]): its `sessions.create` carries `room-start:<room id>:<version>`
+//! on every retry and instance, and the store puts the room on its start schedule in the same
+//! write. The steps that follow (the session, the claims handed over, `room.closed`, the room
+//! deleted), the first attempt and the completer are [`warren_runtime::starts`]'; rooms supply
+//! the room's reads and writes ([`RoomStarts`] for [`Service`]). A start sessions refuses opens
+//! the room again with the starter not ready, as if their ready had not been.
 
 use crate::handlers::updated;
 use crate::service::{Change, Service, service_call};
-use crate::store::{RoomRecord, Start};
-use serde_json::json;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use crate::store::{RoomRecord, RoomStore, Start};
 use warren_bus::{CallOptions, RequestContext};
 use warren_contracts::event::now_millis;
-use warren_contracts::rooms::{CLOSED, CloseReason, Room, RoomClosed, RoomStatus};
-use warren_contracts::sessions::{Create as CreateSession, NewSession};
+use warren_contracts::rooms::{Room, RoomStatus, SERVICE};
 use warren_contracts::{ErrorCode, WireError};
-
-/// After a failed attempt, the start is looked at again this much later (ms).
-const RETRY_MS: u64 = 1_000;
-/// How long the completer has a start to itself (ms); its attempt ends well before, each call
-/// bounded by [`CALL_TIMEOUT`]. If its instance dies, another takes the start up after this.
-const LEASE_MS: u64 = 15_000;
-/// The longest the completer waits for any one call.
-const CALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often each instance looks for due starts.
-const TICK: Duration = Duration::from_millis(250);
-/// Starts taken from the schedule at a time; more wait for the next tick.
-const BATCH: usize = 100;
-/// The completer leaves a start to the request that decided it until that request's deadline, and
-/// this much longer (ms), but never longer than [`MAX_FIRST_LOOK_MS`].
-const GRACE_MS: u64 = 1_000;
-const MAX_FIRST_LOOK_MS: u64 = 15_000;
-
-/// Why an attempt stopped short of done.
-enum Stop {
-    /// Sessions refused the start; the room is open again (or will be, on the next attempt).
-    Refused(WireError),
-    /// A step failed for now; the start stands and is tried again.
-    Pending,
-}
+use warren_runtime::Claims;
+use warren_runtime::starts::{self, PendingStart, RoomStarts, StartChange};
 
 /// Makes the room `Starting` with a [`Start`] decided by `by`: called inside the compare-and-set.
-/// The request id names the version this write gives the room, so no two starts share one.
+/// The request id names the version this write gives the room, so no two starts share one. The
+/// completer leaves the start to the request until its deadline (see [`starts::first_look`]).
 pub(crate) fn decide(record: &mut RoomRecord, by: &str, ctx: &RequestContext) {
     let now = now_millis();
-    let inline = ctx.deadline_ms.saturating_sub(now).saturating_add(GRACE_MS);
     record.room.status = RoomStatus::Starting;
     record.starting_at = now;
     record.start = Some(Start {
         request_id: format!("room-start:{}:{}", record.id(), record.version() + 1),
         by: by.to_owned(),
         session_id: None,
-        look_at: now.saturating_add(inline.min(MAX_FIRST_LOOK_MS)),
+        look_at: starts::first_look(now, ctx.deadline_ms.saturating_sub(now)),
     });
 }
 
@@ -81,230 +41,70 @@ pub(crate) async fn first_attempt(
     ctx: &RequestContext,
     record: RoomRecord,
 ) -> Result<Room, WireError> {
-    match attempt(service, &service_call(ctx), &record).await {
-        Ok(_) => Ok(record.room),
-        Err(Stop::Refused(error)) => Err(error),
-        Err(Stop::Pending) => {
-            retry_soon(service, record.id()).await;
-            Err(WireError::new(
-                ErrorCode::Unavailable,
-                "the game is starting; its players will be told when it has",
-            ))
-        }
-    }
+    starts::first_attempt(
+        service,
+        &service_call(ctx),
+        record.id(),
+        record.pending_start(),
+    )
+    .await?;
+    Ok(record.room)
 }
 
-/// Runs the completer until `shutdown`: every tick it carries on the starts that are due. An
-/// attempt under way when `shutdown` comes is finished first.
-pub(crate) fn run(service: Arc<Service>, shutdown: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            complete_due(&service).await;
-        }
-    })
-}
+#[async_trait::async_trait]
+impl RoomStarts for Service {
+    type Schedule = dyn RoomStore;
+    const SERVICE: &'static str = SERVICE;
+    const NOUN: &'static str = "room";
 
-/// Carries on every start due now; how many it finished.
-pub(crate) async fn complete_due(service: &Service) -> usize {
-    let now = now_millis();
-    let due = match service
-        .store
-        .take_due_starts(now, BATCH, now.saturating_add(LEASE_MS))
-        .await
-    {
-        Ok(due) => due,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the schedule of room starts");
-            return 0;
-        }
-    };
-    let done = futures_util::future::join_all(due.iter().map(|id| complete(service, id))).await;
-    done.into_iter().filter(|done| *done).count()
-}
+    fn claims(&self) -> &Claims {
+        &self.claims
+    }
 
-/// One due start, carried on as far as it goes; whether it is done.
-async fn complete(service: &Service, room_id: &str) -> bool {
-    let record = match service.load(room_id).await {
-        Ok(record) => record,
-        Err(error) if error.code == ErrorCode::NotFound => return false,
-        Err(error) => {
-            tracing::warn!(%error, room_id, "cannot read a starting room; later");
-            retry_soon(service, room_id).await;
-            return false;
-        }
-    };
-    if record.start.is_none() {
-        // Undone since it was taken; the write that undid it took it off the schedule.
-        return false;
+    fn schedule(&self) -> &Self::Schedule {
+        self.store.as_ref()
     }
-    let call = CallOptions::default().timeout(CALL_TIMEOUT);
-    match attempt(service, &call, &record).await {
-        Ok(session_id) => {
-            tracing::info!(room_id, %session_id, "a pending room start is done");
-            true
-        }
-        Err(Stop::Refused(_)) => false,
-        Err(Stop::Pending) => {
-            retry_soon(service, room_id).await;
-            false
-        }
-    }
-}
 
-/// Takes the start in `record` as far as it goes; the session id once the room is gone.
-async fn attempt(
-    service: &Service,
-    call: &CallOptions,
-    record: &RoomRecord,
-) -> Result<String, Stop> {
-    let Some(start) = record.start.as_ref() else {
-        tracing::error!(room_id = %record.id(), "asked to carry on a start the room does not have");
-        return Err(Stop::Pending);
-    };
-    let room = &record.room;
-    let room_id = room.room_id.as_str();
-    let players = room.player_ids();
-    let session_id = match &start.session_id {
-        Some(session_id) => session_id.clone(),
-        None => create(service, call, record, start).await?,
-    };
-    if let Err(error) = service
-        .hand_over(call, players.clone(), room_id, &session_id)
-        .await
-    {
-        return Err(pending(room_id, "hand the claims over", &error));
-    }
-    let closed = RoomClosed {
-        room_id: room_id.to_owned(),
-        reason: CloseReason::Started,
-        session_id: Some(session_id.clone()),
-    };
-    let key = format!("{CLOSED}:{}", start.request_id);
-    if let Err(error) = service
-        .announce_once(&key, CLOSED, players, json!(closed))
-        .await
-    {
-        return Err(pending(room_id, "tell the players", &error));
-    }
-    // Deleted last: a room that is gone has told its players.
-    let removed = service
-        .update(room_id, |record| {
-            if record.start.as_ref().map(|s| &s.request_id) == Some(&start.request_id) {
-                Ok(Change::Delete)
-            } else {
-                Ok(Change::Unchanged)
-            }
-        })
-        .await;
-    match removed {
-        Ok(_) => {}
-        // Another attempt got there first.
-        Err(error) if error.code == ErrorCode::NotFound => {}
-        Err(error) => return Err(pending(room_id, "remove the room", &error)),
-    }
-    tracing::info!(room_id, %session_id, "room started");
-    Ok(session_id)
-}
-
-/// Asks sessions for the start's session and records its id in the room.
-async fn create(
-    service: &Service,
-    call: &CallOptions,
-    record: &RoomRecord,
-    start: &Start,
-) -> Result<String, Stop> {
-    let room_id = record.id();
-    let new = NewSession {
-        mode: record.room.mode.clone(),
-        players: record.room.player_ids(),
-    };
-    let options = CallOptions {
-        request_id: Some(start.request_id.clone()),
-        user_id: None,
-        timeout: call.timeout,
-    };
-    let session = match service.bus.call::<CreateSession>(&new, options).await {
-        Ok(session) => session,
-        Err(error) if error.is_refusal() => {
-            tracing::warn!(%error, room_id, "sessions refused the room's start");
-            reopen(service, room_id, start).await;
-            return Err(Stop::Refused(error.to_wire()));
+    async fn pending_start(&self, room_id: &str) -> Result<Option<PendingStart>, WireError> {
+        match self.load(room_id).await {
+            Ok(record) => Ok(record.pending_start()),
+            Err(error) if error.code == ErrorCode::NotFound => Ok(None),
+            Err(error) => Err(error),
         }
-        Err(error) => return Err(pending(room_id, "create the session", &error)),
-    };
-    let session_id = session.session_id;
-    let recorded = service
-        .update(room_id, |record| match record.start.as_mut() {
-            Some(current) if current.request_id == start.request_id => {
-                if current.session_id.is_some() {
-                    // Recorded by another attempt: the same session, since the request id is.
+    }
+
+    async fn change_start(&self, room_id: &str, change: &StartChange<'_>) -> Result<(), WireError> {
+        let (_, _) = self
+            .update(room_id, |record| change(record.start.as_mut()))
+            .await?;
+        Ok(())
+    }
+
+    /// Opens the room again, the starter not ready. If the write fails, the start stays scheduled
+    /// and the next attempt is refused and reopens it.
+    async fn undo(&self, _call: &CallOptions, room_id: &str, refused: &Start) {
+        let reopened = self
+            .update(room_id, |record| {
+                if !starts::undoable(record.start.as_ref(), refused) {
                     return Ok(Change::Unchanged);
                 }
-                current.session_id = Some(session_id.clone());
-                Ok(Change::Save)
-            }
-            _ => Err(WireError::new(
-                ErrorCode::Internal,
-                "the room's start changed while its session was made",
-            )),
-        })
-        .await;
-    match recorded {
-        Ok(_) => Ok(session_id),
-        // Finished and removed by another attempt; what follows is done, and harmless again.
-        Err(error) if error.code == ErrorCode::NotFound => Ok(session_id),
-        Err(error) => Err(pending(room_id, "record the session", &error)),
-    }
-}
-
-/// Undoes a start sessions refused: the room open again, the starter not ready. Only the start
-/// that was refused, and only while no session is recorded; if the write fails, the start stays
-/// scheduled and the next attempt is refused and reopens it.
-async fn reopen(service: &Service, room_id: &str, refused: &Start) {
-    let reopened = service
-        .update(room_id, |record| {
-            let same = record.start.as_ref().is_some_and(|start| {
-                start.request_id == refused.request_id && start.session_id.is_none()
-            });
-            if !same {
-                return Ok(Change::Unchanged);
-            }
-            record.room.status = RoomStatus::Open;
-            record.starting_at = 0;
-            record.start = None;
-            for player in &mut record.room.players {
-                if player.user_id == refused.by {
-                    player.ready = false;
+                record.room.status = RoomStatus::Open;
+                record.starting_at = 0;
+                record.start = None;
+                for player in &mut record.room.players {
+                    if player.user_id == refused.by {
+                        player.ready = false;
+                    }
                 }
+                Ok(Change::Save)
+            })
+            .await;
+        match reopened {
+            Ok((record, Change::Save)) => updated(self, &record.room).await,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, room_id, "could not reopen a room after a refused start; later")
             }
-            Ok(Change::Save)
-        })
-        .await;
-    match reopened {
-        Ok((record, Change::Save)) => updated(service, &record.room).await,
-        Ok(_) => {}
-        Err(error) => {
-            tracing::error!(%error, room_id, "could not reopen a room after a refused start; later")
         }
     }
-}
-
-/// Puts a start whose attempt failed back on the schedule for a second from now. If even that
-/// fails, its lease (or first look) runs out and it is taken up then.
-async fn retry_soon(service: &Service, room_id: &str) {
-    let at = now_millis().saturating_add(RETRY_MS);
-    if let Err(error) = service.store.retry_start_at(room_id, at).await {
-        tracing::warn!(%error, room_id, "could not reschedule a pending room start");
-    }
-}
-
-fn pending(room_id: &str, step: &str, error: &dyn std::fmt::Display) -> Stop {
-    tracing::warn!(%error, room_id, step, "a room start is pending; it is retried");
-    Stop::Pending
 }

@@ -24,6 +24,12 @@ impl Claims {
         Self { bus, kind }
     }
 
+    /// The bus these calls go on, for a caller that makes others beside them (a start's
+    /// `sessions.create` and its event, in [`crate::starts`]).
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
     /// This service's activity with that id.
     pub fn activity(&self, id: &str) -> Activity {
         Activity::new(self.kind, id)

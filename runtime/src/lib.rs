@@ -1,6 +1,7 @@
 //! What every Warren binary shares, so that each binary stays a few lines: settings with the
 //! design's names and defaults, logging, the shutdown signal, and connecting to RabbitMQ and Redis;
-//! and what the services that seat users share: their claims in `accounts`.
+//! and what the services that seat users share: their claims in `accounts`, and carrying a room's
+//! start through to its session.
 //!
 //! ```text
 //! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
@@ -13,6 +14,9 @@
 //! admin.rs      a service's /healthz, /readyz and /metrics
 //! metrics.rs    the process's Prometheus recorder
 //! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
+//! starts/       a room's start as one recorded decision (Start), the store's schedule of
+//!               pending starts (StartSchedule), and over RoomStarts, the trait rooms and private
+//!               rooms implement, the steps of an attempt and the completer (completer.rs)
 //! ```
 
 pub mod admin;
@@ -25,6 +29,7 @@ pub mod replies;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
+pub mod starts;
 
 pub use claims::Claims;
 pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};

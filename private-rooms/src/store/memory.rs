@@ -2,7 +2,7 @@
 //! room, its code, its expiry entry and its place on the start schedule, which is what makes each
 //! write atomic.
 
-use super::{PrivateRoomStore, RoomRecord, StoreError};
+use super::{PrivateRoomStore, RoomRecord, StartSchedule, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -152,6 +152,35 @@ impl PrivateRoomStore for MemoryStore {
         Ok(due.into_iter().map(|(_, id)| id).collect())
     }
 
+    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
+        let now = Instant::now();
+        let mut attempts = lock(&self.attempts);
+        if attempts.len() > ATTEMPTS_KEPT {
+            attempts.retain(|_, (ends, _)| *ends > now);
+        }
+        let entry = attempts
+            .entry(user_id.to_owned())
+            .or_insert((now + window, 0));
+        if entry.0 <= now {
+            *entry = (now + window, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        Ok(entry.1)
+    }
+
+    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
+        let now = Instant::now();
+        Ok(lock(&self.attempts)
+            .get(user_id)
+            .filter(|(ends, _)| *ends > now)
+            .map_or(0, |(_, count)| *count))
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for MemoryStore {
+    type Error = StoreError;
+
     async fn take_due_starts(
         &self,
         now: u64,
@@ -181,29 +210,5 @@ impl PrivateRoomStore for MemoryStore {
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
         lock(&self.rooms).move_start(room_id, at);
         Ok(())
-    }
-
-    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
-        let now = Instant::now();
-        let mut attempts = lock(&self.attempts);
-        if attempts.len() > ATTEMPTS_KEPT {
-            attempts.retain(|_, (ends, _)| *ends > now);
-        }
-        let entry = attempts
-            .entry(user_id.to_owned())
-            .or_insert((now + window, 0));
-        if entry.0 <= now {
-            *entry = (now + window, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        Ok(entry.1)
-    }
-
-    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
-        let now = Instant::now();
-        Ok(lock(&self.attempts)
-            .get(user_id)
-            .filter(|(ends, _)| *ends > now)
-            .map_or(0, |(_, count)| *count))
     }
 }

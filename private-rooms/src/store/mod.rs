@@ -17,6 +17,10 @@ pub use redis::RedisStore;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use warren_contracts::private_rooms::PrivateRoom;
+use warren_runtime::starts::PendingStart;
+/// The record of a decided start and the schedule of pending starts, shared with public rooms:
+/// see [`warren_runtime::starts`].
+pub use warren_runtime::starts::{Start, StartSchedule};
 
 /// A start recorded without a [`Start`] (by a version before starts were recorded) older than
 /// this (ms) was left by an instance that died mid-start: the room counts as open again. A start
@@ -32,27 +36,6 @@ pub struct Joining {
     pub user_id: String,
     /// When the seat was taken (Unix ms).
     pub since: u64,
-}
-
-/// A start decided: written in the compare-and-set whose join fills the room, and kept until the
-/// room is deleted (done) or the join undone (refused by `sessions`). Whoever carries the start
-/// on, the join that decided it or the completer of any instance, works from this record, so
-/// every attempt asks for the same session and announces the same event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Start {
-    /// The request id of every `sessions.create` for this start: sessions derives the session id
-    /// from it, so a retry after a timeout gets the session the first try may have made.
-    pub request_id: String,
-    /// The user whose join filled the room: taken out again if sessions refuses the start.
-    pub by: String,
-    /// The session, once sessions answered; from then on the join is never undone.
-    #[serde(default)]
-    pub session_id: Option<String>,
-    /// When the completer first looks at the start (Unix ms), should the join that decided it not
-    /// have finished it by then. The store schedules the room at this time when the start is
-    /// written; from then on the schedule is the store's (see
-    /// [`PrivateRoomStore::take_due_starts`]).
-    pub look_at: u64,
 }
 
 /// A room and what only the service needs to know about it.
@@ -119,6 +102,17 @@ impl RoomRecord {
         self.start.as_ref().map(|start| start.look_at)
     }
 
+    /// Its start as the start's steps take it (see [`warren_runtime::starts`]), if it has one.
+    pub fn pending_start(&self) -> Option<PendingStart> {
+        let room = &self.room;
+        PendingStart::of(
+            self.id(),
+            &room.mode,
+            room.player_ids(),
+            self.start.as_ref(),
+        )
+    }
+
     /// When the sweeper should look at the room (Unix ms): when it expires, or, while it is
     /// starting, once the start would count as abandoned, since a live start ends the room itself.
     pub fn due_at(&self) -> u64 {
@@ -148,7 +142,7 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait PrivateRoomStore: Send + Sync {
+pub trait PrivateRoomStore: StartSchedule<Error = StoreError> + Send + Sync {
     /// Stores a new room with its code and expiry; [`StoreError::CodeTaken`] if another room has
     /// the code, [`StoreError::AlreadyExists`] if one has the id.
     async fn create(&self, record: &RoomRecord) -> Result<(), StoreError>;
@@ -163,19 +157,6 @@ pub trait PrivateRoomStore: Send + Sync {
     /// Deletes the room, its code, its expiry entry and its place on the start schedule at once,
     /// if the stored version is still `expected`; `false` otherwise.
     async fn delete(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
-    /// Up to `limit` rooms whose start is due by `now` (ms). Each is handed to one caller, which
-    /// has until `lease_until` to carry it on before it is handed out again: the schedule moves it
-    /// there as it hands it out, so a caller that dies loses nothing. Rooms gone meanwhile leave
-    /// the schedule.
-    async fn take_due_starts(
-        &self,
-        now: u64,
-        limit: usize,
-        lease_until: u64,
-    ) -> Result<Vec<String>, StoreError>;
-    /// Moves a start still on the schedule to `at` (an attempt failed; try again then); nothing
-    /// if it is not on it (done, or undone).
-    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError>;
     /// Takes up to `limit` rooms due by `now` (ms) from the expiry schedule; each is given to one
     /// caller only, so several instances can sweep at once.
     async fn take_due(&self, now: u64, limit: usize) -> Result<Vec<String>, StoreError>;

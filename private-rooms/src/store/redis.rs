@@ -12,7 +12,7 @@
 //! while after the room should have: a backstop if no sweeper ever runs. A room with a pending
 //! start is kept a day past that, since its players wait on it, not on its expiry.
 
-use super::{PrivateRoomStore, RoomRecord, StoreError};
+use super::{PrivateRoomStore, RoomRecord, StartSchedule, StoreError};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -258,6 +258,32 @@ impl PrivateRoomStore for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let count: u64 = self
+            .count
+            .key(self.attempts_key(user_id))
+            .arg(window_ms)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
+        let count: Option<u64> = redis::cmd("GET")
+            .arg(self.attempts_key(user_id))
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(count.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for RedisStore {
+    type Error = StoreError;
+
     async fn take_due_starts(
         &self,
         now: u64,
@@ -285,26 +311,5 @@ impl PrivateRoomStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        let count: u64 = self
-            .count
-            .key(self.attempts_key(user_id))
-            .arg(window_ms)
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
-    }
-
-    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
-        let count: Option<u64> = redis::cmd("GET")
-            .arg(self.attempts_key(user_id))
-            .query_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(count.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 }

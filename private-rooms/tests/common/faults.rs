@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use warren_bus::journal::{JournalError, JournalStore, MemoryJournal, ResumeConfig, Resumed};
 use warren_contracts::Event;
+use warren_private_rooms::store::StartSchedule;
 use warren_private_rooms::{PrivateRoomStore, RoomRecord, StoreError};
 
 /// A store write that fails, once, when asked to.
@@ -88,6 +89,19 @@ impl PrivateRoomStore for FaultyStore {
         self.inner.take_due(now, limit).await
     }
 
+    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
+        self.inner.count_wrong_code(user_id, window).await
+    }
+
+    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
+        self.inner.wrong_codes(user_id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for FaultyStore {
+    type Error = StoreError;
+
     async fn take_due_starts(
         &self,
         now: u64,
@@ -99,14 +113,6 @@ impl PrivateRoomStore for FaultyStore {
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
         self.inner.retry_start_at(room_id, at).await
-    }
-
-    async fn count_wrong_code(&self, user_id: &str, window: Duration) -> Result<u32, StoreError> {
-        self.inner.count_wrong_code(user_id, window).await
-    }
-
-    async fn wrong_codes(&self, user_id: &str) -> Result<u32, StoreError> {
-        self.inner.wrong_codes(user_id).await
     }
 }
 

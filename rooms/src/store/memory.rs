@@ -1,7 +1,7 @@
 //! Rooms in this process's memory, for the embedded mode and tests. One lock covers the rooms and
 //! the start schedule, which is what makes each write atomic.
 
-use super::{RoomRecord, RoomStore, StoreError};
+use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use warren_contracts::rooms::Room;
@@ -102,6 +102,30 @@ impl RoomStore for MemoryStore {
         Ok(false)
     }
 
+    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
+        let mut listed: Vec<Room> = self
+            .state()
+            .rooms
+            .values()
+            .filter(|record| record.listed())
+            .filter(|record| mode.is_none_or(|mode| record.room.mode == mode))
+            .map(|record| record.room.clone())
+            .collect();
+        listed.sort_by(|a, b| (b.created_at, &b.room_id).cmp(&(a.created_at, &a.room_id)));
+        listed.truncate(limit);
+        Ok(listed)
+    }
+
+    async fn count_listed(&self) -> Result<u64, StoreError> {
+        let listed = self.state().rooms.values().filter(|r| r.listed()).count();
+        Ok(u64::try_from(listed).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for MemoryStore {
+    type Error = StoreError;
+
     async fn take_due_starts(
         &self,
         now: u64,
@@ -131,24 +155,5 @@ impl RoomStore for MemoryStore {
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
         self.state().move_start(room_id, at);
         Ok(())
-    }
-
-    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
-        let mut listed: Vec<Room> = self
-            .state()
-            .rooms
-            .values()
-            .filter(|record| record.listed())
-            .filter(|record| mode.is_none_or(|mode| record.room.mode == mode))
-            .map(|record| record.room.clone())
-            .collect();
-        listed.sort_by(|a, b| (b.created_at, &b.room_id).cmp(&(a.created_at, &a.room_id)));
-        listed.truncate(limit);
-        Ok(listed)
-    }
-
-    async fn count_listed(&self) -> Result<u64, StoreError> {
-        let listed = self.state().rooms.values().filter(|r| r.listed()).count();
-        Ok(u64::try_from(listed).unwrap_or(u64::MAX))
     }
 }

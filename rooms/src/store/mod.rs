@@ -15,30 +15,14 @@ pub use redis::RedisStore;
 
 use serde::{Deserialize, Serialize};
 use warren_contracts::rooms::{Room, RoomStatus};
+use warren_runtime::starts::PendingStart;
+/// The record of a decided start and the schedule of pending starts, shared with private rooms:
+/// see [`warren_runtime::starts`].
+pub use warren_runtime::starts::{Start, StartSchedule};
 
 /// A held seat older than this (ms) was left by an instance that died mid-way; so was a start
 /// recorded without a [`Start`] (by a version before starts were recorded).
 pub const ABANDONED_MS: u64 = 15_000;
-
-/// A start decided: written in the compare-and-set that makes the room `Starting`, and kept until
-/// the room is deleted (done) or opened again (refused by `sessions`). Whoever carries the start
-/// on, the request that decided it or the completer of any instance, works from this record, so
-/// every attempt asks for the same session and announces the same event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Start {
-    /// The request id of every `sessions.create` for this start: sessions derives the session id
-    /// from it, so a retry after a timeout gets the session the first try may have made.
-    pub request_id: String,
-    /// Whose request decided the start: the one not ready after all if sessions refuses it.
-    pub by: String,
-    /// The session, once sessions answered; from then on the room is never opened again.
-    #[serde(default)]
-    pub session_id: Option<String>,
-    /// When the completer first looks at the start (Unix ms), should the request that decided it
-    /// not have finished it by then. The store schedules the room at this time when the start is
-    /// written; from then on the schedule is the store's (see [`RoomStore::take_due_starts`]).
-    pub look_at: u64,
-}
 
 /// A seat held for a user while `accounts` is asked to claim them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +82,17 @@ impl RoomRecord {
         self.start.as_ref().map(|start| start.look_at)
     }
 
+    /// Its start as the start's steps take it (see [`warren_runtime::starts`]), if it has one.
+    pub fn pending_start(&self) -> Option<PendingStart> {
+        let room = &self.room;
+        PendingStart::of(
+            self.id(),
+            &room.mode,
+            room.player_ids(),
+            self.start.as_ref(),
+        )
+    }
+
     /// Whether `rooms.list` shows it: open, with a player (its owner is claimed) and a free seat.
     pub fn listed(&self) -> bool {
         self.room.status == RoomStatus::Open
@@ -119,7 +114,7 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait RoomStore: Send + Sync {
+pub trait RoomStore: StartSchedule<Error = StoreError> + Send + Sync {
     async fn create(&self, record: &RoomRecord) -> Result<(), StoreError>;
     async fn get(&self, room_id: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Stores `record` if the stored version is still `expected`; `false` when another writer
@@ -131,19 +126,6 @@ pub trait RoomStore: Send + Sync {
     /// Deletes the room (and its place on the start schedule) if its stored version is still
     /// `expected`; `false` otherwise.
     async fn delete(&self, room: &Room, expected: u64) -> Result<bool, StoreError>;
-    /// Up to `limit` rooms whose start is due by `now` (ms). Each is handed to one caller, which
-    /// has until `lease_until` to carry it on before it is handed out again: the schedule moves it
-    /// there as it hands it out, so a caller that dies loses nothing. Rooms gone meanwhile leave
-    /// the schedule.
-    async fn take_due_starts(
-        &self,
-        now: u64,
-        limit: usize,
-        lease_until: u64,
-    ) -> Result<Vec<String>, StoreError>;
-    /// Moves a start still on the schedule to `at` (an attempt failed; try again then); nothing
-    /// if it is not on it (done, or undone).
-    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError>;
     /// Listed rooms (see [`RoomRecord::listed`]), newest first, of `mode` if given, at most
     /// `limit`.
     async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError>;

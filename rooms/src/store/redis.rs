@@ -9,7 +9,7 @@
 //! A room expires a day after its last change, so that one abandoned by everyone does not stay
 //! forever; the list drops entries whose room has expired when it meets them.
 
-use super::{RoomRecord, RoomStore, StoreError};
+use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
 use redis::aio::ConnectionManager;
 use warren_contracts::rooms::Room;
 
@@ -205,35 +205,6 @@ impl RoomStore for RedisStore {
         Ok(deleted == 1)
     }
 
-    async fn take_due_starts(
-        &self,
-        now: u64,
-        limit: usize,
-        lease_until: u64,
-    ) -> Result<Vec<String>, StoreError> {
-        self.take_starts
-            .key(self.starts_key())
-            .arg(now)
-            .arg(limit.max(1))
-            .arg(lease_until)
-            .arg(self.room_key(""))
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
-        redis::cmd("ZADD")
-            .arg(self.starts_key())
-            .arg("XX")
-            .arg(at)
-            .arg(room_id)
-            .query_async::<i64>(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
     async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -285,5 +256,39 @@ impl RoomStore for RedisStore {
             .query_async(&mut redis)
             .await
             .map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for RedisStore {
+    type Error = StoreError;
+
+    async fn take_due_starts(
+        &self,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.take_starts
+            .key(self.starts_key())
+            .arg(now)
+            .arg(limit.max(1))
+            .arg(lease_until)
+            .arg(self.room_key(""))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
+        redis::cmd("ZADD")
+            .arg(self.starts_key())
+            .arg("XX")
+            .arg(at)
+            .arg(room_id)
+            .query_async::<i64>(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

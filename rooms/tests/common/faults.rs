@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use warren_bus::journal::{JournalError, JournalStore, MemoryJournal, ResumeConfig, Resumed};
 use warren_contracts::Event;
 use warren_contracts::rooms::{Room, RoomStatus};
-use warren_rooms::store::RoomRecord;
+use warren_rooms::store::{RoomRecord, StartSchedule};
 use warren_rooms::{RoomStore, StoreError};
 
 /// A store write that fails, once, when asked to.
@@ -81,6 +81,19 @@ impl RoomStore for FaultyStore {
         self.inner.delete(room, expected).await
     }
 
+    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
+        self.inner.list(mode, limit).await
+    }
+
+    async fn count_listed(&self) -> Result<u64, StoreError> {
+        self.inner.count_listed().await
+    }
+}
+
+#[async_trait::async_trait]
+impl StartSchedule for FaultyStore {
+    type Error = StoreError;
+
     async fn take_due_starts(
         &self,
         now: u64,
@@ -92,14 +105,6 @@ impl RoomStore for FaultyStore {
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
         self.inner.retry_start_at(room_id, at).await
-    }
-
-    async fn list(&self, mode: Option<&str>, limit: usize) -> Result<Vec<Room>, StoreError> {
-        self.inner.list(mode, limit).await
-    }
-
-    async fn count_listed(&self) -> Result<u64, StoreError> {
-        self.inner.count_listed().await
     }
 }
 
