@@ -41,7 +41,9 @@ const RETRY_SOON: Duration = Duration::from_millis(200);
 /// no match is left half made by a clean stop.
 pub(crate) async fn run(service: Arc<Service>, shutdown: CancellationToken) {
     let period = service.config.match_every.max(Duration::from_millis(1));
-    let mut tick = tokio::time::interval(period);
+    // The first pass comes a period after the start, like every other: an instance that has just
+    // started has nothing of its own to match sooner.
+    let mut tick = tokio::time::interval_at(Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
