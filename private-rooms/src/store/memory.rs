@@ -6,6 +6,7 @@ use super::{PrivateRoomStore, RoomRecord, StartSchedule, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use warren_runtime::starts::DueSet;
 
 /// Past this many counters, those whose window is over are dropped on the next count.
 const ATTEMPTS_KEPT: usize = 1024;
@@ -24,38 +25,18 @@ struct Rooms {
     codes: HashMap<String, String>,
     /// (due, room id)
     due: BTreeSet<(u64, String)>,
-    /// (when to look, room id): the pending starts.
-    starts: BTreeSet<(u64, String)>,
-    /// room id → its entry in `starts`, to move or drop it.
-    start_at: HashMap<String, u64>,
+    /// The pending starts.
+    starts: DueSet,
 }
 
 impl Rooms {
-    /// Keeps the room's place on the start schedule in step with `record`: added at its
-    /// `look_at` if it has a start and no place yet, dropped if it has none.
+    /// Keeps the room's place on the start schedule in step with `record`.
     fn schedule_start(&mut self, record: &RoomRecord) {
-        match record.start_due() {
-            Some(due) if !self.start_at.contains_key(record.id()) => {
-                self.start_at.insert(record.id().to_owned(), due);
-                self.starts.insert((due, record.id().to_owned()));
-            }
-            Some(_) => {}
-            None => self.unschedule_start(record.id()),
-        }
+        self.starts.keep(record.id(), record.start_due());
     }
 
     fn unschedule_start(&mut self, room_id: &str) {
-        if let Some(due) = self.start_at.remove(room_id) {
-            self.starts.remove(&(due, room_id.to_owned()));
-        }
-    }
-
-    fn move_start(&mut self, room_id: &str, at: u64) {
-        if let Some(due) = self.start_at.get_mut(room_id) {
-            self.starts.remove(&(*due, room_id.to_owned()));
-            *due = at;
-            self.starts.insert((at, room_id.to_owned()));
-        }
+        self.starts.remove(room_id);
     }
 
     /// Drops the room's expiry entry, wherever it stands.
@@ -187,28 +168,15 @@ impl StartSchedule for MemoryStore {
         limit: usize,
         lease_until: u64,
     ) -> Result<Vec<String>, StoreError> {
-        let mut rooms = lock(&self.rooms);
-        let due: Vec<String> = rooms
+        let state = &mut *lock(&self.rooms);
+        let rooms = &state.rooms;
+        Ok(state
             .starts
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .take(limit)
-            .map(|(_, id)| id.clone())
-            .collect();
-        let mut taken = Vec::with_capacity(due.len());
-        for id in due {
-            if rooms.rooms.contains_key(&id) {
-                rooms.move_start(&id, lease_until);
-                taken.push(id);
-            } else {
-                rooms.unschedule_start(&id);
-            }
-        }
-        Ok(taken)
+            .take_due(now, limit, lease_until, |id| rooms.contains_key(id)))
     }
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
-        lock(&self.rooms).move_start(room_id, at);
+        lock(&self.rooms).starts.move_to(room_id, at);
         Ok(())
     }
 }

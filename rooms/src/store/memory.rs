@@ -2,9 +2,10 @@
 //! the start schedule, which is what makes each write atomic.
 
 use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use warren_contracts::rooms::Room;
+use warren_runtime::starts::DueSet;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -14,38 +15,18 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     rooms: HashMap<String, RoomRecord>,
-    /// (when to look, room id): the pending starts.
-    starts: BTreeSet<(u64, String)>,
-    /// room id → its entry in `starts`, to move or drop it.
-    start_at: HashMap<String, u64>,
+    /// The pending starts.
+    starts: DueSet,
 }
 
 impl State {
-    /// Keeps the room's place on the start schedule in step with `record`: added at its
-    /// `look_at` if it has a start and no place yet, dropped if it has none.
+    /// Keeps the room's place on the start schedule in step with `record`.
     fn schedule(&mut self, record: &RoomRecord) {
-        match record.start_due() {
-            Some(due) if !self.start_at.contains_key(record.id()) => {
-                self.start_at.insert(record.id().to_owned(), due);
-                self.starts.insert((due, record.id().to_owned()));
-            }
-            Some(_) => {}
-            None => self.unschedule(record.id()),
-        }
+        self.starts.keep(record.id(), record.start_due());
     }
 
     fn unschedule(&mut self, room_id: &str) {
-        if let Some(due) = self.start_at.remove(room_id) {
-            self.starts.remove(&(due, room_id.to_owned()));
-        }
-    }
-
-    fn move_start(&mut self, room_id: &str, at: u64) {
-        if let Some(due) = self.start_at.get_mut(room_id) {
-            self.starts.remove(&(*due, room_id.to_owned()));
-            *due = at;
-            self.starts.insert((at, room_id.to_owned()));
-        }
+        self.starts.remove(room_id);
     }
 }
 
@@ -132,28 +113,15 @@ impl StartSchedule for MemoryStore {
         limit: usize,
         lease_until: u64,
     ) -> Result<Vec<String>, StoreError> {
-        let mut state = self.state();
-        let due: Vec<String> = state
+        let state = &mut *self.state();
+        let rooms = &state.rooms;
+        Ok(state
             .starts
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .take(limit)
-            .map(|(_, id)| id.clone())
-            .collect();
-        let mut taken = Vec::with_capacity(due.len());
-        for id in due {
-            if state.rooms.contains_key(&id) {
-                state.move_start(&id, lease_until);
-                taken.push(id);
-            } else {
-                state.unschedule(&id);
-            }
-        }
-        Ok(taken)
+            .take_due(now, limit, lease_until, |id| rooms.contains_key(id)))
     }
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
-        self.state().move_start(room_id, at);
+        self.state().starts.move_to(room_id, at);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
 use redis::aio::ConnectionManager;
 use warren_contracts::rooms::Room;
+use warren_runtime::starts::RedisSchedule;
 
 const TTL_SECONDS: u64 = 86_400;
 
@@ -60,28 +61,14 @@ list('0', ARGV[2], ARGV[3])
 schedule('0', ARGV[3])
 return 1";
 
-/// KEYS: starts. ARGV: now, limit, lease until, room key prefix. The due rooms, each moved to the
-/// end of its lease; those whose room is gone (expired) leave the schedule.
-const TAKE_STARTS: &str = r"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local out = {}
-for _, id in ipairs(due) do
-  if redis.call('EXISTS', ARGV[4] .. id) == 1 then
-    redis.call('ZADD', KEYS[1], ARGV[3], id)
-    table.insert(out, id)
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
-end
-return out";
-
 pub struct RedisStore {
     redis: ConnectionManager,
     prefix: String,
     create: redis::Script,
     replace: redis::Script,
     delete: redis::Script,
-    take_starts: redis::Script,
+    /// The schedule of pending starts (`starts`).
+    schedule: RedisSchedule,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -94,14 +81,20 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        let schedule = RedisSchedule::new(
+            redis.clone(),
+            format!("{prefix}starts"),
+            format!("{prefix}room:"),
+        );
         let script = |body: &str| redis::Script::new(&format!("{LIST}{body}"));
         Self {
             redis,
-            prefix: prefix.into(),
+            prefix,
+            schedule,
             create: script(CREATE),
             replace: script(REPLACE),
             delete: script(DELETE),
-            take_starts: redis::Script::new(TAKE_STARTS),
         }
     }
 
@@ -269,26 +262,16 @@ impl StartSchedule for RedisStore {
         limit: usize,
         lease_until: u64,
     ) -> Result<Vec<String>, StoreError> {
-        self.take_starts
-            .key(self.starts_key())
-            .arg(now)
-            .arg(limit.max(1))
-            .arg(lease_until)
-            .arg(self.room_key(""))
-            .invoke_async(&mut self.redis.clone())
+        self.schedule
+            .take_due(now, limit, lease_until)
             .await
             .map_err(unavailable)
     }
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
-        redis::cmd("ZADD")
-            .arg(self.starts_key())
-            .arg("XX")
-            .arg(at)
-            .arg(room_id)
-            .query_async::<i64>(&mut self.redis.clone())
+        self.schedule
+            .move_to(room_id, at)
             .await
-            .map_err(unavailable)?;
-        Ok(())
+            .map_err(unavailable)
     }
 }

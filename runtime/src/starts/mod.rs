@@ -23,11 +23,14 @@
 //! and an attempt that fails puts it back on the schedule a second later.
 //!
 //! What differs between the owners (how a room is read, written, deleted and undone, their
-//! schedule, their names) is the [`RoomStarts`] trait each implements for its service.
+//! schedule, their names) is the [`RoomStarts`] trait each implements for its service. The
+//! schedule itself is kept the same way by both: [`DueSet`] in memory, [`RedisSchedule`] in Redis.
 
 mod completer;
+mod schedule;
 
 pub use completer::{complete_due, first_attempt, run};
+pub use schedule::{DueSet, RedisSchedule};
 
 use crate::Claims;
 use serde::{Deserialize, Serialize};
