@@ -7,6 +7,7 @@
 //! `events.resume` is answered, live events are held too, and those the answer already carries
 //! are dropped when they are released.
 
+use axum::extract::ws::Utf8Bytes;
 use warren_bus::journal::Numbered;
 
 #[derive(Debug, Default)]
@@ -17,8 +18,9 @@ pub struct Cursor {
     /// deliver; those up to it came before the socket (a resume may still ask for them), even
     /// if they reach this gateway late.
     start: Option<u64>,
-    /// Live events waiting for a fill or a resume to finish, as (number, frame).
-    held: Option<Vec<(u64, String)>>,
+    /// Live events waiting for a fill or a resume to finish, as (number, frame); the frame is
+    /// shared with the other sockets it went to, not a copy.
+    held: Option<Vec<(u64, Utf8Bytes)>>,
 }
 
 /// What to do with a live event.
@@ -40,7 +42,7 @@ pub struct Released {
     /// The highest number delivered once `fresh` is out.
     pub last: Option<u64>,
     /// Live events held meanwhile and not in `fresh`, to follow it.
-    pub held: Vec<String>,
+    pub held: Vec<Utf8Bytes>,
 }
 
 impl Cursor {
@@ -69,15 +71,15 @@ impl Cursor {
     }
 
     /// A live event numbered `seq`, as `frame`.
-    pub fn offer(&mut self, seq: u64, frame: &str) -> Offer {
+    pub fn offer(&mut self, seq: u64, frame: &Utf8Bytes) -> Offer {
         if let Some(held) = &mut self.held {
-            held.push((seq, frame.to_owned()));
+            held.push((seq, frame.clone()));
             return Offer::Skip;
         }
         match self.last() {
             Some(last) if seq <= last => Offer::Skip,
             Some(last) if seq > last + 1 => {
-                self.held = Some(vec![(seq, frame.to_owned())]);
+                self.held = Some(vec![(seq, frame.clone())]);
                 Offer::Fill { after: last }
             }
             _ => {
@@ -140,45 +142,53 @@ mod tests {
     fn live_events_go_out_once_and_a_jump_asks_for_a_fill() {
         let mut cursor = Cursor::default();
         assert_eq!(
-            cursor.offer(5, "5"),
+            cursor.offer(5, &"5".into()),
             Offer::Send,
             "the first one sets the start"
         );
-        assert_eq!(cursor.offer(6, "6"), Offer::Send);
-        assert_eq!(cursor.offer(6, "6"), Offer::Skip, "a duplicate");
-        assert_eq!(cursor.offer(9, "9"), Offer::Fill { after: 6 });
-        assert_eq!(cursor.offer(10, "10"), Offer::Skip, "held behind the fill");
+        assert_eq!(cursor.offer(6, &"6".into()), Offer::Send);
+        assert_eq!(cursor.offer(6, &"6".into()), Offer::Skip, "a duplicate");
+        assert_eq!(cursor.offer(9, &"9".into()), Offer::Fill { after: 6 });
+        assert_eq!(
+            cursor.offer(10, &"10".into()),
+            Offer::Skip,
+            "held behind the fill"
+        );
         let released = cursor.release(numbered(7..=9));
         assert_eq!(seqs(&released.fresh), vec![7, 8, 9]);
         assert_eq!(released.last, Some(9));
         assert_eq!(
             released.held,
-            vec!["10".to_owned()],
+            vec![Utf8Bytes::from("10")],
             "9 came from the journal"
         );
-        assert_eq!(cursor.offer(11, "11"), Offer::Send);
+        assert_eq!(cursor.offer(11, &"11".into()), Offer::Send);
     }
 
     #[test]
     fn a_resume_skips_what_the_socket_delivered_and_what_it_answers() {
         let mut cursor = Cursor::default();
-        assert_eq!(cursor.offer(8, "8"), Offer::Send, "live before the resume");
+        assert_eq!(
+            cursor.offer(8, &"8".into()),
+            Offer::Send,
+            "live before the resume"
+        );
         cursor.hold();
-        assert_eq!(cursor.offer(10, "10"), Offer::Skip);
-        assert_eq!(cursor.offer(11, "11"), Offer::Skip);
+        assert_eq!(cursor.offer(10, &"10".into()), Offer::Skip);
+        assert_eq!(cursor.offer(11, &"11".into()), Offer::Skip);
         let released = cursor.release(numbered(6..=10));
         assert_eq!(seqs(&released.fresh), vec![6, 7, 9, 10]);
         assert_eq!(released.last, Some(10));
-        assert_eq!(released.held, vec!["11".to_owned()]);
-        assert_eq!(cursor.offer(9, "9"), Offer::Skip);
-        assert_eq!(cursor.offer(12, "12"), Offer::Send);
+        assert_eq!(released.held, vec![Utf8Bytes::from("11")]);
+        assert_eq!(cursor.offer(9, &"9".into()), Offer::Skip);
+        assert_eq!(cursor.offer(12, &"12".into()), Offer::Send);
     }
 
     #[test]
     fn a_socket_that_knows_where_it_starts_fills_a_first_gap() {
         let mut cursor = Cursor::default();
         cursor.start_at(4);
-        assert_eq!(cursor.offer(6, "6"), Offer::Fill { after: 4 });
+        assert_eq!(cursor.offer(6, &"6".into()), Offer::Fill { after: 4 });
         let released = cursor.release(numbered(3..=6));
         assert_eq!(
             seqs(&released.fresh),
@@ -186,7 +196,7 @@ mod tests {
             "a resume may ask for 3 and 4"
         );
         let mut started = Cursor::default();
-        assert_eq!(started.offer(7, "7"), Offer::Send);
+        assert_eq!(started.offer(7, &"7".into()), Offer::Send);
         started.start_at(5);
         assert_eq!(started.last(), Some(7), "what it delivered counts");
     }
@@ -194,13 +204,16 @@ mod tests {
     #[test]
     fn a_release_with_nothing_from_the_journal_lets_the_held_go_in_order() {
         let mut cursor = Cursor::default();
-        cursor.offer(1, "1");
-        assert_eq!(cursor.offer(4, "4"), Offer::Fill { after: 1 });
-        cursor.offer(3, "3");
-        cursor.offer(4, "4");
+        cursor.offer(1, &"1".into());
+        assert_eq!(cursor.offer(4, &"4".into()), Offer::Fill { after: 1 });
+        cursor.offer(3, &"3".into());
+        cursor.offer(4, &"4".into());
         let released = cursor.release(Vec::new());
         assert!(released.fresh.is_empty());
-        assert_eq!(released.held, vec!["3".to_owned(), "4".to_owned()]);
+        assert_eq!(
+            released.held,
+            vec![Utf8Bytes::from("3"), Utf8Bytes::from("4")]
+        );
         assert_eq!(cursor.last(), Some(4));
     }
 }

@@ -9,7 +9,11 @@
 
 use crate::config::EVENT_SERVICES;
 use crate::cursor::{Cursor, Offer, Released};
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,10 +27,11 @@ pub const CLOSE_TOO_SLOW: u16 = 4001;
 /// WebSocket close code for a client that answered no ping for two intervals.
 pub const CLOSE_SILENT: u16 = 4000;
 
-/// A frame on its way to one socket.
+/// A frame on its way to one socket. An event's frame is shared by every socket it goes to:
+/// cloning it copies no bytes, and it reaches the socket as it is.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Text(String),
+    Text(Utf8Bytes),
 }
 
 /// Why a socket is being closed by the gateway.
@@ -124,7 +129,7 @@ impl Conn {
             }
         };
         if let Some(frame) = frame {
-            self.send(Outbound::Text(frame));
+            self.send(Outbound::Text(frame.into()));
         }
         for frame in released.held {
             self.send(Outbound::Text(frame));
@@ -157,9 +162,45 @@ pub enum CatchUpError {
     Unavailable,
 }
 
-/// The frame of an event pushed to a client.
-pub fn event_frame(event: &Numbered) -> String {
-    serde_json::json!({ "jsonrpc": "2.0", "method": "event", "params": event }).to_string()
+/// What every event frame starts with, up to the recipient's number.
+const FRAME_HEAD: &str = r#"{"jsonrpc":"2.0","method":"event","params":{"seq":"#;
+
+/// An event's frame after its `seq`: `,"type":…,"data":…}}`. The same for every recipient, so
+/// it is serialised once per event however many sockets it goes to.
+#[derive(Debug)]
+pub struct EventBody(String);
+
+impl EventBody {
+    pub fn new(kind: &str, data: &Value) -> Result<Self, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Rest<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            data: &'a Value,
+        }
+        let mut rest = serde_json::to_string(&Rest { kind, data })?;
+        // `{"type":…,"data":…}` becomes `,"type":…,"data":…}}`: it follows the seq in `params`
+        // and closes `params` and the frame.
+        rest.replace_range(..1, ",");
+        rest.push('}');
+        Ok(Self(rest))
+    }
+
+    /// The whole frame for the recipient whose number for the event is `seq`.
+    pub fn frame(&self, seq: u64) -> Utf8Bytes {
+        // 20 digits: the longest u64.
+        let mut frame = String::with_capacity(FRAME_HEAD.len() + 20 + self.0.len());
+        frame.push_str(FRAME_HEAD);
+        // Writing to a String cannot fail.
+        let _ = write!(frame, "{seq}");
+        frame.push_str(&self.0);
+        frame.into()
+    }
+}
+
+/// The frame of an event pushed to a client, for an event read back from the journal.
+pub fn event_frame(event: &Numbered) -> Result<Utf8Bytes, serde_json::Error> {
+    Ok(EventBody::new(&event.kind, &event.data)?.frame(event.seq))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -253,18 +294,30 @@ impl Hub {
         lock(&self.users).sockets.values().map(Vec::len).sum()
     }
 
-    /// Hands a numbered event to every socket of each recipient connected here.
+    /// Hands a numbered event to every socket of each recipient connected here. The event is
+    /// serialised once (if anyone here gets it); each recipient's frame adds only its `seq`, and
+    /// that recipient's sockets share the one frame.
     pub fn deliver(&self, event: &Event) {
         let users = lock(&self.users);
+        if !event
+            .seqs
+            .keys()
+            .any(|user| users.sockets.contains_key(user))
+        {
+            return;
+        }
+        let body = match EventBody::new(&event.kind, &event.data) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, kind = %event.kind, "cannot serialise an event");
+                return;
+            }
+        };
         for (recipient, &seq) in &event.seqs {
             let Some(sockets) = users.sockets.get(recipient) else {
                 continue;
             };
-            let frame = event_frame(&Numbered {
-                seq,
-                kind: event.kind.clone(),
-                data: event.data.clone(),
-            });
+            let frame = body.frame(seq);
             for conn in sockets {
                 let offer = conn.cursor().offer(seq, &frame);
                 match offer {
@@ -288,7 +341,14 @@ impl Hub {
                 match found {
                     Ok(released) => {
                         for event in &released.fresh {
-                            conn.send(Outbound::Text(event_frame(event)));
+                            match event_frame(event) {
+                                Ok(frame) => {
+                                    conn.send(Outbound::Text(frame));
+                                }
+                                Err(error) => {
+                                    tracing::error!(%error, "cannot serialise an event");
+                                }
+                            }
                         }
                     }
                     Err(why) => tracing::warn!(?why, after, "events missed by this gateway"),
@@ -349,7 +409,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
     use warren_bus::journal::{MemoryJournal, ResumeConfig};
 
     fn hub() -> Hub {
@@ -362,9 +422,13 @@ mod tests {
         event
     }
 
-    fn frame(rx: &mut mpsc::Receiver<Outbound>) -> Value {
+    fn text(rx: &mut mpsc::Receiver<Outbound>) -> Utf8Bytes {
         let Outbound::Text(text) = rx.try_recv().unwrap();
-        serde_json::from_str(&text).unwrap()
+        text
+    }
+
+    fn frame(rx: &mut mpsc::Receiver<Outbound>) -> Value {
+        serde_json::from_str(&text(rx)).unwrap()
     }
 
     #[test]
@@ -393,6 +457,46 @@ mod tests {
             assert!(rx.try_recv().is_err(), "the duplicate of 2 was dropped");
         }
         assert!(rb.try_recv().is_err(), "b was not a recipient");
+    }
+
+    #[test]
+    fn one_event_is_the_same_frame_for_every_recipient_but_its_number() {
+        let hub = hub();
+        let (a1, mut ra1) = mpsc::channel(4);
+        let (a2, mut ra2) = mpsc::channel(4);
+        let (b, mut rb) = mpsc::channel(4);
+        hub.register("a", a1, Kick::default(), None);
+        hub.register("a", a2, Kick::default(), None);
+        hub.register("b", b, Kick::default(), None);
+        let data = json!({"board": ["x", null, "o"], "text": "quote \" and \u{e9}", "n": 1.5});
+        hub.deliver(&numbered(
+            "session.state",
+            &[("a", 3), ("b", 9)],
+            data.clone(),
+        ));
+        let frames = [text(&mut ra1), text(&mut ra2), text(&mut rb)];
+        assert_eq!(
+            frames[0].as_ptr(),
+            frames[1].as_ptr(),
+            "a's sockets share one frame"
+        );
+        for (frame, seq) in frames.iter().zip([3, 3, 9]) {
+            // What the gateway sent before it serialised events once: the same JSON.
+            let before = serde_json::json!({
+                "jsonrpc": "2.0",
+                "method": "event",
+                "params": Numbered { seq, kind: "session.state".into(), data: data.clone() },
+            });
+            let sent: Value = serde_json::from_str(frame).unwrap();
+            assert_eq!(sent, before, "{frame}");
+        }
+        let journal = event_frame(&Numbered {
+            seq: 9,
+            kind: "session.state".into(),
+            data,
+        })
+        .unwrap();
+        assert_eq!(journal, frames[2], "the journal's frame is the live one");
     }
 
     #[tokio::test]

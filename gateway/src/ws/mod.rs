@@ -146,7 +146,7 @@ async fn write(
                 if reason.code == CLOSE_GOING_AWAY {
                     // The last replies, queued before the close.
                     while let Ok(Outbound::Text(text)) = rx.try_recv() {
-                        if sink.send(Message::Text(text.into())).await.is_err() {
+                        if sink.send(Message::Text(text)).await.is_err() {
                             return;
                         }
                     }
@@ -158,7 +158,7 @@ async fn write(
             frame = rx.recv() => match frame {
                 Some(Outbound::Text(text)) => {
                     metrics::counter!("warren_ws_messages_out_total").increment(1);
-                    Message::Text(text.into())
+                    Message::Text(text)
                 }
                 None => return,
             },
@@ -336,7 +336,7 @@ async fn requests(
                         (jsonrpc::application_error(&request.id, &wire), outcome)
                     }
                 };
-                conn.send(Outbound::Text(response));
+                conn.send(Outbound::Text(response.into()));
                 drop(permit);
                 tracing::debug!(
                     outcome,
@@ -365,7 +365,7 @@ fn app_error(id: &Value, code: ErrorCode, message: &str) -> String {
 }
 
 fn reply(conn: &crate::hub::Conn, response: String) {
-    conn.send(Outbound::Text(response));
+    conn.send(Outbound::Text(response.into()));
 }
 
 async fn conn_kicked(conn: &crate::hub::Conn) {
