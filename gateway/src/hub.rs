@@ -9,13 +9,13 @@
 
 use crate::config::EVENT_SERVICES;
 use crate::cursor::{Cursor, Offer, Released};
+use crate::ws::outbox::{Outbox, Pushed};
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use warren_bus::journal::{JournalStore, Numbered, Resumed};
 use warren_bus::{Bus, BusError, SubscribeOptions, Subscription};
@@ -27,76 +27,54 @@ pub const CLOSE_TOO_SLOW: u16 = 4001;
 /// WebSocket close code for a client that answered no ping for two intervals.
 pub const CLOSE_SILENT: u16 = 4000;
 
-/// A frame on its way to one socket. An event's frame is shared by every socket it goes to:
-/// cloning it copies no bytes, and it reaches the socket as it is.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Text(Utf8Bytes),
-}
-
-/// Why a socket is being closed by the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub reason: &'static str,
-}
-
 /// One socket as the hub sees it: where to send, how to make it close, and where it is in its
-/// user's event sequence.
+/// user's event sequence. A handle: clones are the same socket.
 #[derive(Clone, Debug)]
-pub struct Conn {
-    pub id: u64,
+pub struct Conn(Arc<ConnState>);
+
+/// Everything a socket shares with the hub and its calls, in one allocation: there are as many
+/// of these as open sockets.
+#[derive(Debug)]
+struct ConnState {
+    id: u64,
     /// Bounded by `send_queue`: replies and events share it.
-    tx: mpsc::Sender<Outbound>,
-    kick: Kick,
-    cursor: Arc<Mutex<Cursor>>,
+    outbox: Outbox,
+    cursor: Mutex<Cursor>,
     /// One fill or resume at a time per socket.
-    filling: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// Closes a socket from outside its tasks, once, with a reason.
-#[derive(Clone, Debug, Default)]
-pub struct Kick {
-    token: CancellationToken,
-    reason: Arc<Mutex<Option<CloseReason>>>,
-}
-
-impl Kick {
-    pub fn kick(&self, code: u16, reason: &'static str) {
-        let mut slot = lock(&self.reason);
-        if slot.is_none() {
-            *slot = Some(CloseReason { code, reason });
-        }
-        drop(slot);
-        self.token.cancel();
-    }
-
-    pub async fn kicked(&self) -> CloseReason {
-        self.token.cancelled().await;
-        lock(&self.reason).unwrap_or(CloseReason {
-            code: 1000,
-            reason: "",
-        })
-    }
-
-    pub fn is_kicked(&self) -> bool {
-        self.token.is_cancelled()
-    }
+    filling: tokio::sync::Mutex<()>,
 }
 
 impl Conn {
-    pub fn new(id: u64, tx: mpsc::Sender<Outbound>, kick: Kick) -> Self {
-        Self {
+    pub fn new(id: u64, send_queue: usize) -> Self {
+        Self(Arc::new(ConnState {
             id,
-            tx,
-            kick,
-            cursor: Arc::default(),
-            filling: Arc::default(),
-        }
+            outbox: Outbox::new(send_queue),
+            cursor: Mutex::default(),
+            filling: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// This socket's number on this gateway.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The socket's outgoing queue, which its task drains.
+    pub fn outbox(&self) -> &Outbox {
+        &self.0.outbox
     }
 
     fn cursor(&self) -> MutexGuard<'_, Cursor> {
-        lock(&self.cursor)
+        lock(&self.0.cursor)
+    }
+
+    /// Closes the socket from outside its task, once: the first reason given is the one sent.
+    pub fn kick(&self, code: u16, reason: &'static str) {
+        self.0.outbox.close(code, reason);
+    }
+
+    pub fn is_kicked(&self) -> bool {
+        self.0.outbox.closing().is_some()
     }
 
     /// Holds live events, asks the journal for `user`'s events after `after`, and releases
@@ -109,7 +87,7 @@ impl Conn {
         after: u64,
         answer: impl FnOnce(Result<&Released, CatchUpError>) -> Option<String>,
     ) {
-        let _one_at_a_time = self.filling.lock().await;
+        let _one_at_a_time = self.0.filling.lock().await;
         self.cursor().hold();
         let found = journal.after(user, after, now_millis()).await;
         let mut cursor = self.cursor();
@@ -129,27 +107,27 @@ impl Conn {
             }
         };
         if let Some(frame) = frame {
-            self.send(Outbound::Text(frame.into()));
+            self.send(frame.into());
         }
         for frame in released.held {
-            self.send(Outbound::Text(frame));
+            self.send(frame);
         }
-    }
-
-    pub fn kick(&self) -> &Kick {
-        &self.kick
     }
 
     /// Queues a frame; a full queue means the client is too slow, and it is disconnected.
-    pub fn send(&self, frame: Outbound) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.kick(CLOSE_TOO_SLOW, "too slow: send queue full");
+    pub fn send(&self, frame: Utf8Bytes) -> bool {
+        match self.0.outbox.push(frame) {
+            Pushed::Queued => true,
+            Pushed::Full => {
+                self.kick(CLOSE_TOO_SLOW, "too slow: send queue full");
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Pushed::Closed => false,
         }
+    }
+
+    fn same(&self, other: &Conn) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -255,18 +233,12 @@ impl Hub {
         }
     }
 
-    /// Adds a socket of `user_id` that starts after `start` (see [`Hub::start_of`]); returns it
-    /// and whether it is the user's first here.
-    pub fn register(
-        &self,
-        user_id: &str,
-        tx: mpsc::Sender<Outbound>,
-        kick: Kick,
-        start: Option<u64>,
-    ) -> (Conn, bool) {
+    /// Adds a socket of `user_id` that starts after `start` (see [`Hub::start_of`]), with room
+    /// for `send_queue` frames; returns it and whether it is the user's first here.
+    pub fn register(&self, user_id: &str, send_queue: usize, start: Option<u64>) -> (Conn, bool) {
         let mut users = lock(&self.users);
         users.next_id += 1;
-        let conn = Conn::new(users.next_id, tx, kick);
+        let conn = Conn::new(users.next_id, send_queue);
         if let Some(start) = start {
             conn.cursor().start_at(start);
         }
@@ -276,12 +248,13 @@ impl Hub {
     }
 
     /// Removes a socket; returns whether it was the user's last here.
-    pub fn unregister(&self, user_id: &str, id: u64) -> bool {
+    pub fn unregister(&self, user_id: &str, conn: &Conn) -> bool {
         let mut users = lock(&self.users);
         let Some(sockets) = users.sockets.get_mut(user_id) else {
             return false;
         };
-        sockets.retain(|conn| conn.id != id);
+        // By pointer: a user may have thousands of sockets here, and this reads none of them.
+        sockets.retain(|other| !other.same(conn));
         if sockets.is_empty() {
             users.sockets.remove(user_id);
             return true;
@@ -322,7 +295,7 @@ impl Hub {
                 let offer = conn.cursor().offer(seq, &frame);
                 match offer {
                     Offer::Send => {
-                        if conn.send(Outbound::Text(frame.clone())) {
+                        if conn.send(frame.clone()) {
                             metrics::counter!("warren_events_delivered_total").increment(1);
                         }
                     }
@@ -343,7 +316,7 @@ impl Hub {
                         for event in &released.fresh {
                             match event_frame(event) {
                                 Ok(frame) => {
-                                    conn.send(Outbound::Text(frame));
+                                    conn.send(frame);
                                 }
                                 Err(error) => {
                                     tracing::error!(%error, "cannot serialise an event");
@@ -422,59 +395,67 @@ mod tests {
         event
     }
 
-    fn text(rx: &mut mpsc::Receiver<Outbound>) -> Utf8Bytes {
-        let Outbound::Text(text) = rx.try_recv().unwrap();
-        text
+    fn frame(conn: &Conn) -> Value {
+        serde_json::from_str(&conn.outbox().pop().unwrap()).unwrap()
     }
 
-    fn frame(rx: &mut mpsc::Receiver<Outbound>) -> Value {
-        serde_json::from_str(&text(rx)).unwrap()
+    /// The next frame queued to `conn`, waiting for it.
+    async fn next_frame(conn: &Conn) -> Value {
+        let text = std::future::poll_fn(|cx| {
+            // Registered before looking, so that a frame queued in between wakes us.
+            let _ = conn.outbox().poll_close(cx);
+            match conn.outbox().pop() {
+                Some(text) => std::task::Poll::Ready(text),
+                None => std::task::Poll::Pending,
+            }
+        })
+        .await;
+        serde_json::from_str(&text).unwrap()
     }
 
     #[test]
     fn events_reach_every_socket_of_each_recipient_with_their_numbers() {
         let hub = hub();
-        let (a1, mut ra1) = mpsc::channel(4);
-        let (a2, mut ra2) = mpsc::channel(4);
-        let (b, mut rb) = mpsc::channel(4);
-        assert!(
-            hub.register("a", a1, Kick::default(), None).1,
-            "a's first socket"
-        );
-        assert!(!hub.register("a", a2, Kick::default(), None).1);
-        hub.register("b", b, Kick::default(), None);
+        let (a1, first) = hub.register("a", 4, None);
+        assert!(first, "a's first socket");
+        let (a2, first) = hub.register("a", 4, None);
+        assert!(!first);
+        let (b, _) = hub.register("b", 4, None);
         hub.deliver(&numbered("x", &[("a", 1)], json!({"n": 1})));
         hub.deliver(&numbered("x", &[("a", 2), ("c", 7)], json!({"n": 2})));
         hub.deliver(&numbered("x", &[("a", 2)], json!({"n": 2})));
-        for rx in [&mut ra1, &mut ra2] {
+        for conn in [&a1, &a2] {
             for seq in [1, 2] {
-                let frame = frame(rx);
+                let frame = frame(conn);
                 assert_eq!(frame["method"], "event");
                 assert_eq!(frame["params"]["seq"], seq);
                 assert_eq!(frame["params"]["type"], "x");
                 assert_eq!(frame["params"]["data"]["n"], seq);
             }
-            assert!(rx.try_recv().is_err(), "the duplicate of 2 was dropped");
+            assert!(
+                conn.outbox().pop().is_none(),
+                "the duplicate of 2 was dropped"
+            );
         }
-        assert!(rb.try_recv().is_err(), "b was not a recipient");
+        assert!(b.outbox().pop().is_none(), "b was not a recipient");
     }
 
     #[test]
     fn one_event_is_the_same_frame_for_every_recipient_but_its_number() {
         let hub = hub();
-        let (a1, mut ra1) = mpsc::channel(4);
-        let (a2, mut ra2) = mpsc::channel(4);
-        let (b, mut rb) = mpsc::channel(4);
-        hub.register("a", a1, Kick::default(), None);
-        hub.register("a", a2, Kick::default(), None);
-        hub.register("b", b, Kick::default(), None);
+        let (a1, _) = hub.register("a", 4, None);
+        let (a2, _) = hub.register("a", 4, None);
+        let (b, _) = hub.register("b", 4, None);
         let data = json!({"board": ["x", null, "o"], "text": "quote \" and \u{e9}", "n": 1.5});
         hub.deliver(&numbered(
             "session.state",
             &[("a", 3), ("b", 9)],
             data.clone(),
         ));
-        let frames = [text(&mut ra1), text(&mut ra2), text(&mut rb)];
+        let frames: Vec<Utf8Bytes> = [&a1, &a2, &b]
+            .iter()
+            .map(|conn| conn.outbox().pop().unwrap())
+            .collect();
         assert_eq!(
             frames[0].as_ptr(),
             frames[1].as_ptr(),
@@ -507,8 +488,7 @@ mod tests {
             .map(|n| Event::new("x", vec!["a".into()], json!(n)))
             .collect();
         let seqs = journal.append(&events, now_millis()).await.unwrap();
-        let (tx, mut rx) = mpsc::channel(8);
-        hub.register("a", tx, Kick::default(), None);
+        let (conn, _) = hub.register("a", 8, None);
         let mut first = events[0].clone();
         first.seqs = seqs[0].clone();
         hub.deliver(&first);
@@ -516,14 +496,9 @@ mod tests {
         let mut third = events[2].clone();
         third.seqs = seqs[2].clone();
         hub.deliver(&third);
-        let mut seen = vec![frame(&mut rx)["params"]["seq"].as_u64().unwrap()];
+        let mut seen = Vec::new();
         while seen.len() < 3 {
-            match rx.recv().await.unwrap() {
-                Outbound::Text(text) => {
-                    let frame: Value = serde_json::from_str(&text).unwrap();
-                    seen.push(frame["params"]["seq"].as_u64().unwrap());
-                }
-            }
+            seen.push(next_frame(&conn).await["params"]["seq"].as_u64().unwrap());
         }
         assert_eq!(seen, vec![1, 2, 3]);
     }
@@ -531,25 +506,37 @@ mod tests {
     #[test]
     fn a_new_socket_skips_what_was_numbered_before_it_opened() {
         let hub = hub();
-        let (tx, mut rx) = mpsc::channel(4);
-        hub.register("a", tx, Kick::default(), Some(5));
+        let (conn, _) = hub.register("a", 4, Some(5));
         // Numbered before the socket opened, reaching this gateway late: the client had it on
         // its previous socket, or resumes for it.
         hub.deliver(&numbered("x", &[("a", 5)], json!(5)));
         hub.deliver(&numbered("x", &[("a", 6)], json!(6)));
-        assert_eq!(frame(&mut rx)["params"]["seq"], 6);
-        assert!(rx.try_recv().is_err());
+        assert_eq!(frame(&conn)["params"]["seq"], 6);
+        assert!(conn.outbox().pop().is_none());
     }
 
     #[test]
     fn a_socket_that_does_not_read_is_kicked() {
         let hub = hub();
-        let (tx, _rx) = mpsc::channel(1);
-        let kick = Kick::default();
-        hub.register("a", tx, kick.clone(), None);
+        let (conn, _) = hub.register("a", 1, None);
         hub.deliver(&numbered("x", &[("a", 1)], json!(1)));
-        assert!(!kick.is_kicked());
+        assert!(!conn.is_kicked());
         hub.deliver(&numbered("x", &[("a", 2)], json!(2)));
-        assert!(kick.is_kicked());
+        assert!(conn.is_kicked());
+        assert_eq!(
+            conn.outbox().closing().map(|r| r.code),
+            Some(CLOSE_TOO_SLOW)
+        );
+    }
+
+    #[test]
+    fn a_socket_leaves_by_itself() {
+        let hub = hub();
+        let (first, _) = hub.register("a", 1, None);
+        let (second, _) = hub.register("a", 1, None);
+        assert!(!hub.unregister("a", &first));
+        assert_eq!(hub.connections(), 1);
+        assert!(hub.unregister("a", &second), "a's last socket");
+        assert_eq!(hub.connections(), 0);
     }
 }

@@ -1,32 +1,45 @@
 //! The WebSocket endpoint `/ws`: one authenticated socket per client, JSON-RPC 2.0 over text
 //! frames, replies in any order, events pushed as they come.
 //!
-//! Each socket is two tasks: the reader parses requests and spawns one task per call (bounded by
-//! `max_in_flight` and a per-connection rate limit), and the writer drains the socket's bounded
-//! queue, which replies and events share, and pings. Either ending ends both.
+//! Each socket is one task that both reads and writes: it parses requests and spawns one task
+//! per call (bounded by `max_in_flight` and a per-connection rate limit), and it drains the
+//! socket's bounded [`outbox`], which replies and events share, and pings. It polls the read
+//! side, the write side and its timer itself rather than splitting the socket between a reader
+//! and a writer task: a gateway holds tens of thousands of mostly idle sockets, and the second
+//! task and the lock a split socket shares cost each of them memory for nothing. A client that
+//! stops reading blocks only the write side; its queue fills and it is closed with 4001.
 //!
 //! Close codes the gateway uses: 1001 (shutting down), 1009 (a message far over the limit),
 //! 4000 (no answer to pings for two intervals), 4001 (too slow: send queue full).
 
 pub mod jsonrpc;
 pub mod methods;
+pub mod outbox;
 pub mod resume;
 
-use crate::hub::{CLOSE_SILENT, Kick, Outbound};
+use crate::hub::{CLOSE_SILENT, Conn};
 use crate::state::AppState;
 use crate::token;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use outbox::CloseReason;
 use serde::Deserialize;
 use serde_json::Value;
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 use tracing::Instrument;
 use warren_bus::CallOptions;
 use warren_contracts::{ErrorCode, Event, presence};
@@ -34,7 +47,11 @@ use warren_contracts::{ErrorCode, Event, presence};
 /// Close code when the gateway shuts down.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// How long the gateway waits for a client to answer its Close.
-const CLOSE_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+/// What each socket keeps for reading, and reads at a time. Requests are small (a game command
+/// is a few hundred bytes), and this buffer is held by every idle socket; a larger message
+/// still arrives whole, the buffer grows for it.
+const READ_BUFFER: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -57,10 +74,11 @@ pub async fn upgrade(
     };
     let limit = state.config().max_frame_bytes;
     // Messages up to twice the limit are read and refused with an error on that request; past
-    // that the socket is closed with 1009, so no client makes the gateway buffer much.
+    // that the socket is closed with 1009, so no client makes the gateway buffer much. Writes
+    // are not buffered: the outbox is the queue, and each frame goes straight to the socket.
     ws.max_message_size(limit * 2)
         .max_frame_size(limit * 2)
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let sockets = state.sockets().clone();
@@ -69,45 +87,21 @@ pub async fn upgrade(
 }
 
 async fn serve(state: AppState, user_id: String, socket: WebSocket) {
-    let config = state.config().clone();
-    let (tx, rx) = mpsc::channel(config.send_queue);
-    let kick = Kick::default();
     let start = state.hub().start_of(&user_id).await;
-    let (conn, first) = state.hub().register(&user_id, tx, kick.clone(), start);
+    let (conn, first) = state
+        .hub()
+        .register(&user_id, state.config().send_queue, start);
     metrics::gauge!("warren_ws_connections").increment(1.0);
-    let conn_id = conn.id;
     if first {
         announce_presence(&state, presence::ONLINE, &user_id);
     }
-    let span = tracing::info_span!("ws", user_id = %user_id, conn = conn_id);
-    let (sink, mut stream) = socket.split();
-    let shutdown = state.shutdown().clone();
-    async {
-        tracing::debug!("connected");
-        let writer =
-            tokio::spawn(write(sink, rx, kick.clone(), config.ping_interval).in_current_span());
-        read(&state, &user_id, &mut stream, conn, &shutdown).await;
-        if shutdown.is_cancelled() {
-            kick.kick(CLOSE_GOING_AWAY, "the gateway is shutting down");
-        }
-        kick.kick(1000, "");
-        let _ = writer.await;
-        // The closing handshake: give the client a moment to read our Close and answer it, so
-        // it sees the close code rather than a reset connection.
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-            }
-        })
+    let span = tracing::info_span!("ws", user_id = %user_id, conn = conn.id());
+    Socket::new(&state, &user_id, socket, conn.clone())
+        .run()
+        .instrument(span)
         .await;
-        tracing::debug!("disconnected");
-    }
-    .instrument(span)
-    .await;
     metrics::gauge!("warren_ws_connections").decrement(1.0);
-    if state.hub().unregister(&user_id, conn_id) {
+    if state.hub().unregister(&user_id, &conn) {
         announce_presence(&state, presence::OFFLINE, &user_id);
     }
 }
@@ -132,91 +126,247 @@ fn announce_presence(state: &AppState, kind: &'static str, user_id: &str) {
     });
 }
 
-async fn write(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
-    kick: Kick,
-    ping_interval: std::time::Duration,
-) {
-    let mut ping = tokio::time::interval(ping_interval);
-    ping.tick().await;
-    loop {
-        let message = tokio::select! {
-            reason = kick.kicked() => {
-                if reason.code == CLOSE_GOING_AWAY {
-                    // The last replies, queued before the close.
-                    while let Ok(Outbound::Text(text)) = rx.try_recv() {
-                        if sink.send(Message::Text(text)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                return;
-            }
-            frame = rx.recv() => match frame {
-                Some(Outbound::Text(text)) => {
-                    metrics::counter!("warren_ws_messages_out_total").increment(1);
-                    Message::Text(text)
-                }
-                None => return,
-            },
-            _ = ping.tick() => Message::Ping(Vec::new().into()),
-        };
-        if sink.send(message).await.is_err() {
-            kick.kick(1000, "");
-            return;
+/// One open socket, driven by its one task.
+struct Socket<'a> {
+    state: &'a AppState,
+    user_id: &'a str,
+    ws: WebSocket,
+    conn: Conn,
+    limiter: DefaultDirectRateLimiter,
+    in_flight: Arc<Semaphore>,
+    /// A ping is due: it goes out before the next queued frame.
+    ping_due: bool,
+    /// Frames handed to the socket that are not flushed yet.
+    unflushed: bool,
+}
+
+/// What woke the socket's task.
+enum Step {
+    /// A message from the client, or the end of its stream (`None`, or an error).
+    Read(Option<Result<Message, axum::Error>>),
+    /// The socket is to close: kicked by the hub (4001), silent (4000), or shutdown (1001).
+    Close(CloseReason),
+    /// Writing failed: the connection is gone.
+    Gone,
+    /// The timer: a ping is due, or the client has been silent too long.
+    Timer,
+    /// The gateway is shutting down: stop reading.
+    Shutdown,
+    /// Shutting down, every request read has been answered.
+    Drained,
+}
+
+/// Waits for every request in flight to be answered.
+type Drain = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl<'a> Socket<'a> {
+    fn new(state: &'a AppState, user_id: &'a str, ws: WebSocket, conn: Conn) -> Self {
+        let config = state.config();
+        Self {
+            state,
+            user_id,
+            ws,
+            conn,
+            limiter: rate_limiter(config.rate_limit),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            ping_due: false,
+            unflushed: false,
         }
     }
-}
 
-/// Reads requests until the client closes, goes silent, or is kicked; or until shutdown, and
-/// then waits for the requests in flight to be answered (their replies queued to the writer).
-async fn read(
-    state: &AppState,
-    user_id: &str,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    conn: crate::hub::Conn,
-    shutdown: &CancellationToken,
-) {
-    let config = state.config();
-    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
-    tokio::select! {
-        () = requests(state, user_id, stream, &conn, &in_flight) => return,
-        () = shutdown.cancelled() => {}
-    }
-    let all = u32::try_from(config.max_in_flight).unwrap_or(u32::MAX);
-    tokio::select! {
-        _ = conn_kicked(&conn) => {}
-        // Each call ends by its timeout at the latest.
-        _ = in_flight.acquire_many(all) => {}
-    }
-}
-
-async fn requests(
-    state: &AppState,
-    user_id: &str,
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    conn: &crate::hub::Conn,
-    in_flight: &Arc<Semaphore>,
-) {
-    let config = state.config();
-    let limiter = rate_limiter(config.rate_limit);
-    let silence = config.ping_interval * 2;
-    loop {
-        let message = tokio::select! {
-            _ = conn_kicked(conn) => return,
-            message = tokio::time::timeout(silence, stream.next()) => message,
-        };
-        let message = match message {
-            Err(_) => {
-                conn_kick(conn, CLOSE_SILENT, "no answer to pings");
-                return;
+    /// Reads requests and writes replies and events until the client closes, goes silent, or is
+    /// kicked; or until shutdown, and then, no longer reading, until the requests in flight are
+    /// answered. Then it closes the socket.
+    async fn run(mut self) {
+        tracing::debug!("connected");
+        let interval = self.state.config().ping_interval;
+        let silence = interval * 2;
+        // When the client last sent anything, pongs included.
+        let mut heard = Instant::now();
+        let mut next_ping = heard + interval;
+        // One timer for both the pings and the silence: it wakes at whichever comes first.
+        let timer = tokio::time::sleep_until(next_ping);
+        tokio::pin!(timer);
+        let state = self.state;
+        let shutdown = state.shutdown().cancelled();
+        tokio::pin!(shutdown);
+        let mut draining: Option<Drain> = None;
+        let close = loop {
+            let step = std::future::poll_fn(|cx| {
+                self.poll_step(cx, timer.as_mut(), shutdown.as_mut(), draining.as_mut())
+            })
+            .await;
+            match step {
+                Step::Read(Some(Ok(message))) => {
+                    heard = Instant::now();
+                    if self.handle(message).is_break() {
+                        break self.ended();
+                    }
+                }
+                Step::Read(None | Some(Err(_))) => break self.ended(),
+                Step::Close(reason) => break Some(reason),
+                Step::Gone => break None,
+                Step::Timer => {
+                    let now = Instant::now();
+                    // Not while draining: the socket is not read then, so nothing is heard.
+                    if draining.is_none() && now >= heard + silence {
+                        self.conn.kick(CLOSE_SILENT, "no answer to pings");
+                        continue;
+                    }
+                    if now >= next_ping {
+                        self.ping_due = true;
+                        next_ping = now + interval;
+                    }
+                    let wake = if draining.is_none() {
+                        next_ping.min(heard + silence)
+                    } else {
+                        next_ping
+                    };
+                    timer.as_mut().reset(wake);
+                }
+                Step::Shutdown => {
+                    let all = u32::try_from(self.state.config().max_in_flight).unwrap_or(u32::MAX);
+                    let in_flight = Arc::clone(&self.in_flight);
+                    // Each call ends by its timeout at the latest.
+                    draining = Some(Box::pin(async move {
+                        let _ = in_flight.acquire_many_owned(all).await;
+                    }));
+                }
+                Step::Drained => {
+                    self.conn
+                        .kick(CLOSE_GOING_AWAY, "the gateway is shutting down");
+                }
             }
-            Ok(None | Some(Err(_))) => return,
-            Ok(Some(Ok(message))) => message,
         };
+        self.close(close, silence).await;
+        tracing::debug!("disconnected");
+    }
+
+    /// The client's stream ended: the reason the gateway closes with.
+    fn ended(&self) -> Option<CloseReason> {
+        Some(if self.state.shutdown().is_cancelled() {
+            CloseReason {
+                code: CLOSE_GOING_AWAY,
+                reason: "the gateway is shutting down",
+            }
+        } else {
+            CloseReason {
+                code: 1000,
+                reason: "",
+            }
+        })
+    }
+
+    fn poll_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: Pin<&mut Sleep>,
+        shutdown: Pin<&mut WaitForCancellationFuture<'_>>,
+        draining: Option<&mut Drain>,
+    ) -> Poll<Step> {
+        // Asked first, so that a kicked socket stops reading and writing at once. This also
+        // registers the task for the next queued frame.
+        if let Poll::Ready(reason) = self.conn.outbox().poll_close(cx) {
+            return Poll::Ready(Step::Close(reason));
+        }
+        if self.poll_write(cx).is_err() {
+            return Poll::Ready(Step::Gone);
+        }
+        match draining {
+            None => {
+                if let Poll::Ready(message) = self.ws.poll_next_unpin(cx) {
+                    return Poll::Ready(Step::Read(message));
+                }
+                if shutdown.poll(cx).is_ready() {
+                    return Poll::Ready(Step::Shutdown);
+                }
+            }
+            Some(drain) => {
+                if drain.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Step::Drained);
+                }
+            }
+        }
+        if timer.poll(cx).is_ready() {
+            return Poll::Ready(Step::Timer);
+        }
+        Poll::Pending
+    }
+
+    /// Writes what is due, a ping and then the queued frames, for as long as the socket takes
+    /// them, and flushes. A client that does not read leaves the frames queued, where they count
+    /// against its bound.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), axum::Error> {
+        loop {
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Err(error),
+                // Woken when the socket can take more.
+                Poll::Pending => return Ok(()),
+            }
+            let message = if std::mem::take(&mut self.ping_due) {
+                Message::Ping(Bytes::new())
+            } else if let Some(frame) = self.conn.outbox().pop() {
+                metrics::counter!("warren_ws_messages_out_total").increment(1);
+                Message::Text(frame)
+            } else {
+                break;
+            };
+            self.ws.start_send_unpin(message)?;
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            match self.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the Close (after the frames still queued, when shutting down), then gives the
+    /// client a moment to answer it, so that it sees the close code rather than a reset
+    /// connection. A client that does not read gets `limit` to take the Close.
+    async fn close(&mut self, close: Option<CloseReason>, limit: Duration) {
+        let outbox = self.conn.outbox();
+        if let Some(close) = close {
+            // The first reason stands: one the task did not get from the outbox is recorded
+            // there, so that nothing more is queued.
+            outbox.close(close.code, close.reason);
+            if close.code != CLOSE_GOING_AWAY {
+                outbox.finish();
+            }
+            let ws = &mut self.ws;
+            let _ = tokio::time::timeout(limit, async {
+                // The last replies, queued before the close.
+                while let Some(frame) = outbox.pop() {
+                    ws.send(Message::Text(frame)).await?;
+                }
+                let frame = CloseFrame {
+                    code: close.code,
+                    reason: Utf8Bytes::from_static(close.reason),
+                };
+                ws.send(Message::Close(Some(frame))).await
+            })
+            .await;
+        }
+        outbox.finish();
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// One message from the client: a request is checked, then answered by the gateway or
+    /// handed to its service in a task of its own. Breaks when the client closes.
+    fn handle(&self, message: Message) -> ControlFlow<()> {
+        let config = self.state.config();
+        let conn = &self.conn;
         metrics::counter!("warren_ws_messages_in_total").increment(1);
         let text = match message {
             Message::Text(text) => text,
@@ -230,10 +380,10 @@ async fn requests(
                         None,
                     ),
                 );
-                continue;
+                return ControlFlow::Continue(());
             }
-            Message::Close(_) => return,
-            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => return ControlFlow::Break(()),
+            Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
         };
         if text.len() > config.max_frame_bytes {
             reply(
@@ -245,16 +395,16 @@ async fn requests(
                     None,
                 ),
             );
-            continue;
+            return ControlFlow::Continue(());
         }
         let request = match jsonrpc::parse(text.as_str()) {
             Ok(request) => request,
             Err(response) => {
                 reply(conn, response);
-                continue;
+                return ControlFlow::Continue(());
             }
         };
-        if limiter.check().is_err() {
+        if self.limiter.check().is_err() {
             reply(
                 conn,
                 app_error(
@@ -263,7 +413,7 @@ async fn requests(
                     "too many requests: slow down",
                 ),
             );
-            continue;
+            return ControlFlow::Continue(());
         }
         let is_resume = request.method == resume::METHOD;
         let service = methods::service_for(&request.method);
@@ -273,19 +423,20 @@ async fn requests(
                 conn,
                 jsonrpc::error_response(&request.id, jsonrpc::METHOD_NOT_FOUND, &message, None),
             );
-            continue;
+            return ControlFlow::Continue(());
         }
-        let Ok(permit) = Arc::clone(in_flight).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
             let message = format!("more than {} requests in flight", config.max_in_flight);
             reply(
                 conn,
                 app_error(&request.id, ErrorCode::RateLimited, &message),
             );
-            continue;
+            return ControlFlow::Continue(());
         };
+        let user_id = self.user_id;
         let Some(service) = service else {
             // No service answers it: the gateway itself does (events.resume).
-            let journal = Arc::clone(state.hub().journal());
+            let journal = Arc::clone(self.state.hub().journal());
             let (conn, user_id) = (conn.clone(), user_id.to_owned());
             tokio::spawn(
                 async move {
@@ -301,9 +452,9 @@ async fn requests(
                 }
                 .in_current_span(),
             );
-            continue;
+            return ControlFlow::Continue(());
         };
-        let bus = state.bus().clone();
+        let bus = self.state.bus().clone();
         let options = CallOptions::default()
             .timeout(config.call_timeout)
             .request_id(uuid::Uuid::new_v4().to_string())
@@ -317,7 +468,7 @@ async fn requests(
             method = %request.method,
             request_id = options.request_id.as_deref().unwrap_or(""),
             user_id = %user_id,
-            conn = conn.id,
+            conn = conn.id(),
         );
         tokio::spawn(
             async move {
@@ -336,7 +487,7 @@ async fn requests(
                         (jsonrpc::application_error(&request.id, &wire), outcome)
                     }
                 };
-                conn.send(Outbound::Text(response.into()));
+                conn.send(response.into());
                 drop(permit);
                 tracing::debug!(
                     outcome,
@@ -351,6 +502,7 @@ async fn requests(
             }
             .instrument(span),
         );
+        ControlFlow::Continue(())
     }
 }
 
@@ -364,14 +516,6 @@ fn app_error(id: &Value, code: ErrorCode, message: &str) -> String {
     jsonrpc::error_response(id, jsonrpc::APPLICATION_ERROR, message, Some(code))
 }
 
-fn reply(conn: &crate::hub::Conn, response: String) {
-    conn.send(Outbound::Text(response.into()));
-}
-
-async fn conn_kicked(conn: &crate::hub::Conn) {
-    conn.kick().kicked().await;
-}
-
-fn conn_kick(conn: &crate::hub::Conn, code: u16, reason: &'static str) {
-    conn.kick().kick(code, reason);
+fn reply(conn: &Conn, response: String) {
+    conn.send(response.into());
 }

@@ -33,9 +33,7 @@ pub async fn answer(
                 ErrorCode::InvalidParams,
                 format!("events.resume takes {{\"after_seq\": <a number ≥ 0>}}: {error}"),
             );
-            conn.send(crate::hub::Outbound::Text(
-                jsonrpc::application_error(&id, &error).into(),
-            ));
+            conn.send(jsonrpc::application_error(&id, &error).into());
             return;
         }
     };

@@ -1,0 +1,157 @@
+//! The gateway alone, on an in-process bus: what one socket does at its edges (event frames, a
+//! client that stops reading for good).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use futures_util::StreamExt;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use warren_bus::Bus;
+use warren_contracts::Event;
+use warren_contracts::auth::Claims;
+use warren_gateway::{AppState, GatewayConfig};
+
+const SECRET: &[u8] = b"socket-test-secret-socket-test-secret";
+const WAIT: Duration = Duration::from_secs(10);
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Gateway {
+    address: std::net::SocketAddr,
+    state: AppState,
+    bus: Bus,
+    shutdown: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    async fn start(config: GatewayConfig) -> Self {
+        let bus = Bus::in_process();
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(bus.clone(), config, shutdown.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = tokio::spawn({
+            let state = state.clone();
+            async move { warren_gateway::serve(listener, state).await.unwrap() }
+        });
+        Self {
+            address,
+            state,
+            bus,
+            shutdown,
+            served,
+        }
+    }
+
+    async fn connect(&self, user: &str) -> Client {
+        let now = warren_contracts::event::now_millis() / 1000;
+        let claims = Claims {
+            sub: user.into(),
+            iat: now,
+            exp: now + 600,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        let url = format!("ws://{}/ws?token={token}", self.address);
+        let (client, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        client
+    }
+
+    async fn publish(&self, user: &str, kind: &str, data: Value) {
+        let event = Event::new(kind, vec![user.to_owned()], data);
+        self.bus.publish("sessions", &event).await.unwrap();
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.served.await.unwrap();
+    }
+}
+
+/// The next text frame, or the close code.
+async fn next(client: &mut Client) -> Result<String, u16> {
+    let read = async {
+        loop {
+            match client.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(frame.map_or(1005, |f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Err(1006),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("nothing in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_frame_is_json_rpc_with_the_number_first_and_the_same_on_every_socket() {
+    let gateway = Gateway::start(GatewayConfig::new(SECRET.to_vec())).await;
+    let mut first = gateway.connect("ada").await;
+    let mut second = gateway.connect("ada").await;
+    while gateway.state.hub().connections() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let data = json!({"state": {"board": ["x", null], "note": "a \"quoted\" é"}, "turn": 2});
+    gateway.publish("ada", "session.state", data.clone()).await;
+    let (a, b) = (
+        next(&mut first).await.unwrap(),
+        next(&mut second).await.unwrap(),
+    );
+    assert_eq!(a, b, "one frame for both sockets");
+    assert!(
+        a.starts_with(r#"{"jsonrpc":"2.0","method":"event","params":{"seq":1,"type":"#),
+        "{a}"
+    );
+    let frame: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(
+        frame,
+        json!({"jsonrpc": "2.0", "method": "event",
+               "params": {"seq": 1, "type": "session.state", "data": data}})
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_again_is_let_go() {
+    let mut config = GatewayConfig::new(SECRET.to_vec());
+    config.send_queue = 4;
+    config.ping_interval = Duration::from_millis(200);
+    let gateway = Gateway::start(config).await;
+    let client = gateway.connect("ada").await;
+    while gateway.state.hub().connections() < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Far more than the socket buffers hold; the client reads none of it, nor the Close.
+    let payload = "x".repeat(50_000);
+    for _ in 0..300 {
+        gateway
+            .publish("ada", "session.state", json!({"p": payload}))
+            .await;
+    }
+    // Kicked as too slow, it cannot even take the Close: after two ping intervals of that the
+    // gateway stops trying, rather than hold the socket until the client goes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gateway.state.hub().connections() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the socket is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(client);
+    gateway.stop().await;
+}
