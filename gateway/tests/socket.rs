@@ -1,9 +1,9 @@
-//! The gateway alone, on an in-process bus: what one socket does at its edges (event frames, a
-//! client that stops reading for good).
+//! The gateway alone, on an in-process bus: what one socket does at its edges (event frames,
+//! size limits, a client that stops reading for good).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -122,6 +122,27 @@ async fn an_event_frame_is_json_rpc_with_the_number_first_and_the_same_on_every_
         json!({"jsonrpc": "2.0", "method": "event",
                "params": {"seq": 1, "type": "session.state", "data": data}})
     );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_is_refused_and_one_far_over_it_closes_the_socket() {
+    let mut config = GatewayConfig::new(SECRET.to_vec());
+    config.max_frame_bytes = 1000;
+    let gateway = Gateway::start(config).await;
+    let mut client = gateway.connect("ada").await;
+    // Larger than what a socket keeps for reading: it still arrives whole.
+    let over = json!({"jsonrpc": "2.0", "id": 1, "method": "accounts.me",
+                      "params": {"pad": "x".repeat(1500)}});
+    client
+        .send(Message::Text(over.to_string().into()))
+        .await
+        .unwrap();
+    let refused: Value = serde_json::from_str(&next(&mut client).await.unwrap()).unwrap();
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let far_over = "x".repeat(2500);
+    client.send(Message::Text(far_over.into())).await.unwrap();
+    assert_eq!(next(&mut client).await, Err(1009));
     gateway.stop().await;
 }
 

@@ -39,6 +39,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFuture;
 use tracing::Instrument;
 use warren_bus::CallOptions;
@@ -46,6 +47,8 @@ use warren_contracts::{ErrorCode, Event, presence};
 
 /// Close code when the gateway shuts down.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code for a message over twice the size limit.
+const CLOSE_TOO_BIG: u16 = 1009;
 /// How long the gateway waits for a client to answer its Close.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 /// What each socket keeps for reading, and reads at a time. Requests are small (a game command
@@ -203,7 +206,8 @@ impl<'a> Socket<'a> {
                         break self.ended();
                     }
                 }
-                Step::Read(None | Some(Err(_))) => break self.ended(),
+                Step::Read(Some(Err(error))) => break self.read_failed(error),
+                Step::Read(None) => break self.ended(),
                 Step::Close(reason) => break Some(reason),
                 Step::Gone => break None,
                 Step::Timer => {
@@ -255,6 +259,19 @@ impl<'a> Socket<'a> {
                 reason: "",
             }
         })
+    }
+
+    /// Reading failed: a message far over the limit is closed with 1009, anything else (a
+    /// connection reset, a protocol error) like an ended stream.
+    fn read_failed(&self, error: axum::Error) -> Option<CloseReason> {
+        let error = error.into_inner();
+        match error.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => Some(CloseReason {
+                code: CLOSE_TOO_BIG,
+                reason: "message too big",
+            }),
+            _ => self.ended(),
+        }
     }
 
     fn poll_step(
