@@ -76,7 +76,11 @@ impl Stores {
         }
     }
 
-    fn redis(redis: &redis::aio::ConnectionManager, namespace: &str) -> Self {
+    fn redis(
+        redis: &redis::aio::ConnectionManager,
+        namespace: &str,
+        resume: journal::ResumeConfig,
+    ) -> Self {
         let prefix = |service: &str| format!("{namespace}{service}");
         Self {
             auth: Arc::new(warren_auth::RedisStore::new(
@@ -87,10 +91,15 @@ impl Stores {
                 redis.clone(),
                 prefix(warren_accounts::REDIS_PREFIX),
             )),
-            sessions: Arc::new(warren_sessions::RedisStore::new(
-                redis.clone(),
-                prefix(warren_sessions::REDIS_PREFIX),
-            )),
+            sessions: Arc::new(
+                warren_sessions::RedisStore::new(
+                    redis.clone(),
+                    prefix(warren_sessions::REDIS_PREFIX),
+                )
+                .numbering_in(warren_runtime::connect::redis_journal(
+                    redis, namespace, resume,
+                )),
+            ),
             rooms: Arc::new(warren_rooms::RedisStore::new(
                 redis.clone(),
                 prefix(warren_rooms::REDIS_PREFIX),
@@ -143,7 +152,7 @@ pub async fn start(
         Some(url) => {
             let redis = warren_runtime::connect_redis(url).await?;
             probes.push(("redis", warren_gateway::redis_probe(redis.clone())));
-            let stores = Stores::redis(&redis, &options.redis_namespace);
+            let stores = Stores::redis(&redis, &options.redis_namespace, options.resume);
             let bus = warren_runtime::connect::with_redis(
                 bus,
                 &redis,
@@ -195,22 +204,21 @@ async fn start_services(
     }
     if options.runs("sessions") {
         let (store, grace) = (stores.sessions, options.grace_period);
-        let games = Games::builtin;
         background.push(warren_sessions::report_running(
             Arc::clone(&store),
             consumers.clone(),
         ));
-        background.push(
-            warren_sessions::serve_presence(
-                bus,
-                Arc::clone(&store),
-                games(),
-                grace,
-                consumers.clone(),
-            )
-            .await?,
-        );
-        servers.push(warren_sessions::serve(bus, store, games(), serve()).await?);
+        let sessions = warren_sessions::start(
+            bus,
+            store,
+            Games::builtin(),
+            grace,
+            serve(),
+            consumers.clone(),
+        )
+        .await?;
+        servers.push(sessions.server);
+        background.push(sessions.background);
     }
     if options.runs("rooms") {
         let store = stores.rooms;

@@ -71,8 +71,9 @@ async fn two_sessions_instances_and_a_game(deployment: &Deployment, mode: &str) 
         deployment.start("warren-auth"),
         deployment.start("warren-accounts"),
     ];
+    // The doomed instance starts alone and creates the session, so it is the session's owner:
+    // the other instance serves half the commands by forwarding them until the owner is gone.
     let doomed = deployment.start("warren-sessions");
-    processes.push(deployment.start("warren-sessions"));
     processes.push(deployment.start("warren-gateway"));
     let mut players = Vec::new();
     for name in ["ada", "bob"] {
@@ -92,6 +93,7 @@ async fn two_sessions_instances_and_a_game(deployment: &Deployment, mode: &str) 
         .call::<warren_contracts::sessions::Create>(&params, warren_bus::CallOptions::default())
         .await
         .unwrap();
+    processes.push(deployment.start_serving("warren-sessions").await);
     Game {
         processes,
         doomed,

@@ -144,6 +144,8 @@ pub(crate) type RawHandler =
 #[derive(Clone)]
 pub struct Router {
     service: String,
+    /// The name whose queue it consumes, when not the service's own (see [`Router::serving_as`]).
+    queue: Option<String>,
     handlers: HashMap<String, RawHandler>,
     /// Methods whose successful replies are remembered by request (`Method::REMEMBER_REPLY`).
     remembered: HashSet<String>,
@@ -166,6 +168,7 @@ impl Router {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            queue: None,
             handlers: HashMap::new(),
             remembered: HashSet::new(),
             replies: None,
@@ -180,6 +183,19 @@ impl Router {
 
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// The same methods, consuming the queue of `name` (`<name>.rpc`) instead of the service's:
+    /// an instance's own queue, which callers reach by that name when the request must go to this
+    /// instance and no other. Logs and metrics still name the service.
+    pub fn serving_as(mut self, name: impl Into<String>) -> Self {
+        self.queue = Some(name.into());
+        self
+    }
+
+    /// The name whose queue this router consumes.
+    pub fn queue_name(&self) -> &str {
+        self.queue.as_deref().unwrap_or(&self.service)
     }
 
     /// Adds the handler for method `M`.

@@ -55,15 +55,25 @@ pub fn with_redis(
     namespace: &str,
     resume: warren_bus::journal::ResumeConfig,
 ) -> Bus {
-    let journal = crate::journal::RedisJournal::new(
-        redis.clone(),
-        format!("{namespace}{}", warren_bus::journal::REDIS_PREFIX),
-        resume,
-    );
+    let journal = redis_journal(redis, namespace, resume);
     let replies =
         crate::replies::RedisReplies::new(redis.clone(), format!("{namespace}{REPLIES_PREFIX}"));
     bus.with_journal(Arc::new(journal))
         .with_replies(Arc::new(replies))
+}
+
+/// The deployment's journal in `redis`, under `namespace`: the bus's, and the one a store that
+/// numbers events in its own writes (sessions) must use.
+pub fn redis_journal(
+    redis: &redis::aio::ConnectionManager,
+    namespace: &str,
+    resume: warren_bus::journal::ResumeConfig,
+) -> crate::journal::RedisJournal {
+    crate::journal::RedisJournal::new(
+        redis.clone(),
+        format!("{namespace}{}", warren_bus::journal::REDIS_PREFIX),
+        resume,
+    )
 }
 
 /// While Redis is away, a command waits for the manager's reconnect attempts; the defaults (six,

@@ -13,38 +13,47 @@ use warren_bus::journal::{
 };
 use warren_contracts::Event;
 
-/// ARGV: prefix, max events, ttl ms, dedup ms, then per event: id, the stored JSON after its
-/// `seq` field, the number of recipients, the recipients. Returns per event its numbers, joined
-/// by commas in the order of its recipients.
-const APPEND: &str = r#"
-local prefix, max, ttl, dedup = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local answers = {}
-local i = 5
-while i <= #ARGV do
-  local id_key = prefix .. 'id:' .. ARGV[i]
-  local rest = ARGV[i + 1]
-  local n = tonumber(ARGV[i + 2])
-  local done = redis.call('GET', id_key)
-  if done then
-    answers[#answers + 1] = done
-  else
-    local seqs = {}
-    for j = 1, n do
-      local user = ARGV[i + 2 + j]
-      local seq = redis.call('INCR', prefix .. 'seq:' .. user)
-      local log = prefix .. 'log:' .. user
-      redis.call('RPUSH', log, '{"seq":' .. seq .. ',' .. rest)
-      redis.call('LTRIM', log, -max, -1)
-      redis.call('PEXPIRE', log, ttl)
-      seqs[j] = seq
+/// Lua that numbers and keeps a batch of events: `journal_append(argv, i)` reads, from `argv[i]`
+/// on, the prefix, max events, ttl ms and dedup ms, then per event its id, the stored JSON after
+/// its `seq` field, the number of recipients and the recipients. It returns per event its
+/// numbers, joined by commas in the order of its recipients. Other scripts that must number
+/// events in the same step as their own write (the sessions store) prepend it; see
+/// [`RedisJournal::append_args`].
+pub const APPEND_FUNCTION: &str = r#"
+local function journal_append(argv, i)
+  local prefix, max, ttl, dedup = argv[i], tonumber(argv[i + 1]), argv[i + 2], argv[i + 3]
+  local answers = {}
+  i = i + 4
+  while i <= #argv do
+    local id_key = prefix .. 'id:' .. argv[i]
+    local rest = argv[i + 1]
+    local n = tonumber(argv[i + 2])
+    local done = redis.call('GET', id_key)
+    if done then
+      answers[#answers + 1] = done
+    else
+      local seqs = {}
+      for j = 1, n do
+        local user = argv[i + 2 + j]
+        local seq = redis.call('INCR', prefix .. 'seq:' .. user)
+        local log = prefix .. 'log:' .. user
+        redis.call('RPUSH', log, '{"seq":' .. seq .. ',' .. rest)
+        redis.call('LTRIM', log, -max, -1)
+        redis.call('PEXPIRE', log, ttl)
+        seqs[j] = seq
+      end
+      local answer = table.concat(seqs, ',')
+      redis.call('SET', id_key, answer, 'PX', dedup)
+      answers[#answers + 1] = answer
     end
-    local answer = table.concat(seqs, ',')
-    redis.call('SET', id_key, answer, 'PX', dedup)
-    answers[#answers + 1] = answer
+    i = i + 3 + n
   end
-  i = i + 3 + n
+  return answers
 end
-return answers"#;
+"#;
+
+/// The journal's own append: nothing but the function.
+const APPEND_CALL: &str = "return journal_append(ARGV, 1)";
 
 /// KEYS: the user's counter, their list. ARGV: after. Returns the counter, then the kept events
 /// after `after`: the list holds consecutive numbers ending at the counter, so they are its last
@@ -79,10 +88,65 @@ impl RedisJournal {
             redis,
             prefix: prefix.into(),
             config,
-            append: redis::Script::new(APPEND),
+            append: redis::Script::new(&format!("{APPEND_FUNCTION}{APPEND_CALL}")),
             after: redis::Script::new(AFTER),
         }
     }
+
+    /// Adds what [`APPEND_FUNCTION`] reads for `events` to `invocation`, from the current end of
+    /// its arguments: the script then calls `journal_append(ARGV, <index of the first>)`.
+    pub fn append_args(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        events: &[Event],
+        now: u64,
+    ) -> Result<(), JournalError> {
+        invocation
+            .arg(&self.prefix)
+            .arg(self.config.max_events.max(1))
+            .arg(self.config.ttl_ms().max(1))
+            .arg(u64::try_from(DEDUP_WINDOW.as_millis()).unwrap_or(u64::MAX));
+        for event in events {
+            let users = recipients(event);
+            invocation
+                .arg(event.id.to_string())
+                .arg(stored_rest(event, now)?)
+                .arg(users.len());
+            for user in users {
+                invocation.arg(user.as_str());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each event's numbers by recipient, from what [`APPEND_FUNCTION`] returned for `events`.
+pub fn read_answers(
+    answers: &[String],
+    events: &[Event],
+) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
+    if answers.len() != events.len() {
+        return Err(JournalError::Corrupt(format!(
+            "{} answers for {} events",
+            answers.len(),
+            events.len()
+        )));
+    }
+    answers
+        .iter()
+        .zip(events)
+        .map(|(answer, event)| {
+            let seqs = answer.split(',').filter(|s| !s.is_empty()).map(|s| {
+                s.parse::<u64>()
+                    .map_err(|e| JournalError::Corrupt(e.to_string()))
+            });
+            recipients(event)
+                .into_iter()
+                .zip(seqs)
+                .map(|(user, seq)| Ok((user.clone(), seq?)))
+                .collect()
+        })
+        .collect()
 }
 
 fn unavailable(error: redis::RedisError) -> JournalError {
@@ -106,48 +170,13 @@ impl JournalStore for RedisJournal {
         now: u64,
     ) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
         let mut invocation = self.append.prepare_invoke();
-        invocation
-            .arg(&self.prefix)
-            .arg(self.config.max_events.max(1))
-            .arg(self.config.ttl_ms().max(1))
-            .arg(u64::try_from(DEDUP_WINDOW.as_millis()).unwrap_or(u64::MAX));
-        let recipients: Vec<Vec<&String>> = events.iter().map(recipients).collect();
-        for (event, users) in events.iter().zip(&recipients) {
-            invocation
-                .arg(event.id.to_string())
-                .arg(stored_rest(event, now)?)
-                .arg(users.len());
-            for user in users {
-                invocation.arg(user.as_str());
-            }
-        }
+        self.append_args(&mut invocation, events, now)?;
         let mut redis = self.redis.clone();
         let answers: Vec<String> = invocation
             .invoke_async(&mut redis)
             .await
             .map_err(unavailable)?;
-        if answers.len() != events.len() {
-            return Err(JournalError::Corrupt(format!(
-                "{} answers for {} events",
-                answers.len(),
-                events.len()
-            )));
-        }
-        answers
-            .iter()
-            .zip(&recipients)
-            .map(|(answer, users)| {
-                let seqs = answer.split(',').filter(|s| !s.is_empty()).map(|s| {
-                    s.parse::<u64>()
-                        .map_err(|e| JournalError::Corrupt(e.to_string()))
-                });
-                users
-                    .iter()
-                    .zip(seqs)
-                    .map(|(user, seq)| Ok(((*user).clone(), seq?)))
-                    .collect()
-            })
-            .collect()
+        read_answers(&answers, events)
     }
 
     async fn after(&self, user: &str, after: u64, now: u64) -> Result<Resumed, JournalError> {

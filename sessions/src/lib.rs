@@ -7,51 +7,83 @@
 //! Redis and a new game needs nothing but the trait.
 //!
 //! ```text
-//! lib.rs        serve() and router(): the methods wired to their handlers
-//! handlers.rs   create, join, command, leave: read, let the game decide, compare-and-set, announce;
-//!               modes and holds for the services that seat players
+//! lib.rs        start(): the instance, its two queues, its heartbeat and its grace period
+//! handlers.rs   create, join, command, leave, modes, holds
+//! owner/        one owner per live session: this instance's session tasks, claiming, forwarding
 //! presence.rs   the grace period: presence events in, deadlines swept, seats given up
-//! store/        SessionStore: in memory, or Redis with a version check on every write
+//! store/        SessionStore: in memory, or Redis with every change fenced by its owner
 //! game/         the Game trait, tic-tac-toe, relay, the registry
 //! ```
 
 pub mod game;
 mod handlers;
+mod owner;
 pub mod presence;
 pub mod store;
 
 pub use game::Games;
+pub use owner::{HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use store::{MemoryStore, PresenceStore, RedisStore, SessionStore, StoreError};
 
-use handlers::Service;
+use owner::{Instance, Route, instance_service};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
 use warren_contracts::sessions::{Create, HoldsMethod, Join, Leave, Modes, SERVICE, SendCommand};
 
 /// Where this service's keys live in Redis (after the deployment's namespace).
 pub const REDIS_PREFIX: &str = "warren:sessions:";
 
-/// Starts answering the `sessions.*` methods on `bus`. Several instances over one store share
-/// the sessions: any instance serves any session.
-pub async fn serve(
-    bus: &Bus,
-    store: Arc<dyn SessionStore>,
-    games: Games,
-    options: ServeOptions,
-) -> Result<ServerHandle, BusError> {
-    bus.serve(router(bus.clone(), store, games), options).await
+/// A running instance of the service.
+#[derive(Debug)]
+pub struct Started {
+    /// The service's shared queue: stop it first at shutdown.
+    pub server: ServerHandle,
+    /// The instance's heartbeat, its own queue and the grace period. At `shutdown` it hands the
+    /// sessions it holds over (each finishes what it accepted and is given up in the store),
+    /// then stops its own queue; await it before closing the bus.
+    pub background: JoinHandle<()>,
 }
 
-/// Starts the grace period's presence consumer and deadline sweeper; they run until `shutdown`.
-pub async fn serve_presence(
+/// Starts an instance of the service on `bus`: it answers `sessions.*` on the shared queue, owns
+/// the sessions it creates or claims, and takes changes forwarded by other instances on its own
+/// queue. Several instances over one store share the sessions, each session owned by one.
+pub async fn start(
     bus: &Bus,
     store: Arc<dyn SessionStore>,
     games: Games,
-    grace: std::time::Duration,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, BusError> {
-    let service = Arc::new(Service::new(bus.clone(), store, games));
-    presence::start(bus, service, grace, shutdown).await
+    grace: Duration,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<Started, BusError> {
+    let instance = Arc::new(Instance::new(bus.clone(), store, games));
+    // Alive before it owns anything: a session it creates is not anyone's to claim.
+    instance.heartbeat().await;
+    let own = bus
+        .serve(
+            router(Arc::clone(&instance), Route::Forwarded)
+                .serving_as(instance_service(instance.id())),
+            options.clone(),
+        )
+        .await?;
+    let presence =
+        presence::start(bus, Arc::clone(&instance), grace, shutdown.child_token()).await?;
+    let server = bus
+        .serve(router(Arc::clone(&instance), Route::Any), options)
+        .await?;
+    tracing::info!(instance = instance.id(), "sessions instance started");
+    let background = tokio::spawn(async move {
+        let grace_period = async {
+            if let Err(error) = presence.await {
+                tracing::error!(%error, "the grace period's task failed");
+            }
+        };
+        tokio::join!(grace_period, instance.keep_alive(shutdown));
+        own.stop().await;
+    });
+    Ok(Started { server, background })
 }
 
 /// Keeps `warren_sessions_running` true at each scrape of `/metrics`, read from `store`, until
@@ -66,22 +98,21 @@ pub fn report_running(
     })
 }
 
-/// The service's methods and their handlers; `bus` carries the events it publishes.
-pub fn router(bus: Bus, store: Arc<dyn SessionStore>, games: Games) -> Router {
-    let service = Arc::new(Service::new(bus, store, games));
-    let (create, join, command, leave, modes, holds) = (
-        Arc::clone(&service),
-        Arc::clone(&service),
-        Arc::clone(&service),
-        Arc::clone(&service),
-        Arc::clone(&service),
-        service,
-    );
-    Router::new(SERVICE)
-        .method::<Modes, _, _>(move |ctx, p| handlers::modes(Arc::clone(&modes), ctx, p))
-        .method::<HoldsMethod, _, _>(move |ctx, p| handlers::holds(Arc::clone(&holds), ctx, p))
-        .method::<Create, _, _>(move |ctx, p| handlers::create(Arc::clone(&create), ctx, p))
-        .method::<Join, _, _>(move |ctx, p| handlers::join(Arc::clone(&join), ctx, p))
-        .method::<SendCommand, _, _>(move |ctx, p| handlers::command(Arc::clone(&command), ctx, p))
-        .method::<Leave, _, _>(move |ctx, p| handlers::leave(Arc::clone(&leave), ctx, p))
+/// The service's methods and their handlers; changes that arrive by `route` go on from there.
+fn router(instance: Arc<Instance>, route: Route) -> Router {
+    let router = Router::new(SERVICE)
+        .method_with::<SendCommand, _, _, _>(&instance, move |i, ctx, p| {
+            handlers::command(i, ctx, p, route)
+        })
+        .method_with::<Leave, _, _, _>(&instance, move |i, ctx, p| {
+            handlers::leave(i, ctx, p, route)
+        });
+    if route == Route::Forwarded {
+        return router;
+    }
+    router
+        .method_with::<Modes, _, _, _>(&instance, handlers::modes)
+        .method_with::<HoldsMethod, _, _, _>(&instance, handlers::holds)
+        .method_with::<Create, _, _, _>(&instance, handlers::create)
+        .method_with::<Join, _, _, _>(&instance, handlers::join)
 }

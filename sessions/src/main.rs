@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::sync::Arc;
 use warren_bus::ServeOptions;
+use warren_runtime::connect::redis_journal;
 use warren_runtime::{Backends, ServiceSettings, SessionsSettings, Started, logging, run_service};
 use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
 
@@ -28,31 +29,37 @@ async fn main() -> anyhow::Result<()> {
         args.backends.redis_namespace,
         warren_sessions::REDIS_PREFIX
     );
+    let (namespace, resume) = (
+        args.backends.redis_namespace.clone(),
+        args.backends.resume(),
+    );
     run_service(
         "warren-sessions",
         &args.backends,
         &args.service,
         |bus, redis, background| async move {
             let store: Arc<dyn SessionStore> = match redis {
-                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
+                Some(redis) => {
+                    let journal = redis_journal(&redis, &namespace, resume);
+                    Arc::new(RedisStore::new(redis, prefix).numbering_in(journal))
+                }
                 None => Arc::new(MemoryStore::new()),
             };
             let gauge = warren_sessions::report_running(Arc::clone(&store), background.clone());
-            // The grace period's consumer and sweeper stop after the server, at the signal.
-            let presence = warren_sessions::serve_presence(
+            // The shared queue stops first, at the signal; then the background hands the
+            // sessions over and stops the instance's own queue.
+            let sessions = warren_sessions::start(
                 &bus,
-                Arc::clone(&store),
+                store,
                 Games::builtin(),
                 grace,
+                ServeOptions::default(),
                 background,
             )
             .await?;
-            let server =
-                warren_sessions::serve(&bus, store, Games::builtin(), ServeOptions::default())
-                    .await?;
             Ok(Started {
-                server,
-                background: vec![presence, gauge],
+                server: sessions.server,
+                background: vec![sessions.background, gauge],
             })
         },
     )

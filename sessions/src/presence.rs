@@ -5,10 +5,11 @@
 //! `gateway.events`; the service reads them from the durable queue `sessions.presence` (one
 //! instance handles each), keeps who is online on which gateway in the store, and schedules a
 //! deadline for each running session of a player who is now offline everywhere. Every instance
-//! sweeps the due deadlines; the store hands each to one of them. The same sweep publishes the
-//! outbox of any session whose writer died between storing a change and announcing it.
+//! sweeps the due deadlines; the store hands each to one of them, and the player's leaving goes to
+//! the session's owner like any other change.
 
-use crate::handlers::{Service, leave_as};
+use crate::handlers::leave_as;
+use crate::owner::Instance;
 use crate::store::{Away, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,7 @@ const SWEEP_EVERY: Duration = Duration::from_millis(200);
 /// and the sweeper until `shutdown`.
 pub(crate) async fn start(
     bus: &Bus,
-    service: Arc<Service>,
+    service: Arc<Instance>,
     grace: Duration,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, BusError> {
@@ -46,7 +47,7 @@ pub(crate) async fn start(
 }
 
 async fn consume(
-    service: Arc<Service>,
+    service: Arc<Instance>,
     mut events: Subscription,
     grace: Duration,
     shutdown: CancellationToken,
@@ -79,7 +80,11 @@ async fn consume(
     }
 }
 
-async fn handle(service: &Service, delivery: &Delivery, grace: Duration) -> Result<(), StoreError> {
+async fn handle(
+    service: &Instance,
+    delivery: &Delivery,
+    grace: Duration,
+) -> Result<(), StoreError> {
     let event = &delivery.event;
     let online = match event.kind.as_str() {
         presence::ONLINE => true,
@@ -117,22 +122,12 @@ async fn handle(service: &Service, delivery: &Delivery, grace: Duration) -> Resu
     Ok(())
 }
 
-async fn sweep(service: Arc<Service>, shutdown: CancellationToken) {
+async fn sweep(service: Arc<Instance>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
-        }
-        match service.store().take_due_outboxes(now_millis()).await {
-            Ok(sessions) => {
-                for session_id in sessions {
-                    if let Err(error) = service.flush_abandoned(&session_id).await {
-                        tracing::debug!(%error, session_id, "outbox check failed");
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot read outbox checks"),
         }
         let due = match service.store().take_due(now_millis()).await {
             Ok(due) => due,

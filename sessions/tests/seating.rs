@@ -13,17 +13,19 @@ use warren_contracts::sessions::{
 use warren_contracts::{Empty, ErrorCode};
 use warren_sessions::{Games, MemoryStore};
 
-async fn system() -> (Bus, warren_bus::ServerHandle) {
+async fn system() -> (Bus, warren_sessions::Started) {
     let bus = Bus::in_process();
-    let server = warren_sessions::serve(
+    let started = warren_sessions::start(
         &bus,
         Arc::new(MemoryStore::new()),
         Games::builtin(),
+        std::time::Duration::from_secs(30),
         ServeOptions::default(),
+        tokio_util::sync::CancellationToken::new(),
     )
     .await
     .unwrap();
-    (bus, server)
+    (bus, started)
 }
 
 fn as_user(user: &str) -> CallOptions {

@@ -1,13 +1,16 @@
-//! The session store's compare-and-set, in memory and in Redis: a write against a stale version is
-//! refused, so two instances never both apply a command to the same version. And its count of
-//! running sessions, which the `warren_sessions_running` gauge reports.
+//! The session store's contract, run against both implementations: one owner at a time, claims
+//! that respect a live owner and take over a dead one, commits fenced by the owner, request ids
+//! kept, running sessions counted; and, in Redis, events numbered in the commit's own step.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
 use std::sync::Arc;
+use warren_bus::journal::{JournalStore, ResumeConfig, Resumed};
+use warren_contracts::Event;
 use warren_contracts::sessions::{Session, Status};
-use warren_sessions::store::SessionRecord;
-use warren_sessions::{MemoryStore, RedisStore, SessionStore, StoreError};
+use warren_runtime::journal::RedisJournal;
+use warren_sessions::store::{Change, Claim, Committed, SessionRecord};
+use warren_sessions::{MemoryStore, RedisStore, SessionStore};
 
 fn record(id: &str) -> SessionRecord {
     SessionRecord {
@@ -15,96 +18,161 @@ fn record(id: &str) -> SessionRecord {
             session_id: id.into(),
             game: "relay".into(),
             players: vec!["a".into(), "b".into()],
-            state: json!({"from": null}),
+            state: json!({"n": 0}),
             version: 0,
             status: Status::Running,
             winner: None,
         },
         left: Vec::new(),
-        outbox: Vec::new(),
-        changed_at: 0,
-        applied: Vec::new(),
     }
 }
 
-async fn compare_and_set(store: Arc<dyn SessionStore>) {
+fn change<'a>(record: &'a SessionRecord, request_id: Option<&'a str>) -> Change<'a> {
+    Change {
+        record,
+        request_id,
+        events: &[],
+    }
+}
+
+async fn owned(store: &dyn SessionStore, id: &str, me: &str) -> SessionRecord {
+    match store.claim(id, me, None).await.unwrap() {
+        Claim::Owned(owned) => owned.record,
+        other => panic!("{me} could not claim {id}: {other:?}"),
+    }
+}
+
+/// One owner at a time: the creator owns; a live owner keeps it; a dead or released one does not.
+async fn ownership(store: Arc<dyn SessionStore>) {
     let id = uuid::Uuid::new_v4().to_string();
-    assert!(store.get(&id).await.unwrap().is_none());
-    store.create(&record(&id)).await.unwrap();
+    store.heartbeat("one", 60_000).await.unwrap();
+    store.heartbeat("two", 60_000).await.unwrap();
+    store.create(&record(&id), "one").await.unwrap();
     assert!(matches!(
-        store.create(&record(&id)).await,
-        Err(StoreError::AlreadyExists)
+        store.create(&record(&id), "two").await,
+        Err(warren_sessions::StoreError::AlreadyExists)
     ));
-    let mut next = store.get(&id).await.unwrap().unwrap();
-    next.session.version = 1;
-    next.session.state = json!({"from": "a"});
-    assert!(
-        store.replace(&next, 0).await.unwrap(),
-        "the first writer wins"
+    assert_eq!(
+        store.claim(&id, "two", None).await.unwrap(),
+        Claim::OwnedBy("one".into())
     );
-    let mut stale = record(&id);
-    stale.session.version = 1;
-    stale.session.state = json!({"from": "b"});
-    assert!(
-        !store.replace(&stale, 0).await.unwrap(),
-        "a write against version 0 went through"
+    assert_eq!(owned(store.as_ref(), &id, "one").await, record(&id));
+    // The broker's word that "one" is gone is enough to take it over.
+    let taken = store.claim(&id, "two", Some("one")).await.unwrap();
+    assert!(matches!(taken, Claim::Owned(_)), "{taken:?}");
+    owned(store.as_ref(), &id, "two").await;
+    assert_eq!(
+        store.claim(&id, "one", None).await.unwrap(),
+        Claim::OwnedBy("two".into())
     );
-    assert_eq!(store.get(&id).await.unwrap().unwrap(), next);
-    // Many writers racing for the same version: exactly one wins.
-    let current = store.get(&id).await.unwrap().unwrap();
-    let writers = (0..16).map(|i| {
-        let store = Arc::clone(&store);
-        let mut attempt = current.clone();
-        attempt.session.version = 2;
-        attempt.session.state = json!({"from": format!("w{i}")});
-        tokio::spawn(async move { store.replace(&attempt, 1).await.unwrap() })
-    });
-    let mut wins = 0;
-    for writer in writers {
-        if writer.await.unwrap() {
-            wins += 1;
-        }
-    }
-    assert_eq!(wins, 1);
-    let missing = record("no-such-session");
-    assert!(
-        !store.replace(&missing, 0).await.unwrap(),
-        "a replace created a session"
+    // Released, it is anyone's.
+    store
+        .release(std::slice::from_ref(&id), "one")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim(&id, "one", None).await.unwrap(),
+        Claim::OwnedBy("two".into()),
+        "only the owner can release"
+    );
+    store
+        .release(std::slice::from_ref(&id), "two")
+        .await
+        .unwrap();
+    owned(store.as_ref(), &id, "one").await;
+    // An owner whose heartbeat ran out is taken over.
+    store.heartbeat("one", 1).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    owned(store.as_ref(), &id, "two").await;
+    assert_eq!(
+        store
+            .claim(&uuid::Uuid::new_v4().to_string(), "one", None)
+            .await
+            .unwrap(),
+        Claim::Missing
     );
 }
 
-/// Sessions count as running from their creation until a change finishes them.
-async fn counts_running(store: Arc<dyn SessionStore>) {
-    assert_eq!(store.count_running().await.unwrap(), 0);
-    let (a, b) = (record("a"), record("b"));
-    store.create(&a).await.unwrap();
-    store.create(&b).await.unwrap();
-    let mut finished = record("c");
-    finished.session.status = Status::Finished;
-    store.create(&finished).await.unwrap();
-    assert_eq!(store.count_running().await.unwrap(), 2);
-    let mut moved = a.clone();
-    moved.session.version = 1;
-    assert!(store.replace(&moved, 0).await.unwrap());
-    assert_eq!(store.count_running().await.unwrap(), 2, "a move is no end");
-    let mut over = moved.clone();
-    over.session.version = 2;
-    over.session.status = Status::Finished;
-    let mut stale = over.clone();
-    stale.session.session_id = "b".into();
-    assert!(!store.replace(&stale, 7).await.unwrap());
+/// Only the owner's commits are written, with the command's request id.
+async fn fenced_commits(store: Arc<dyn SessionStore>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    store.heartbeat("one", 60_000).await.unwrap();
+    store.heartbeat("two", 60_000).await.unwrap();
+    store.create(&record(&id), "one").await.unwrap();
+    let mut next = record(&id);
+    next.session.version = 1;
+    next.session.state = json!({"n": 1});
+    assert!(matches!(
+        store
+            .commit(change(&next, Some("r1")), "one")
+            .await
+            .unwrap(),
+        Committed::Done(_)
+    ));
+    assert_eq!(store.get(&id).await.unwrap(), Some(next.clone()));
+    // "two" takes it over, thinking "one" dead; "one"'s next commit changes nothing.
+    let Claim::Owned(taken) = store.claim(&id, "two", Some("one")).await.unwrap() else {
+        panic!("not taken over");
+    };
+    assert_eq!(taken.record, next);
+    assert_eq!(taken.applied, vec!["r1".to_owned()]);
+    let mut stale = next.clone();
+    stale.session.version = 2;
+    stale.session.state = json!({"n": "stale"});
     assert_eq!(
-        store.count_running().await.unwrap(),
-        2,
-        "a refused write changed the count"
+        store
+            .commit(change(&stale, Some("r2")), "one")
+            .await
+            .unwrap(),
+        Committed::Lost
     );
-    assert!(store.replace(&over, 1).await.unwrap());
-    assert_eq!(store.count_running().await.unwrap(), 1);
+    assert_eq!(store.get(&id).await.unwrap(), Some(next));
+    assert_eq!(
+        store
+            .commit(change(&record("nowhere"), None), "one")
+            .await
+            .unwrap(),
+        Committed::Lost
+    );
+    // Request ids are kept, newest last, up to a bound.
+    for n in 0..100 {
+        let request = format!("q{n}");
+        store
+            .commit(change(&stale, Some(&request)), "two")
+            .await
+            .unwrap();
+    }
+    let Claim::Owned(again) = store.claim(&id, "two", None).await.unwrap() else {
+        panic!("not owned");
+    };
+    assert_eq!(again.applied.len(), warren_sessions::store::APPLIED_KEPT);
+    assert_eq!(again.applied.last().map(String::as_str), Some("q99"));
+}
+
+async fn counts_running(store: Arc<dyn SessionStore>) {
+    let (a, b) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let before = store.count_running().await.unwrap();
+    store.create(&record(&a), "one").await.unwrap();
+    store.create(&record(&b), "one").await.unwrap();
+    assert_eq!(store.count_running().await.unwrap(), before + 2);
+    let mut over = record(&a);
+    over.session.version = 1;
+    over.session.status = Status::Finished;
+    store.commit(change(&over, None), "one").await.unwrap();
+    assert_eq!(store.count_running().await.unwrap(), before + 1);
 }
 
 #[tokio::test]
-async fn memory_store_compare_and_set() {
-    compare_and_set(Arc::new(MemoryStore::new())).await;
+async fn memory_store_has_one_owner_at_a_time() {
+    ownership(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_fences_commits() {
+    fenced_commits(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]
@@ -136,10 +204,27 @@ async fn delete_keys(mut conn: redis::aio::ConnectionManager, prefix: &str) {
     }
 }
 
+fn prefix() -> String {
+    format!("test-sessions-{}:", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_has_one_owner_at_a_time() {
+    let (redis, prefix) = (redis().await, prefix());
+    ownership(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
+    delete_keys(redis, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_fences_commits() {
+    let (redis, prefix) = (redis().await, prefix());
+    fenced_commits(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
+    delete_keys(redis, &prefix).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_counts_running_sessions() {
-    let redis = redis().await;
-    let prefix = format!("test-sessions-{}:", uuid::Uuid::new_v4().simple());
+    let (redis, prefix) = (redis().await, prefix());
     let store = Arc::new(RedisStore::new(redis.clone(), prefix.clone()));
     counts_running(store.clone()).await;
     // A session last changed more than a day ago has expired with its key: not counted.
@@ -155,10 +240,66 @@ async fn redis_store_counts_running_sessions() {
     delete_keys(redis, &prefix).await;
 }
 
+/// A commit numbers its events in the journal in the same step, as the journal itself would; a
+/// fenced commit numbers nothing; and a new owner gets the last change's events to publish again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_compare_and_set() {
-    let redis = redis().await;
-    let prefix = format!("test-sessions-{}:", uuid::Uuid::new_v4().simple());
-    compare_and_set(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
+async fn redis_store_numbers_events_in_the_commit() {
+    let (redis, prefix) = (redis().await, prefix());
+    let journal_prefix = format!("{prefix}journal:");
+    let journal = || RedisJournal::new(redis.clone(), &journal_prefix, ResumeConfig::default());
+    let store =
+        RedisStore::new(redis.clone(), format!("{prefix}sessions:")).numbering_in(journal());
+    let id = uuid::Uuid::new_v4().to_string();
+    store.heartbeat("one", 60_000).await.unwrap();
+    store.create(&record(&id), "one").await.unwrap();
+    let mut next = record(&id);
+    next.session.version = 1;
+    let events = vec![
+        Event::new(
+            "session.state",
+            vec!["a".into(), "b".into()],
+            json!({"v": 1}),
+        ),
+        Event::new("session.player_left", vec!["b".into()], json!({"v": 2})),
+    ];
+    let committed = store
+        .commit(
+            Change {
+                record: &next,
+                request_id: Some("r1"),
+                events: &events,
+            },
+            "one",
+        )
+        .await
+        .unwrap();
+    let Committed::Done(Some(numbers)) = committed else {
+        panic!("not numbered: {committed:?}");
+    };
+    assert_eq!(numbers[0].get("a"), Some(&1));
+    assert_eq!(numbers[0].get("b"), Some(&1));
+    assert_eq!(numbers[1].get("b"), Some(&2));
+    let now = warren_contracts::event::now_millis();
+    let Resumed::Events(kept) = journal().after("b", 0, now).await.unwrap() else {
+        panic!("a gap");
+    };
+    let kinds: Vec<&str> = kept.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["session.state", "session.player_left"]);
+    assert_eq!(kept[1].data, json!({"v": 2}));
+    // The same events published again by id keep their numbers.
+    assert_eq!(journal().append(&events, now).await.unwrap(), numbers);
+    // Taken over: the new owner gets the events to publish again; the old one numbers nothing.
+    let Claim::Owned(taken) = store.claim(&id, "two", Some("one")).await.unwrap() else {
+        panic!("not taken over");
+    };
+    assert_eq!(taken.last_events, events);
+    let late = [Event::new("session.state", vec!["a".into()], json!({}))];
+    let fenced = Change {
+        record: &next,
+        request_id: None,
+        events: &late,
+    };
+    assert_eq!(store.commit(fenced, "one").await.unwrap(), Committed::Lost);
+    assert_eq!(journal().head("a").await.unwrap(), 1);
     delete_keys(redis, &prefix).await;
 }

@@ -172,6 +172,15 @@ impl Deployment {
         Process::start(name, &env)
     }
 
+    /// A service, returned once it logs that it is serving (its log goes to a file that lives as
+    /// long as the test's temporary folder).
+    pub async fn start_serving(&self, name: &'static str) -> Process {
+        let log = std::env::temp_dir().join(format!("{}.log", unique(name)));
+        let (process, _) = Process::start_service(name, &self.env, &log).await;
+        let _ = std::fs::remove_file(&log);
+        process
+    }
+
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -170,7 +170,7 @@ impl AmqpBus {
         let link = self
             .link()
             .ok_or_else(|| BusError::Unavailable("not connected to the broker".into()))?;
-        let queue = rpc_queue(router.service());
+        let queue = rpc_queue(router.queue_name());
         let first = consume(&link, &queue, options.prefetch).await?;
         let stop = self.shutdown_token().child_token();
         let (done_tx, done) = oneshot::channel();

@@ -90,7 +90,7 @@ impl MemoryBus {
         router: Router,
         options: ServeOptions,
     ) -> Result<ServerHandle, BusError> {
-        let queue = rpc_queue(router.service());
+        let queue = rpc_queue(router.queue_name());
         let id = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(usize::from(options.prefetch.max(1)));
         lock(&self.inner.rpc)

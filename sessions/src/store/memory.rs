@@ -1,14 +1,31 @@
-//! Sessions in this process's memory, for the embedded mode and tests.
+//! Sessions in this process's memory, for the embedded mode and tests. Several instances sharing
+//! one store in one process behave as they would over Redis: one owner per session, fenced
+//! commits, heartbeats that run out.
 
-use super::{Away, PresenceStore, SessionRecord, SessionStore, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use super::{
+    APPLIED_KEPT, Away, Change, Claim, Committed, Owned, PresenceStore, SessionRecord,
+    SessionStore, StoreError,
+};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use warren_contracts::Event;
+use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    sessions: Mutex<HashMap<String, SessionRecord>>,
+    sessions: Mutex<HashMap<String, Stored>>,
+    /// Instance → until when (ms) it is alive.
+    alive: Mutex<HashMap<String, u64>>,
     presence: Mutex<Presence>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    record: SessionRecord,
+    owner: Option<String>,
+    applied: VecDeque<String>,
+    last_events: Vec<Event>,
 }
 
 #[derive(Debug, Default)]
@@ -18,8 +35,6 @@ struct Presence {
     user_sessions: HashMap<String, BTreeSet<String>>,
     /// (deadline, session, user)
     away: BTreeSet<(u64, String, String)>,
-    /// (due, session)
-    outboxes: BTreeSet<(u64, String)>,
 }
 
 impl Presence {
@@ -30,79 +45,125 @@ impl Presence {
     }
 }
 
+/// Locks one of the store's maps; every update under them is whole, so a poisoned lock is still
+/// good to use.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionRecord>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn presence(&self) -> std::sync::MutexGuard<'_, Presence> {
+        lock(&self.presence)
     }
 
-    fn presence(&self) -> std::sync::MutexGuard<'_, Presence> {
-        self.presence
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn is_alive(&self, instance: &str) -> bool {
+        lock(&self.alive)
+            .get(instance)
+            .is_some_and(|until| *until > now_millis())
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        let mut sessions = self.sessions();
+    async fn create(&self, record: &SessionRecord, owner: &str) -> Result<(), StoreError> {
+        let mut sessions = lock(&self.sessions);
         let id = &record.session.session_id;
         if sessions.contains_key(id) {
             return Err(StoreError::AlreadyExists);
         }
-        sessions.insert(id.clone(), record.clone());
+        let stored = Stored {
+            record: record.clone(),
+            owner: Some(owner.to_owned()),
+            applied: VecDeque::new(),
+            last_events: Vec::new(),
+        };
+        sessions.insert(id.clone(), stored);
         Ok(())
     }
 
     async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.sessions().get(session_id).cloned())
+        Ok(lock(&self.sessions)
+            .get(session_id)
+            .map(|s| s.record.clone()))
     }
 
-    async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError> {
-        self.presence()
-            .outboxes
-            .insert((due, session_id.to_owned()));
+    async fn claim(
+        &self,
+        session_id: &str,
+        me: &str,
+        dead: Option<&str>,
+    ) -> Result<Claim, StoreError> {
+        let owner = match lock(&self.sessions).get(session_id) {
+            None => return Ok(Claim::Missing),
+            Some(stored) => stored.owner.clone(),
+        };
+        if let Some(owner) = owner
+            && owner != me
+            && Some(owner.as_str()) != dead
+            && self.is_alive(&owner)
+        {
+            return Ok(Claim::OwnedBy(owner));
+        }
+        let mut sessions = lock(&self.sessions);
+        let Some(stored) = sessions.get_mut(session_id) else {
+            return Ok(Claim::Missing);
+        };
+        stored.owner = Some(me.to_owned());
+        Ok(Claim::Owned(Owned {
+            record: stored.record.clone(),
+            applied: stored.applied.iter().cloned().collect(),
+            last_events: stored.last_events.clone(),
+        }))
+    }
+
+    async fn commit(&self, change: Change<'_>, me: &str) -> Result<Committed, StoreError> {
+        let mut sessions = lock(&self.sessions);
+        let Some(stored) = sessions.get_mut(&change.record.session.session_id) else {
+            return Ok(Committed::Lost);
+        };
+        if stored.owner.as_deref() != Some(me) {
+            return Ok(Committed::Lost);
+        }
+        stored.record.clone_from(change.record);
+        if let Some(request_id) = change.request_id {
+            stored.applied.push_back(request_id.to_owned());
+            if stored.applied.len() > APPLIED_KEPT {
+                stored.applied.pop_front();
+            }
+        }
+        stored.last_events = change.events.to_vec();
+        Ok(Committed::Done(None))
+    }
+
+    async fn release(&self, session_ids: &[String], me: &str) -> Result<(), StoreError> {
+        let mut sessions = lock(&self.sessions);
+        for session_id in session_ids {
+            if let Some(stored) = sessions.get_mut(session_id)
+                && stored.owner.as_deref() == Some(me)
+            {
+                stored.owner = None;
+            }
+        }
         Ok(())
     }
 
-    async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError> {
-        let mut presence = self.presence();
-        let due: Vec<(u64, String)> = presence
-            .outboxes
-            .iter()
-            .take_while(|(due, _)| *due <= now)
-            .cloned()
-            .collect();
-        for entry in &due {
-            presence.outboxes.remove(entry);
-        }
-        Ok(due.into_iter().map(|(_, session_id)| session_id).collect())
+    async fn heartbeat(&self, me: &str, ttl_ms: u64) -> Result<(), StoreError> {
+        lock(&self.alive).insert(me.to_owned(), now_millis().saturating_add(ttl_ms));
+        Ok(())
     }
 
     async fn count_running(&self) -> Result<u64, StoreError> {
-        let running = self
-            .sessions()
+        let running = lock(&self.sessions)
             .values()
-            .filter(|r| r.session.status == Status::Running)
+            .filter(|s| s.record.session.status == Status::Running)
             .count();
         Ok(u64::try_from(running).unwrap_or(u64::MAX))
-    }
-
-    async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError> {
-        let mut sessions = self.sessions();
-        match sessions.get_mut(&record.session.session_id) {
-            Some(current) if current.version() == expected => {
-                *current = record.clone();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 }
 

@@ -1,8 +1,12 @@
 //! Where sessions live: a small trait with an in-memory and a Redis implementation.
 //!
-//! Any instance of the service can serve any session, so every change is a compare-and-set on the
-//! session's version: two instances never both apply a command to the same version, and the order
-//! of versions is the order of play.
+//! A live session is owned by one instance at a time (see [`crate::owner`]); the store is what
+//! makes that true across instances. [`SessionStore::claim`] makes an instance the owner and hands
+//! it the record; every change the owner makes is one [`SessionStore::commit`], which writes the
+//! record, remembers the command's request id and (in Redis) numbers the change's events in the
+//! journal, all in one step and only while the instance is still the owner. An instance that lost
+//! the session to another (it was thought dead) finds out at its next commit, which changes
+//! nothing.
 
 mod memory;
 mod presence;
@@ -13,6 +17,8 @@ pub use presence::{Away, PresenceStore};
 pub use redis::RedisStore;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use warren_contracts::Event;
 use warren_contracts::sessions::Session;
 
 /// A session and what only the service needs to know about it.
@@ -22,33 +28,11 @@ pub struct SessionRecord {
     /// Players who left for good; they may not join or command again.
     #[serde(default)]
     pub left: Vec<String>,
-    /// The events of the last change, written with it and cleared once published: the next
-    /// change waits for them, so players hear of changes in version order.
-    #[serde(default)]
-    pub outbox: Vec<warren_contracts::Event>,
-    /// When the last change was written, Unix ms; an outbox older than a few seconds was left by
-    /// an instance that died, and the next writer publishes it instead.
-    #[serde(default)]
-    pub changed_at: u64,
-    /// The request ids of the latest commands applied, newest last: a command delivered again
-    /// after the instance applying it died is recognised and not applied twice.
-    #[serde(default)]
-    pub applied: Vec<String>,
 }
-
-/// Commands' request ids kept per session: enough for every command in flight at once.
-pub const APPLIED_KEPT: usize = 64;
 
 impl SessionRecord {
     pub fn version(&self) -> u64 {
         self.session.version
-    }
-
-    /// Notes that the command with `request_id` is applied in this change.
-    pub fn note_applied(&mut self, request_id: &str) {
-        self.applied.push(request_id.to_owned());
-        let excess = self.applied.len().saturating_sub(APPLIED_KEPT);
-        self.applied.drain(..excess);
     }
 
     /// Players still in the session, in seat order.
@@ -60,6 +44,51 @@ impl SessionRecord {
             .cloned()
             .collect()
     }
+}
+
+/// Commands' request ids kept per session: a command delivered again (its first instance died
+/// before answering, or the caller retried) is recognised among this many of the latest.
+pub const APPLIED_KEPT: usize = 64;
+
+/// What a new owner gets: the record, the request ids of the latest commands, and the events of
+/// the last change, which it publishes again in case the previous owner died before it did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owned {
+    pub record: SessionRecord,
+    /// Oldest first, at most [`APPLIED_KEPT`].
+    pub applied: Vec<String>,
+    pub last_events: Vec<Event>,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This instance owns the session now.
+    Owned(Owned),
+    /// Another instance, alive, owns it.
+    OwnedBy(String),
+    /// There is no such session.
+    Missing,
+}
+
+/// One change, as the owner commits it.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub record: &'a SessionRecord,
+    /// The command's request id, when the change is a command that has one.
+    pub request_id: Option<&'a str>,
+    /// What the players hear of it, in order.
+    pub events: &'a [Event],
+}
+
+/// The answer to a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    /// Written. With each event's numbers by recipient when the store numbered them in the same
+    /// step; `None` when it does not number events (the bus numbers them as it publishes).
+    Done(Option<Vec<BTreeMap<String, u64>>>),
+    /// Nothing written: another instance owns the session now.
+    Lost,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,16 +105,30 @@ pub enum StoreError {
 
 #[async_trait::async_trait]
 pub trait SessionStore: PresenceStore + Send + Sync {
-    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError>;
+    /// Stores a new session, owned by `owner`.
+    async fn create(&self, record: &SessionRecord, owner: &str) -> Result<(), StoreError>;
+
+    /// The session as last committed; for reads that need no owner.
     async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
-    /// Stores `record` if the stored version is still `expected`; `false` when another writer
-    /// changed the session first (read it again and retry).
-    async fn replace(&self, record: &SessionRecord, expected: u64) -> Result<bool, StoreError>;
-    /// Asks for a look at the session's outbox at `due` (ms), in case the instance that wrote it
-    /// dies before publishing it and no later change comes to publish it instead.
-    async fn watch_outbox(&self, session_id: &str, due: u64) -> Result<(), StoreError>;
-    /// The sessions whose outbox look is due by `now`; each is given to one caller only.
-    async fn take_due_outboxes(&self, now: u64) -> Result<Vec<String>, StoreError>;
+
+    /// Makes `me` the owner if nobody owns the session, `me` already does, its owner is not
+    /// alive, or its owner is `dead` (the broker said so before its heartbeat ran out).
+    async fn claim(
+        &self,
+        session_id: &str,
+        me: &str,
+        dead: Option<&str>,
+    ) -> Result<Claim, StoreError>;
+
+    /// Writes `change` if `me` still owns the session.
+    async fn commit(&self, change: Change<'_>, me: &str) -> Result<Committed, StoreError>;
+
+    /// Gives up `me`'s ownership of these sessions, so that the next claim needs no wait.
+    async fn release(&self, session_ids: &[String], me: &str) -> Result<(), StoreError>;
+
+    /// Says that instance `me` is alive for `ttl_ms` more milliseconds.
+    async fn heartbeat(&self, me: &str, ttl_ms: u64) -> Result<(), StoreError>;
+
     /// How many sessions are running (not finished, not expired), across every instance.
     async fn count_running(&self) -> Result<u64, StoreError>;
 }

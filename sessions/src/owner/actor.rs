@@ -1,0 +1,363 @@
+//! One live session: a task that holds the session in memory and applies its changes one after
+//! another. Each change is decided by the game, committed to the store in one step (record,
+//! request id, numbered events), answered, and then announced, so players hear of versions in
+//! order and nobody hears of a change that was not stored.
+
+use super::{Action, Instance, Job, Outcome};
+use crate::game::{Game, GameError};
+use crate::handlers::{refused, seated, store_failure};
+use crate::store::{APPLIED_KEPT, Change, Claim, Committed, Owned, SessionRecord};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use warren_bus::CallOptions;
+use warren_contracts::accounts::RecordResult;
+use warren_contracts::sessions::{
+    FINISHED, Finished, PLAYER_LEFT, PlayerLeft, SERVICE, STATE, Status,
+};
+use warren_contracts::{ErrorCode, Event, WireError};
+
+/// A session nobody changed for this long is given up, to be claimed again when needed.
+const IDLE: Duration = Duration::from_secs(600);
+/// How long a finished game waits for accounts to apply it before leaving it to the queue.
+const RECORD_RESULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The session as its owner holds it.
+struct Live {
+    record: SessionRecord,
+    game: Arc<dyn Game>,
+    /// Request ids of the latest commands, oldest first.
+    applied: VecDeque<String>,
+}
+
+/// What a change replaced, to put back if it cannot be stored.
+struct Undo {
+    state: Value,
+    version: u64,
+    status: Status,
+    winner: Option<String>,
+    left: usize,
+}
+
+/// Runs session `session_id` here until it is lost, idle, or the instance leaves.
+pub(super) async fn run(
+    instance: Arc<Instance>,
+    session_id: String,
+    generation: u64,
+    dead: Option<String>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    let claimed = instance
+        .store()
+        .claim(&session_id, instance.id(), dead.as_deref())
+        .await;
+    let mut live = match claimed {
+        Ok(Claim::Owned(owned)) => match Live::new(&instance, owned) {
+            Ok(live) => live,
+            Err(error) => return refuse_all(&instance, &session_id, generation, jobs, error).await,
+        },
+        Ok(Claim::OwnedBy(owner)) => {
+            instance.forget(&session_id, generation);
+            jobs.close();
+            while let Some(job) = jobs.recv().await {
+                let _ = job
+                    .reply
+                    .send(Outcome::Elsewhere(Some(owner.clone()), job.action));
+            }
+            return;
+        }
+        Ok(Claim::Missing) => {
+            let error = WireError::new(ErrorCode::NotFound, "no such session");
+            return refuse_all(&instance, &session_id, generation, jobs, error).await;
+        }
+        Err(error) => {
+            let error = store_failure(error);
+            return refuse_all(&instance, &session_id, generation, jobs, error).await;
+        }
+    };
+    tracing::debug!(%session_id, "session held here");
+    loop {
+        let job = tokio::select! {
+            biased;
+            job = jobs.recv() => job,
+            () = instance.leaving.cancelled() => None,
+            () = tokio::time::sleep(IDLE) => None,
+        };
+        let Some(job) = job else { break };
+        if !live.apply(&instance, job).await {
+            // Lost to another instance: what is queued goes there.
+            instance.forget(&session_id, generation);
+            jobs.close();
+            while let Some(job) = jobs.recv().await {
+                let _ = job.reply.send(Outcome::Elsewhere(None, job.action));
+            }
+            return;
+        }
+    }
+    // Leaving or idle: finish what was accepted, then give the session up.
+    instance.forget(&session_id, generation);
+    jobs.close();
+    while let Some(job) = jobs.recv().await {
+        if !live.apply(&instance, job).await {
+            break;
+        }
+    }
+    if let Err(error) = instance
+        .store()
+        .release(std::slice::from_ref(&session_id), instance.id())
+        .await
+    {
+        // Its owner's heartbeat runs out instead.
+        tracing::warn!(%error, %session_id, "could not give a session up");
+    }
+}
+
+/// Answers every change with `error` and ends the task.
+async fn refuse_all(
+    instance: &Instance,
+    session_id: &str,
+    generation: u64,
+    mut jobs: mpsc::Receiver<Job>,
+    error: WireError,
+) {
+    instance.forget(session_id, generation);
+    jobs.close();
+    while let Some(job) = jobs.recv().await {
+        let _ = job.reply.send(Outcome::Done(Err(error.clone())));
+    }
+}
+
+impl Live {
+    fn new(instance: &Instance, owned: Owned) -> Result<Self, WireError> {
+        let game = instance.games().get(&owned.record.session.game).ok_or_else(|| {
+            tracing::error!(game = %owned.record.session.game, "a session of a game not offered here");
+            WireError::new(ErrorCode::Internal, "internal error")
+        })?;
+        let live = Self {
+            record: owned.record,
+            game,
+            applied: owned.applied.into(),
+        };
+        if !owned.last_events.is_empty() {
+            // The previous owner may have died between storing its last change and announcing
+            // it; the journal gives these events the numbers they got, and gateways drop what
+            // they delivered already.
+            let instance_bus = instance.bus().clone();
+            let events = owned.last_events;
+            tokio::spawn(async move {
+                for event in &events {
+                    if let Err(error) = instance_bus.publish(SERVICE, event).await {
+                        tracing::warn!(%error, "could not announce the last change again");
+                    }
+                }
+            });
+        }
+        Ok(live)
+    }
+
+    /// Applies one change and answers it; `false` when the session turned out to be owned by
+    /// another instance (the change was not applied, and was sent back).
+    async fn apply(&mut self, instance: &Instance, job: Job) -> bool {
+        let Job {
+            user,
+            action,
+            request_id,
+            reply,
+        } = job;
+        if let Some(request_id) = &request_id
+            && self.applied.iter().any(|id| id == request_id)
+        {
+            tracing::info!("command applied before; not applied again");
+            let _ = reply.send(Outcome::Done(Ok(())));
+            return true;
+        }
+        let decided = match &action {
+            Action::Command(command) => self.command(&user, command),
+            Action::Leave => self.leave(&user),
+        };
+        let (undo, extra) = match decided {
+            Ok(decided) => decided,
+            Err(error) => {
+                let _ = reply.send(Outcome::Done(Err(error)));
+                return true;
+            }
+        };
+        let before = undo.status;
+        self.record.session.version += 1;
+        if let Some(outcome) = self.game.outcome(&self.record.session.state) {
+            self.record.session.status = Status::Finished;
+            self.record.session.winner = outcome.winner;
+        }
+        let mut events = extra;
+        events.extend(change_events(before, &self.record));
+        let request_id = request_id.filter(|_| matches!(action, Action::Command(_)));
+        let change = Change {
+            record: &self.record,
+            request_id: request_id.as_deref(),
+            events: &events,
+        };
+        match instance.store().commit(change, instance.id()).await {
+            Ok(Committed::Done(numbers)) => {
+                if let Some(numbers) = numbers {
+                    for (event, seqs) in events.iter_mut().zip(numbers) {
+                        event.seqs = seqs;
+                    }
+                }
+                if let Some(request_id) = request_id {
+                    self.applied.push_back(request_id);
+                    if self.applied.len() > APPLIED_KEPT {
+                        self.applied.pop_front();
+                    }
+                }
+                let _ = reply.send(Outcome::Done(Ok(())));
+                self.counted(before, &action);
+                announce(instance, &events).await;
+                true
+            }
+            Ok(Committed::Lost) => {
+                self.undo(undo);
+                tracing::warn!(session_id = %self.record.session.session_id, "session owned elsewhere now");
+                let _ = reply.send(Outcome::Elsewhere(None, action));
+                false
+            }
+            Err(error) => {
+                self.undo(undo);
+                let _ = reply.send(Outcome::Done(Err(store_failure(error))));
+                true
+            }
+        }
+    }
+
+    fn command(&mut self, user: &str, command: &Value) -> Result<(Undo, Vec<Event>), WireError> {
+        seated(&self.record, user)?;
+        if self.record.session.status == Status::Finished {
+            return Err(refused(GameError::GameOver));
+        }
+        let next = self
+            .game
+            .apply(&self.record.session.state, user, command)
+            .map_err(refused)?;
+        Ok((self.replace_state(next), Vec::new()))
+    }
+
+    fn leave(&mut self, user: &str) -> Result<(Undo, Vec<Event>), WireError> {
+        seated(&self.record, user)?;
+        let next = if self.record.session.status == Status::Running {
+            let mut remaining = self.record.remaining();
+            remaining.retain(|p| p != user);
+            Some(
+                self.game
+                    .player_left(&self.record.session.state, user, &remaining),
+            )
+        } else {
+            None
+        };
+        let undo = match next {
+            Some(next) => self.replace_state(next),
+            None => self.replace_state(self.record.session.state.clone()),
+        };
+        self.record.left.push(user.to_owned());
+        let left = PlayerLeft {
+            session_id: self.record.session.session_id.clone(),
+            user_id: user.to_owned(),
+        };
+        let event = Event::new(
+            PLAYER_LEFT,
+            self.record.session.players.clone(),
+            json!(left),
+        );
+        Ok((undo, vec![event]))
+    }
+
+    fn replace_state(&mut self, next: Value) -> Undo {
+        let session = &mut self.record.session;
+        Undo {
+            state: std::mem::replace(&mut session.state, next),
+            version: session.version,
+            status: session.status,
+            winner: session.winner.clone(),
+            left: self.record.left.len(),
+        }
+    }
+
+    fn undo(&mut self, undo: Undo) {
+        let session = &mut self.record.session;
+        session.state = undo.state;
+        session.version = undo.version;
+        session.status = undo.status;
+        session.winner = undo.winner;
+        self.record.left.truncate(undo.left);
+    }
+
+    fn counted(&self, before: Status, action: &Action) {
+        if matches!(action, Action::Command(_)) {
+            metrics::counter!("warren_session_commands_total").increment(1);
+        }
+        if before == Status::Running && self.record.session.status == Status::Finished {
+            let game = self.record.session.game.clone();
+            metrics::counter!("warren_sessions_finished_total", "game" => game).increment(1);
+        }
+    }
+}
+
+/// Publishes a stored change's events in order. A failed publish is logged: the events are in
+/// the journal, so players get them when they resume or when the next event shows the gap.
+async fn announce(instance: &Instance, events: &[Event]) {
+    for event in events {
+        if event.kind == FINISHED {
+            // Before the event, so that accounts' queue finds the result applied rather than
+            // racing this call and announcing after the answer.
+            record_result(instance, event).await;
+        }
+        if let Err(error) = instance.bus().publish(SERVICE, event).await {
+            tracing::error!(%error, kind = %event.kind, "could not publish a session event");
+        }
+    }
+}
+
+/// Has accounts apply a finished game now, so that players hear their new ratings soon after
+/// the game ends. Best effort: `accounts.results` applies it from `session.finished` anyway.
+async fn record_result(instance: &Instance, event: &Event) {
+    let Ok(finished) = serde_json::from_value::<Finished>(event.data.clone()) else {
+        return;
+    };
+    let options = CallOptions::default().timeout(RECORD_RESULT_TIMEOUT);
+    if let Err(error) = instance
+        .bus()
+        .call::<RecordResult>(&finished, options)
+        .await
+    {
+        tracing::debug!(%error, "result left to accounts.results");
+    }
+}
+
+/// What every player hears of a change: the new state, and the end if it just came.
+fn change_events(before: Status, record: &SessionRecord) -> Vec<Event> {
+    let session = &record.session;
+    let players = session.players.clone();
+    let mut events = vec![Event::new(
+        STATE,
+        players.clone(),
+        json!({
+            "session_id": session.session_id,
+            "state": session.state,
+            "version": session.version,
+        }),
+    )];
+    if before == Status::Running && session.status == Status::Finished {
+        let finished = Finished {
+            session_id: session.session_id.clone(),
+            game: session.game.clone(),
+            winner: session.winner.clone(),
+            players: session.players.clone(),
+        };
+        events.push(Event::new(
+            FINISHED,
+            players,
+            serde_json::to_value(&finished).unwrap_or_default(),
+        ));
+    }
+    events
+}
