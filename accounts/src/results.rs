@@ -47,10 +47,11 @@ struct RatingChanged<'a> {
     delta: f64,
 }
 
-/// Binds the durable queue [`RESULTS_QUEUE`] to the `sessions` service's events. Every event
-/// published after this returns is kept for a consumer.
+/// Binds the durable queue [`RESULTS_QUEUE`] to the events sessions publishes for services
+/// (`sessions.results.events`: finished games and players who left, not every move). Every
+/// event published after this returns is kept for a consumer.
 pub async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
-    let options = SubscribeOptions::durable(RESULTS_QUEUE, [warren_contracts::sessions::SERVICE]);
+    let options = SubscribeOptions::durable(RESULTS_QUEUE, [warren_contracts::sessions::RESULTS]);
     bus.subscribe(options).await
 }
 

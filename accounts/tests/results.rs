@@ -147,7 +147,7 @@ impl World {
 
     async fn publish(&self, event: &Event) {
         self.others
-            .publish(warren_contracts::sessions::SERVICE, event)
+            .publish(warren_contracts::sessions::RESULTS, event)
             .await
             .unwrap();
     }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const SERVICE: &str = "sessions";
+/// Where the events services act on are published again for them alone (`session.finished`
+/// and `session.player_left`, on `sessions.results.events`): a durable queue that must not miss
+/// a result binds here rather than to `sessions.events`, so it does not queue every move.
+pub const RESULTS: &str = "sessions.results";
 pub const HOLDS: &str = "sessions.holds";
 
 /// Event types published on `sessions.events`.

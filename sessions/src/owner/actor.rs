@@ -8,14 +8,14 @@ use crate::game::{Game, GameError};
 use crate::handlers::{refused, seated, store_failure};
 use crate::store::{APPLIED_KEPT, Change, Claim, Committed, Owned, SessionRecord};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use warren_bus::CallOptions;
 use warren_contracts::accounts::RecordResult;
 use warren_contracts::sessions::{
-    FINISHED, Finished, PLAYER_LEFT, PlayerLeft, SERVICE, STATE, Status,
+    FINISHED, Finished, PLAYER_LEFT, PlayerLeft, RESULTS, SERVICE, STATE, Status,
 };
 use warren_contracts::{ErrorCode, Event, WireError};
 
@@ -28,8 +28,9 @@ const RECORD_RESULT_TIMEOUT: Duration = Duration::from_secs(2);
 struct Live {
     record: SessionRecord,
     game: Arc<dyn Game>,
-    /// Request ids of the latest commands, oldest first.
+    /// Request ids of the latest commands: in order, oldest first, and as a set to look in.
     applied: VecDeque<String>,
+    applied_set: HashSet<String>,
 }
 
 /// What a change replaced, to put back if it cannot be stored.
@@ -138,6 +139,7 @@ impl Live {
         let live = Self {
             record: owned.record,
             game,
+            applied_set: owned.applied.iter().cloned().collect(),
             applied: owned.applied.into(),
         };
         if !owned.last_events.is_empty() {
@@ -167,7 +169,7 @@ impl Live {
             reply,
         } = job;
         if let Some(request_id) = &request_id
-            && self.applied.iter().any(|id| id == request_id)
+            && self.applied_set.contains(request_id)
         {
             tracing::info!("command applied before; not applied again");
             let _ = reply.send(Outcome::Done(Ok(())));
@@ -206,9 +208,12 @@ impl Live {
                     }
                 }
                 if let Some(request_id) = request_id {
+                    self.applied_set.insert(request_id.clone());
                     self.applied.push_back(request_id);
-                    if self.applied.len() > APPLIED_KEPT {
-                        self.applied.pop_front();
+                    if self.applied.len() > APPLIED_KEPT
+                        && let Some(oldest) = self.applied.pop_front()
+                    {
+                        self.applied_set.remove(&oldest);
                     }
                 }
                 let _ = reply.send(Outcome::Done(Ok(())));
@@ -313,6 +318,12 @@ async fn announce(instance: &Instance, events: &[Event]) {
         }
         if let Err(error) = instance.bus().publish(SERVICE, event).await {
             tracing::error!(%error, kind = %event.kind, "could not publish a session event");
+        }
+        if matches!(event.kind.as_str(), FINISHED | PLAYER_LEFT)
+            && let Err(error) = instance.bus().publish(RESULTS, event).await
+        {
+            // Accounts learns of it from the finished game, or reads the session's players.
+            tracing::error!(%error, kind = %event.kind, "could not publish a result");
         }
     }
 }

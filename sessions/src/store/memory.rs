@@ -8,7 +8,6 @@ use super::{
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
-use warren_contracts::Event;
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
 
@@ -25,7 +24,6 @@ struct Stored {
     record: SessionRecord,
     owner: Option<String>,
     applied: VecDeque<String>,
-    last_events: Vec<Event>,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +79,6 @@ impl SessionStore for MemoryStore {
             record: record.clone(),
             owner: Some(owner.to_owned()),
             applied: VecDeque::new(),
-            last_events: Vec::new(),
         };
         sessions.insert(id.clone(), stored);
         Ok(())
@@ -118,7 +115,7 @@ impl SessionStore for MemoryStore {
         Ok(Claim::Owned(Owned {
             record: stored.record.clone(),
             applied: stored.applied.iter().cloned().collect(),
-            last_events: stored.last_events.clone(),
+            last_events: Vec::new(),
         }))
     }
 
@@ -137,7 +134,7 @@ impl SessionStore for MemoryStore {
                 stored.applied.pop_front();
             }
         }
-        stored.last_events = change.events.to_vec();
+        // No last events kept: in one process an owner stops only after it has published them.
         Ok(Committed::Done(None))
     }
 
