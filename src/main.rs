@@ -28,6 +28,12 @@ struct Args {
     matchmaker: MatchmakerSettings,
 }
 
+// mimalloc rather than the system allocator: less CPU per relayed command, less memory per idle
+// socket, and the memory argon2id hashes use (19 MiB each) goes back instead of staying in
+// glibc's arenas (200 registrations left the process at 1.1 GB resident instead of 0.1 GB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -17,6 +17,11 @@ struct Args {
     jwt: JwtSettings,
 }
 
+// The same allocator as the all-in-one `warren`, for the same reasons: less CPU per event
+// delivered and less memory per idle socket than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
