@@ -31,27 +31,49 @@ pub async fn register_and_login(http: &reqwest::Client, base: &Url) -> anyhow::R
     let id = uuid::Uuid::new_v4().simple().to_string();
     let username = format!("load-{}", &id[..12]);
     let password = id;
-    let credentials = json!({ "username": username, "password": password });
-
-    let register = base.join("/v1/auth/register")?;
-    let response = http
-        .post(register.clone())
-        .json(&credentials)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {register}"))?;
-    let body = expect(response, StatusCode::CREATED, "register").await?;
-    let user_id = string_field(&body, "user_id", "register")?;
-
-    let login = base.join("/v1/auth/login")?;
-    let response = http.post(login).json(&credentials).send().await?;
-    let body = expect(response, StatusCode::OK, "login").await?;
-    let access_token = string_field(&body, "access_token", "login")?;
+    let user_id = register(http, base, &username, &password).await?;
+    let access_token = login(http, base, &username, &password).await?;
     Ok(Account {
         user_id,
         username,
         access_token,
     })
+}
+
+/// Registers `username`; returns the new user's id.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &Url,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let register = base.join("/v1/auth/register")?;
+    let response = http
+        .post(register.clone())
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {register}"))?;
+    let body = expect(response, StatusCode::CREATED, "register").await?;
+    string_field(&body, "user_id", "register")
+}
+
+/// Logs in as `username`; returns the access token.
+pub async fn login(
+    http: &reqwest::Client,
+    base: &Url,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let login = base.join("/v1/auth/login")?;
+    let response = http
+        .post(login.clone())
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {login}"))?;
+    let body = expect(response, StatusCode::OK, "login").await?;
+    string_field(&body, "access_token", "login")
 }
 
 async fn expect(
@@ -86,6 +108,27 @@ pub fn socket_url(base: &Url, access_token: &str) -> anyhow::Result<String> {
         .map_err(|()| anyhow::anyhow!("cannot make a WebSocket URL of {base}"))?;
     url.query_pairs_mut().append_pair("token", access_token);
     Ok(url.into())
+}
+
+/// The stable code of a JSON-RPC error object (`data.code`), or its numeric code for the
+/// protocol's own errors (-32601 and the like), which have none.
+pub fn error_code(error: &Value) -> String {
+    match error["data"]["code"].as_str() {
+        Some(code) => code.to_owned(),
+        None => error["code"].to_string(),
+    }
+}
+
+/// A message from the gateway, as [`RpcSocket::receive`] reads it.
+#[derive(Debug)]
+pub enum Incoming {
+    /// The reply to the request with this id: its `result`, or its JSON-RPC `error` object.
+    Reply {
+        id: u64,
+        outcome: Result<Value, Value>,
+    },
+    /// An event's `params`: `{seq, type, data}`.
+    Event(Value),
 }
 
 /// One WebSocket to the gateway, making JSON-RPC calls one at a time.
@@ -124,6 +167,19 @@ impl RpcSocket {
         method: &str,
         params: Option<Value>,
     ) -> anyhow::Result<Result<Value, Value>> {
+        let id = self.send(method, params).await?;
+        loop {
+            if let Incoming::Reply { id: got, outcome } = self.receive().await?
+                && got == id
+            {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Sends a request without waiting for its reply; returns its id, which the reply will carry.
+    /// For a client that waits on events as well as replies (see [`RpcSocket::receive`]).
+    pub async fn send(&mut self, method: &str, params: Option<Value>) -> anyhow::Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
         let mut request = json!({ "jsonrpc": "2.0", "id": id, "method": method });
@@ -131,6 +187,13 @@ impl RpcSocket {
             request["params"] = params;
         }
         self.ws.send(Message::text(request.to_string())).await?;
+        Ok(id)
+    }
+
+    /// Reads until the next reply or event. Pings are answered on the way; frames that are
+    /// neither (a reply to no request of ours) are skipped. Cancel-safe: dropped while waiting,
+    /// it loses nothing.
+    pub async fn receive(&mut self) -> anyhow::Result<Incoming> {
         loop {
             let text = match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => text,
@@ -139,15 +202,19 @@ impl RpcSocket {
                 Some(Err(error)) => return Err(error.into()),
                 None => bail!("the connection ended"),
             };
-            let mut reply: Value = serde_json::from_str(text.as_str())
+            let mut message: Value = serde_json::from_str(text.as_str())
                 .with_context(|| format!("a frame that is not JSON: {text}"))?;
-            if reply["id"] != id {
+            if message["method"] == "event" {
+                return Ok(Incoming::Event(message["params"].take()));
+            }
+            let Some(id) = message["id"].as_u64() else {
                 continue;
-            }
-            if let Some(error) = reply.get_mut("error") {
-                return Ok(Err(error.take()));
-            }
-            return Ok(Ok(reply["result"].take()));
+            };
+            let outcome = match message.get_mut("error") {
+                Some(error) => Err(error.take()),
+                None => Ok(message["result"].take()),
+            };
+            return Ok(Incoming::Reply { id, outcome });
         }
     }
 
@@ -210,5 +277,14 @@ mod tests {
         );
         assert!(socket_url(&Url::parse("https://example.com")?, "t").is_err());
         Ok(())
+    }
+
+    #[test]
+    fn an_error_is_known_by_its_stable_code_or_else_its_number() {
+        let refused =
+            json!({"code": -32000, "message": "slow down", "data": {"code": "rate_limited"}});
+        assert_eq!(error_code(&refused), "rate_limited");
+        let missing = json!({"code": -32601, "message": "no such method"});
+        assert_eq!(error_code(&missing), "-32601");
     }
 }

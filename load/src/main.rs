@@ -5,6 +5,7 @@
 //! client.rs   HTTP register and login, and a WebSocket JSON-RPC client
 //! idle.rs     `idle`: open N sockets, hold them idle, measure the gateway's memory per socket
 //! memory.rs   a process's resident memory from /proc, and waiting for it to settle
+//! relay.rs    `relay`: players in relay sessions sending commands; round trip to the state event
 //! requests.rs `requests`: N clients calling one method in a loop; latency and throughput
 //! stats.rs    latency percentiles and number formatting for the reports
 //! system.rs   /proc/net and limits: open files, ephemeral ports, full listen queues
@@ -15,6 +16,7 @@
 mod client;
 mod idle;
 mod memory;
+mod relay;
 mod requests;
 mod stats;
 mod system;
@@ -37,6 +39,9 @@ enum Command {
     Idle(idle::IdleArgs),
     /// Many clients calling one method in a loop: latency percentiles and throughput.
     Requests(requests::RequestsArgs),
+    /// Players in relay sessions, each sending commands one at a time: the round trip from a
+    /// command to the state that carries it, and commands per second.
+    Relay(relay::RelayArgs),
 }
 
 #[tokio::main]
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Idle(args) => idle::run(args).await,
         Command::Requests(args) => requests::run(args).await,
+        Command::Relay(args) => relay::run(args).await,
     }
 }
 
