@@ -158,7 +158,7 @@ async fn owner_holds(
     let options = CallOptions {
         timeout: HOLDS_TIMEOUT.min(ctx.remaining() / 2),
         request_id: ctx.request_id.clone(),
-        user_id: None,
+        ..CallOptions::default()
     };
     let query = json!({"id": current.id, "user_id": user_id});
     let answer = service.bus.call_json(owner, method, &query, options).await;

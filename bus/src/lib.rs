@@ -214,6 +214,41 @@ impl Bus {
         published
     }
 
+    /// Routes the calls to `service` made with `key` (see [`CallOptions::route`]) to the queue of
+    /// `queue_service` (an instance's own, see [`Router::serving_as`]) while it is bound. The
+    /// binding lives as long as that queue: a reconnect loses it, and calls go to any instance
+    /// until it is bound again.
+    pub async fn bind_route(
+        &self,
+        service: &str,
+        key: &str,
+        queue_service: &str,
+    ) -> Result<(), BusError> {
+        match &self.transport {
+            Transport::Amqp(bus) => bus.bind_route(service, key, queue_service, true).await,
+            Transport::Memory(bus) => {
+                bus.bind_route(service, key, queue_service, true);
+                Ok(())
+            }
+        }
+    }
+
+    /// Undoes [`Bus::bind_route`].
+    pub async fn unbind_route(
+        &self,
+        service: &str,
+        key: &str,
+        queue_service: &str,
+    ) -> Result<(), BusError> {
+        match &self.transport {
+            Transport::Amqp(bus) => bus.bind_route(service, key, queue_service, false).await,
+            Transport::Memory(bus) => {
+                bus.bind_route(service, key, queue_service, false);
+                Ok(())
+            }
+        }
+    }
+
     /// Subscribes to the events of some services. Returns once the queue is bound: every event
     /// published after that reaches it.
     pub async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, BusError> {

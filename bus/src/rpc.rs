@@ -33,6 +33,9 @@ pub struct CallOptions {
     pub request_id: Option<String>,
     /// The authenticated user the call is made for.
     pub user_id: Option<String>,
+    /// A routing key: the call goes to the instance that bound it with [`crate::Bus::bind_route`]
+    /// if one did, and to any instance otherwise.
+    pub route: Option<String>,
 }
 
 impl Default for CallOptions {
@@ -41,6 +44,7 @@ impl Default for CallOptions {
             timeout: DEFAULT_TIMEOUT,
             request_id: None,
             user_id: None,
+            route: None,
         }
     }
 }
@@ -60,6 +64,11 @@ impl CallOptions {
         self.user_id = Some(user_id.into());
         self
     }
+
+    pub fn route(mut self, key: impl Into<String>) -> Self {
+        self.route = Some(key.into());
+        self
+    }
 }
 
 /// A request as a transport carries it.
@@ -73,6 +82,7 @@ pub(crate) struct OutgoingCall {
     pub deadline_ms: u64,
     pub request_id: Option<String>,
     pub user_id: Option<String>,
+    pub route: Option<String>,
     /// The calling span's trace context, for the handler's span to continue.
     pub trace: TraceHeaders,
 }
@@ -94,6 +104,7 @@ impl OutgoingCall {
             deadline_ms: now_millis().saturating_add(timeout_ms),
             request_id: options.request_id.clone(),
             user_id: options.user_id.clone(),
+            route: options.route.clone(),
             trace,
         }
     }
@@ -132,6 +143,7 @@ impl RequestContext {
             timeout: self.remaining(),
             request_id: self.request_id.clone(),
             user_id: self.user_id.clone(),
+            route: None,
         }
     }
 }
@@ -385,6 +397,8 @@ pub struct ServeOptions {
     /// How long stopping waits for requests in flight before giving up on them. A request given
     /// up on is not acknowledged, so the broker hands it to another instance.
     pub shutdown_grace: Duration,
+    /// Also take the calls routed by a key no instance bound (see [`CallOptions::route`]).
+    pub routed: bool,
 }
 
 impl Default for ServeOptions {
@@ -392,6 +406,7 @@ impl Default for ServeOptions {
         Self {
             prefetch: 64,
             shutdown_grace: Duration::from_secs(30),
+            routed: false,
         }
     }
 }

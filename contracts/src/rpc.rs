@@ -20,6 +20,27 @@ pub fn rpc_queue(service: &str) -> String {
     format!("{service}.rpc")
 }
 
+/// The direct exchange through which a call reaches the one instance that bound its routing key
+/// (a sessions instance binds the sessions it owns); see [`unrouted_exchange`].
+pub fn route_exchange(service: &str) -> String {
+    format!("{service}.route")
+}
+
+/// The alternate exchange of [`route_exchange`]: a call whose key nobody bound goes on to the
+/// service's shared queue, which is bound here.
+pub fn unrouted_exchange(service: &str) -> String {
+    format!("{service}.unrouted")
+}
+
+/// The routing key of a client call that is best answered by one instance: the session id of
+/// `sessions.command` and `sessions.leave`, whose owner applies them.
+pub fn route_key<'a>(method: &str, params: &'a serde_json::Value) -> Option<&'a str> {
+    match method {
+        "sessions.command" | "sessions.leave" => params.get("session_id")?.as_str(),
+        _ => None,
+    }
+}
+
 /// The fanout exchange a service publishes its events on.
 pub fn events_exchange(service: &str) -> String {
     format!("{service}.events")

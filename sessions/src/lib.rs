@@ -70,8 +70,13 @@ pub async fn start(
         .await?;
     let presence =
         presence::start(bus, Arc::clone(&instance), grace, shutdown.child_token()).await?;
+    // The shared queue also takes the changes whose session no instance has bound yet.
+    let shared = ServeOptions {
+        routed: true,
+        ..options
+    };
     let server = bus
-        .serve(router(Arc::clone(&instance), Route::Any), options)
+        .serve(router(Arc::clone(&instance), Route::Any), shared)
         .await?;
     tracing::info!(instance = instance.id(), "sessions instance started");
     let background = tokio::spawn(async move {

@@ -12,6 +12,7 @@
 
 mod acks;
 mod events;
+mod routes;
 mod rpc;
 
 use crate::error::BusError;

@@ -22,7 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use warren_contracts::event::now_millis;
-use warren_contracts::rpc::{HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, rpc_queue};
+use warren_contracts::rpc::{
+    HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, route_exchange, rpc_queue,
+};
 
 /// Removes a call's entry from the pending map however the call ends (reply, timeout, or the
 /// caller's future dropped), so the map never keeps callers that stopped waiting.
@@ -50,7 +52,16 @@ impl AmqpBus {
         };
         let queue = rpc_queue(&call.service);
         let exchange = async {
-            publish_request(&link, &queue, &id, &call).await?;
+            match &call.route {
+                Some(key) => {
+                    super::routes::ensure_declared(&link, &call.service)
+                        .await
+                        .map_err(|e| CallError::Unavailable(e.to_string()))?;
+                    let exchange = route_exchange(&call.service);
+                    publish_request(&link, &exchange, key, &id, &call).await?;
+                }
+                None => publish_request(&link, "", &queue, &id, &call).await?,
+            }
             match rx.await {
                 Ok(Answer::Reply(body)) => Ok(body),
                 Ok(Answer::Returned) => Err(CallError::Unavailable(format!(
@@ -68,9 +79,12 @@ impl AmqpBus {
     }
 }
 
+/// Publishes a request to `exchange` under `routing_key` (the default exchange and the queue's
+/// name, unless routed).
 async fn publish_request(
     link: &Link,
-    queue: &str,
+    exchange: &str,
+    routing_key: &str,
     id: &str,
     call: &OutgoingCall,
 ) -> Result<(), CallError> {
@@ -109,8 +123,8 @@ async fn publish_request(
     };
     link.calls
         .basic_publish(
-            "".into(),
-            queue.into(),
+            exchange.into(),
+            routing_key.into(),
             BasicPublishOptions {
                 mandatory: true,
                 ..Default::default()
@@ -171,7 +185,8 @@ impl AmqpBus {
             .link()
             .ok_or_else(|| BusError::Unavailable("not connected to the broker".into()))?;
         let queue = rpc_queue(router.queue_name());
-        let first = consume(&link, &queue, options.prefetch).await?;
+        let routed = options.routed.then(|| router.service().to_owned());
+        let first = consume(&link, &queue, options.prefetch, routed.as_deref()).await?;
         let stop = self.shutdown_token().child_token();
         let (done_tx, done) = oneshot::channel();
         let server = Server {
@@ -190,9 +205,15 @@ impl AmqpBus {
     }
 }
 
-/// Declares the service queue (durable, auto-delete: it exists while some instance serves it) and
-/// starts consuming it on a channel of its own.
-async fn consume(link: &Link, queue: &str, prefetch: u16) -> Result<(Channel, Consumer), BusError> {
+/// Declares the service queue (durable, auto-delete: it exists while some instance serves it),
+/// binds it to the service's unrouted calls when `routed` names the service, and starts
+/// consuming it on a channel of its own.
+async fn consume(
+    link: &Link,
+    queue: &str,
+    prefetch: u16,
+    routed: Option<&str>,
+) -> Result<(Channel, Consumer), BusError> {
     let channel = link.connection.create_channel().await?;
     channel
         .basic_qos(prefetch.max(1), BasicQosOptions::default())
@@ -208,6 +229,9 @@ async fn consume(link: &Link, queue: &str, prefetch: u16) -> Result<(Channel, Co
             FieldTable::default(),
         )
         .await?;
+    if let Some(service) = routed {
+        super::routes::take_unrouted(&channel, service, queue).await?;
+    }
     let consumer = channel
         .basic_consume(
             queue.into(),
@@ -295,7 +319,11 @@ impl Server {
         let mut delay = Duration::from_millis(100);
         loop {
             let link = self.bus.next_link(&self.stop).await?;
-            match consume(&link, &self.queue, self.options.prefetch).await {
+            let routed = self
+                .options
+                .routed
+                .then(|| self.router.service().to_owned());
+            match consume(&link, &self.queue, self.options.prefetch, routed.as_deref()).await {
                 Ok(consuming) => {
                     tracing::info!(queue = %self.queue, "serving again");
                     return Some(consuming);

@@ -27,6 +27,8 @@ struct Inner {
     rpc: Mutex<HashMap<String, rpc::Instances>>,
     /// Exchange name → the queues bound to it.
     exchanges: Mutex<HashMap<String, Vec<events::Binding>>>,
+    /// (service, routing key) → the queue bound to it, as on `<service>.route`.
+    routes: Mutex<HashMap<(String, String), String>>,
     /// Durable queues outlive their consumers, as in the broker.
     durable: Mutex<HashMap<String, Arc<events::DurableQueue>>>,
     shutdown: CancellationToken,
@@ -36,6 +38,20 @@ struct Inner {
 impl MemoryBus {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Binds (or unbinds) `key` on `service`'s routes to the queue of `queue_service`.
+    pub fn bind_route(&self, service: &str, key: &str, queue_service: &str, bind: bool) {
+        let mut routes = lock(&self.inner.routes);
+        let route = (service.to_owned(), key.to_owned());
+        if bind {
+            routes.insert(route, warren_contracts::rpc::rpc_queue(queue_service));
+        } else if routes
+            .get(&route)
+            .is_some_and(|queue| *queue == warren_contracts::rpc::rpc_queue(queue_service))
+        {
+            routes.remove(&route);
+        }
     }
 
     pub async fn shutdown(&self) {

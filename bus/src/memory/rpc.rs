@@ -42,10 +42,22 @@ impl MemoryBus {
             body: call.body,
             reply: reply_tx,
         };
+        // A routed call goes to the queue bound to its key if that queue has a consumer, as
+        // the broker's route and its alternate exchange would send it.
+        let bound = call.route.as_ref().and_then(|key| {
+            lock(&self.inner.routes)
+                .get(&(call.service.clone(), key.clone()))
+                .cloned()
+        });
+        let mut instances = bound
+            .map(|queue| self.rotated_instances(&queue))
+            .unwrap_or_default();
         let queue = rpc_queue(&call.service);
         // Offer it to each instance in turn without waiting; if all are busy, wait on the first,
         // which is another instance for each call.
-        let instances = self.rotated_instances(&queue);
+        if instances.is_empty() {
+            instances = self.rotated_instances(&queue);
+        }
         let Some(first) = instances.first().cloned() else {
             return Err(CallError::Unavailable(format!(
                 "no instance serves {queue}"

@@ -472,10 +472,14 @@ impl<'a> Socket<'a> {
             return ControlFlow::Continue(());
         };
         let bus = self.state.bus().clone();
-        let options = CallOptions::default()
+        let mut options = CallOptions::default()
             .timeout(config.call_timeout)
             .request_id(uuid::Uuid::new_v4().to_string())
             .user_id(user_id);
+        // Straight to the instance that owns the session, when one has said so.
+        if let Some(key) = warren_contracts::rpc::route_key(&request.method, &request.params) {
+            options = options.route(key);
+        }
         let conn = conn.clone();
         // A root of its own rather than a child of the connection's span: in a trace viewer,
         // each client request is one trace, not one more step of an hours-long connection.

@@ -182,8 +182,8 @@ async fn create<S: RoomStarts>(
     };
     let options = CallOptions {
         request_id: Some(start.request_id.clone()),
-        user_id: None,
         timeout: call.timeout,
+        ..CallOptions::default()
     };
     let session = match owner
         .claims()

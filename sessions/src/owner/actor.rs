@@ -79,6 +79,7 @@ pub(super) async fn run(
         }
     };
     tracing::debug!(%session_id, "session held here");
+    let mut bound = instance.bind(&session_id).await;
     loop {
         let job = tokio::select! {
             biased;
@@ -87,9 +88,13 @@ pub(super) async fn run(
             () = tokio::time::sleep(IDLE) => None,
         };
         let Some(job) = job else { break };
+        if instance.bus().reconnects() != bound {
+            bound = instance.bind(&session_id).await;
+        }
         if !live.apply(&instance, job).await {
             // Lost to another instance: what is queued goes there.
             instance.forget(&session_id, generation);
+            instance.unbind(&session_id).await;
             jobs.close();
             while let Some(job) = jobs.recv().await {
                 let _ = job.reply.send(Outcome::Elsewhere(None, job.action));
@@ -105,6 +110,7 @@ pub(super) async fn run(
             break;
         }
     }
+    instance.unbind(&session_id).await;
     if let Err(error) = instance
         .store()
         .release(std::slice::from_ref(&session_id), instance.id())

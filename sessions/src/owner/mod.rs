@@ -132,6 +132,26 @@ impl Instance {
         &self.games
     }
 
+    /// Has changes to `session_id` routed straight to this instance; returns the bus's reconnect
+    /// count then, since a reconnect loses the binding.
+    pub(crate) async fn bind(&self, session_id: &str) -> u64 {
+        let reconnects = self.bus.reconnects();
+        let queue = instance_service(&self.id);
+        if let Err(error) = self.bus.bind_route(SERVICE, session_id, &queue).await {
+            // Changes come through the shared queue instead, a hop longer.
+            tracing::debug!(%error, session_id, "could not route a session here");
+        }
+        reconnects
+    }
+
+    /// Stops routing changes to `session_id` here.
+    pub(crate) async fn unbind(&self, session_id: &str) {
+        let queue = instance_service(&self.id);
+        if let Err(error) = self.bus.unbind_route(SERVICE, session_id, &queue).await {
+            tracing::debug!(%error, session_id, "could not stop routing a session here");
+        }
+    }
+
     /// Sessions held here now.
     pub(crate) fn held(&self) -> usize {
         lock(&self.held).len()
