@@ -107,6 +107,10 @@ pub struct SendCommand;
 impl Method for SendCommand {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.command";
+    /// The session's owner recognises a command delivered again by its request id, kept with the
+    /// session in the command's own write: remembering the reply too would cost every command a
+    /// second write.
+    const REMEMBER_REPLY: bool = false;
     type Params = Command;
     type Result = Empty;
 }

@@ -1,9 +1,9 @@
 //! The journal in memory, for the embedded system and tests: per user a counter and the newest
 //! events, per event id the numbers it was given.
 
-use super::{DEDUP_WINDOW, JournalError, JournalStore, Kept, Numbered, ResumeConfig, Resumed};
+use super::{DEDUP_WINDOW, JournalError, JournalStore, Numbered, ResumeConfig, Resumed};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 use warren_contracts::Event;
 
@@ -11,6 +11,14 @@ use warren_contracts::Event;
 struct Log {
     head: u64,
     kept: VecDeque<Kept>,
+}
+
+/// One event as one user's log keeps it: the type and data are the event's, shared by all its
+/// recipients rather than copied for each.
+struct Kept {
+    at: u64,
+    seq: u64,
+    body: Arc<(String, serde_json::Value)>,
 }
 
 #[derive(Default)]
@@ -77,16 +85,14 @@ impl JournalStore for MemoryJournal {
                 continue;
             }
             let mut seqs = BTreeMap::new();
+            let body = Arc::new((event.kind.clone(), event.data.clone()));
             for user in super::recipients(event) {
                 let log = inner.logs.entry(user.clone()).or_default();
                 log.head += 1;
                 log.kept.push_back(Kept {
                     at: now,
-                    event: Numbered {
-                        seq: log.head,
-                        kind: event.kind.clone(),
-                        data: event.data.clone(),
-                    },
+                    seq: log.head,
+                    body: Arc::clone(&body),
                 });
                 log.drop_old(&self.config, now);
                 seqs.insert(user.clone(), log.head);
@@ -104,11 +110,11 @@ impl JournalStore for MemoryJournal {
             return Ok(super::resumed(0, after, Vec::new()));
         };
         log.drop_old(&self.config, now);
-        let kept = log
-            .kept
-            .iter()
-            .filter(|k| k.event.seq > after)
-            .map(|k| k.event.clone());
+        let kept = log.kept.iter().filter(|k| k.seq > after).map(|k| Numbered {
+            seq: k.seq,
+            kind: k.body.0.clone(),
+            data: k.body.1.clone(),
+        });
         Ok(super::resumed(log.head, after, kept))
     }
 

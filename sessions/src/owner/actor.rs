@@ -208,10 +208,22 @@ impl Live {
         };
         match instance.store().commit(change, instance.id()).await {
             Ok(Committed::Done(numbers)) => {
-                if let Some(numbers) = numbers {
-                    for (event, seqs) in events.iter_mut().zip(numbers) {
-                        event.seqs = seqs;
-                    }
+                let numbers = match numbers {
+                    Some(numbers) => Some(numbers),
+                    // Numbered here rather than by the bus as it publishes, which would copy
+                    // each event to number it.
+                    None => instance
+                        .bus()
+                        .journal()
+                        .append(&events, warren_contracts::event::now_millis())
+                        .await
+                        .inspect_err(
+                            |error| tracing::warn!(%error, "events left to the bus to number"),
+                        )
+                        .ok(),
+                };
+                for (event, seqs) in events.iter_mut().zip(numbers.into_iter().flatten()) {
+                    event.seqs = seqs;
                 }
                 if let Some(request_id) = request_id {
                     self.applied_set.insert(request_id.clone());
