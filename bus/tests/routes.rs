@@ -80,19 +80,24 @@ async fn a_bound_key_reaches_its_instance_alone(net: Net) {
         bus.shutdown().await;
     }
     if let Net::Amqp(url) = &net {
-        delete_exchanges(
-            url,
-            &[format!("{service}.route"), format!("{service}.unrouted")],
-        )
-        .await;
+        // Instances' own queues outlive them for a while, by design.
+        let queues = [format!("{service}@one.rpc"), format!("{service}@two.rpc")];
+        let exchanges = [format!("{service}.route"), format!("{service}.unrouted")];
+        delete(url, &queues, &exchanges).await;
     }
 }
 
-async fn delete_exchanges(url: &str, exchanges: &[String]) {
+async fn delete(url: &str, queues: &[String], exchanges: &[String]) {
     let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
+    for queue in queues {
+        channel
+            .queue_delete(queue.as_str().into(), Default::default())
+            .await
+            .unwrap();
+    }
     for exchange in exchanges {
         channel
             .exchange_delete(exchange.as_str().into(), Default::default())
@@ -100,6 +105,56 @@ async fn delete_exchanges(url: &str, exchanges: &[String]) {
             .unwrap();
     }
     let _ = connection.close(200, "done".into()).await;
+}
+
+/// Over RabbitMQ: a request routed to an instance that stops without answering it (or dies) is
+/// not lost with the instance's queue; a second later it goes on to the shared queue, and another
+/// instance answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_held_by_a_gone_instance_is_answered_by_another() {
+    let net = Net::amqp();
+    let service = unique("orphan");
+    let (one, two, client) = (net.bus().await, net.bus().await, net.bus().await);
+    // "one" takes the request on its own queue and never answers it.
+    let taken = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = std::sync::Arc::clone(&taken);
+    let stuck = Router::new(&service)
+        .method_json("who", move |_: RequestContext, _: Value| {
+            let told = std::sync::Arc::clone(&told);
+            async move {
+                told.notify_one();
+                std::future::pending::<()>().await;
+                Ok(json!("one"))
+            }
+        })
+        .serving_as(format!("{service}@one"));
+    let quick = ServeOptions {
+        shutdown_grace: Duration::from_millis(100),
+        ..ServeOptions::default()
+    };
+    let own = one.serve(stuck, quick).await.unwrap();
+    let [shared, two_own] = instance(&two, &service, "two").await;
+    one.bind_route(&service, "session-1", &format!("{service}@one"))
+        .await
+        .unwrap();
+    let call = {
+        let (client, service) = (client.clone(), service.clone());
+        tokio::spawn(async move { who(&client, &service, "session-1").await })
+    };
+    // Gone while it holds the request: given up on, not acknowledged.
+    taken.notified().await;
+    own.stop().await;
+    one.shutdown().await;
+    assert_eq!(call.await.unwrap(), "two");
+    shared.stop().await;
+    two_own.stop().await;
+    client.shutdown().await;
+    two.shutdown().await;
+    if let Net::Amqp(url) = &net {
+        let queues = [format!("{service}@one.rpc"), format!("{service}@two.rpc")];
+        let exchanges = [format!("{service}.route"), format!("{service}.unrouted")];
+        delete(url, &queues, &exchanges).await;
+    }
 }
 
 both_transports!(a_bound_key_reaches_its_instance_alone);

@@ -116,6 +116,7 @@ async fn fenced_commits(store: Arc<dyn SessionStore>) {
     };
     assert_eq!(taken.record, next);
     assert_eq!(taken.applied, vec!["r1".to_owned()]);
+    assert_eq!(taken.previous_owner.as_deref(), Some("one"));
     let mut stale = next.clone();
     stale.session.version = 2;
     stale.session.state = json!({"n": "stale"});

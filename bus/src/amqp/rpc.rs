@@ -185,8 +185,8 @@ impl AmqpBus {
             .link()
             .ok_or_else(|| BusError::Unavailable("not connected to the broker".into()))?;
         let queue = rpc_queue(router.queue_name());
-        let routed = options.routed.then(|| router.service().to_owned());
-        let first = consume(&link, &queue, options.prefetch, routed.as_deref()).await?;
+        let shape = Shape::of(&router, &options);
+        let first = consume(&link, &queue, options.prefetch, &shape).await?;
         let stop = self.shutdown_token().child_token();
         let (done_tx, done) = oneshot::channel();
         let server = Server {
@@ -205,31 +205,73 @@ impl AmqpBus {
     }
 }
 
-/// Declares the service queue (durable, auto-delete: it exists while some instance serves it),
-/// binds it to the service's unrouted calls when `routed` names the service, and starts
-/// consuming it on a channel of its own.
+/// How a server's queue is declared.
+#[derive(Debug, Clone, Default)]
+struct Shape {
+    /// The service whose unrouted calls the (shared) queue also takes.
+    routed: Option<String>,
+    /// The service whose instance owns this queue (see [`Router::serving_as`]).
+    own_of: Option<String>,
+}
+
+impl Shape {
+    fn of(router: &Router, options: &ServeOptions) -> Self {
+        let own = router.queue_name() != router.service();
+        Self {
+            routed: options.routed.then(|| router.service().to_owned()),
+            own_of: own.then(|| router.service().to_owned()),
+        }
+    }
+}
+
+/// An instance's own queue outlives a dead instance for this long, so that what was on its way to
+/// it is not dropped with it...
+const OWN_QUEUE_EXPIRES_MS: i64 = 60_000;
+/// ...and what waits in it this long goes on to the service's shared queue: a dead instance's
+/// requests, held or queued, are handled elsewhere a second later instead of being lost.
+const OWN_QUEUE_MESSAGE_TTL_MS: i64 = 1_000;
+
+/// Declares the queue and starts consuming it on a channel of its own. A service queue is
+/// durable and auto-delete (it exists while some instance serves it), and with `routed` also
+/// takes the service's unrouted calls. An instance's own queue is not auto-delete: it expires a
+/// minute after its instance is gone, and dead-letters what waits in it for a second to the
+/// service's unrouted calls, that is to the shared queue.
 async fn consume(
     link: &Link,
     queue: &str,
     prefetch: u16,
-    routed: Option<&str>,
+    shape: &Shape,
 ) -> Result<(Channel, Consumer), BusError> {
     let channel = link.connection.create_channel().await?;
     channel
         .basic_qos(prefetch.max(1), BasicQosOptions::default())
         .await?;
+    let mut arguments = FieldTable::default();
+    if let Some(service) = &shape.own_of {
+        super::routes::declare(&channel, service).await?;
+        let unrouted = warren_contracts::rpc::unrouted_exchange(service);
+        arguments.insert("x-dead-letter-exchange".into(), long_string(&unrouted));
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(OWN_QUEUE_EXPIRES_MS),
+        );
+        arguments.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(OWN_QUEUE_MESSAGE_TTL_MS),
+        );
+    }
     channel
         .queue_declare(
             queue.into(),
             QueueDeclareOptions {
                 durable: true,
-                auto_delete: true,
+                auto_delete: shape.own_of.is_none(),
                 ..Default::default()
             },
-            FieldTable::default(),
+            arguments,
         )
         .await?;
-    if let Some(service) = routed {
+    if let Some(service) = &shape.routed {
         super::routes::take_unrouted(&channel, service, queue).await?;
     }
     let consumer = channel
@@ -319,11 +361,8 @@ impl Server {
         let mut delay = Duration::from_millis(100);
         loop {
             let link = self.bus.next_link(&self.stop).await?;
-            let routed = self
-                .options
-                .routed
-                .then(|| self.router.service().to_owned());
-            match consume(&link, &self.queue, self.options.prefetch, routed.as_deref()).await {
+            let shape = Shape::of(&self.router, &self.options);
+            match consume(&link, &self.queue, self.options.prefetch, &shape).await {
                 Ok(consuming) => {
                     tracing::info!(queue = %self.queue, "serving again");
                     return Some(consuming);

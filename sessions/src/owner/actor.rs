@@ -55,10 +55,18 @@ pub(super) async fn run(
         .claim(&session_id, instance.id(), dead.as_deref())
         .await;
     let mut live = match claimed {
-        Ok(Claim::Owned(owned)) => match Live::new(&instance, owned) {
-            Ok(live) => live,
-            Err(error) => return refuse_all(&instance, &session_id, generation, jobs, error).await,
-        },
+        Ok(Claim::Owned(owned)) => {
+            if let Some(previous) = &owned.previous_owner {
+                // Changes the broker still routes to the instance it was taken from: no more.
+                instance.unbind_from(&session_id, previous).await;
+            }
+            match Live::new(&instance, *owned) {
+                Ok(live) => live,
+                Err(error) => {
+                    return refuse_all(&instance, &session_id, generation, jobs, error).await;
+                }
+            }
+        }
         Ok(Claim::OwnedBy(owner)) => {
             instance.forget(&session_id, generation);
             jobs.close();

@@ -146,9 +146,14 @@ impl Instance {
 
     /// Stops routing changes to `session_id` here.
     pub(crate) async fn unbind(&self, session_id: &str) {
-        let queue = instance_service(&self.id);
+        self.unbind_from(session_id, &self.id).await;
+    }
+
+    /// Stops routing changes to `session_id` to instance `owner`.
+    pub(crate) async fn unbind_from(&self, session_id: &str, owner: &str) {
+        let queue = instance_service(owner);
         if let Err(error) = self.bus.unbind_route(SERVICE, session_id, &queue).await {
-            tracing::debug!(%error, session_id, "could not stop routing a session here");
+            tracing::debug!(%error, session_id, owner, "could not stop routing a session");
         }
     }
 

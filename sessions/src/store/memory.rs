@@ -111,12 +111,13 @@ impl SessionStore for MemoryStore {
         let Some(stored) = sessions.get_mut(session_id) else {
             return Ok(Claim::Missing);
         };
-        stored.owner = Some(me.to_owned());
-        Ok(Claim::Owned(Owned {
+        let previous = stored.owner.replace(me.to_owned()).filter(|p| p != me);
+        Ok(Claim::Owned(Box::new(Owned {
             record: stored.record.clone(),
             applied: stored.applied.iter().cloned().collect(),
             last_events: Vec::new(),
-        }))
+            previous_owner: previous,
+        })))
     }
 
     async fn commit(&self, change: Change<'_>, me: &str) -> Result<Committed, StoreError> {

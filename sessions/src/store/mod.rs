@@ -58,13 +58,15 @@ pub struct Owned {
     /// Oldest first, at most [`APPLIED_KEPT`].
     pub applied: Vec<String>,
     pub last_events: Vec<Event>,
+    /// The instance that owned it before, if another: changes may still be routed to it.
+    pub previous_owner: Option<String>,
 }
 
 /// The answer to a claim.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// This instance owns the session now.
-    Owned(Owned),
+    Owned(Box<Owned>),
     /// Another instance, alive, owns it.
     OwnedBy(String),
     /// There is no such session.

@@ -197,11 +197,14 @@ impl SessionStore for RedisStore {
         match answer.as_slice() {
             [missing] if missing == "missing" => Ok(Claim::Missing),
             [owned, owner] if owned == "owned" => Ok(Claim::OwnedBy(owner.clone())),
-            [mine, record, outbox, applied @ ..] if mine == "mine" => Ok(Claim::Owned(Owned {
-                record: decode(record)?,
-                applied: applied.to_vec(),
-                last_events: replayed(outbox),
-            })),
+            [mine, record, outbox, previous, applied @ ..] if mine == "mine" => {
+                Ok(Claim::Owned(Box::new(Owned {
+                    record: decode(record)?,
+                    applied: applied.to_vec(),
+                    last_events: replayed(outbox),
+                    previous_owner: Some(previous.clone()).filter(|p| !p.is_empty()),
+                })))
+            }
             other => Err(corrupt(format!("a claim answered {other:?}"))),
         }
     }

@@ -11,7 +11,7 @@ return 1";
 
 /// KEYS: session, applied. ARGV: me, the prefix of instances' heartbeat keys, an instance the
 /// broker says is gone ('' for none). Returns `{'missing'}`, `{'owned', owner}` or
-/// `{'mine', record, outbox, applied ids...}`.
+/// `{'mine', record, outbox, previous owner ('' for none), applied ids...}`.
 pub const CLAIM: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local owner = redis.call('HGET', KEYS[1], 'owner')
@@ -21,7 +21,9 @@ if owner and owner ~= '' and owner ~= ARGV[1] and owner ~= ARGV[3]
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 local fields = redis.call('HMGET', KEYS[1], 'record', 'outbox')
-local answer = {'mine', fields[1] or '', fields[2] or ''}
+local previous = ''
+if owner and owner ~= ARGV[1] then previous = owner end
+local answer = {'mine', fields[1] or '', fields[2] or '', previous}
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do answer[#answer + 1] = id end
 return answer";
 
