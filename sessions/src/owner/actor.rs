@@ -1,7 +1,7 @@
 //! One live session: a task that holds the session in memory and applies its changes one after
 //! another. Each change is decided by the game, committed to the store in one step (record,
-//! request id, numbered events), answered, and then announced, so players hear of versions in
-//! order and nobody hears of a change that was not stored.
+//! request id, numbered events), announced, and answered, so players hear of versions in order,
+//! nobody hears of a change that was not stored, and the caller's `ok` comes after its events.
 
 use super::{Action, Instance, Job, Outcome};
 use crate::game::{Game, GameError};
@@ -242,9 +242,11 @@ impl Live {
                         self.applied_set.remove(&oldest);
                     }
                 }
-                let _ = reply.send(Outcome::Done(Ok(())));
                 self.counted(before, &action);
+                // Announced before it is answered: a client that hears `ok` has been sent the
+                // change's events already, as it would be sent them by an in-process room.
                 announce(instance, &events).await;
+                let _ = reply.send(Outcome::Done(Ok(())));
                 true
             }
             Ok(Committed::Lost) => {
