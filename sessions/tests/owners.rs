@@ -231,3 +231,135 @@ async fn usurp(store: &Arc<dyn SessionStore>, session: &Session) {
         }
     }
 }
+
+/// A store that writes the next commit and then fails to say so, as Redis can when the
+/// connection drops after the script ran.
+struct LosesAnAnswer {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl warren_sessions::PresenceStore for LosesAnAnswer {
+    async fn set_presence(
+        &self,
+        user_id: &str,
+        gateway_id: &str,
+        online: bool,
+        at: u64,
+    ) -> Result<bool, warren_sessions::StoreError> {
+        self.inner
+            .set_presence(user_id, gateway_id, online, at)
+            .await
+    }
+    async fn is_online(&self, user_id: &str) -> Result<bool, warren_sessions::StoreError> {
+        self.inner.is_online(user_id).await
+    }
+    async fn add_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<(), warren_sessions::StoreError> {
+        self.inner.add_user_session(user_id, session_id).await
+    }
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<String>, warren_sessions::StoreError> {
+        self.inner.user_sessions(user_id).await
+    }
+    async fn schedule_away(
+        &self,
+        away: &warren_sessions::store::Away,
+        deadline: u64,
+    ) -> Result<(), warren_sessions::StoreError> {
+        self.inner.schedule_away(away, deadline).await
+    }
+    async fn cancel_away(
+        &self,
+        away: &warren_sessions::store::Away,
+    ) -> Result<(), warren_sessions::StoreError> {
+        self.inner.cancel_away(away).await
+    }
+    async fn take_due(
+        &self,
+        now: u64,
+    ) -> Result<Vec<warren_sessions::store::Away>, warren_sessions::StoreError> {
+        self.inner.take_due(now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for LosesAnAnswer {
+    async fn create(
+        &self,
+        record: &warren_sessions::store::SessionRecord,
+        owner: &str,
+    ) -> Result<(), warren_sessions::StoreError> {
+        self.inner.create(record, owner).await
+    }
+    async fn get(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<warren_sessions::store::SessionRecord>, warren_sessions::StoreError> {
+        self.inner.get(session_id).await
+    }
+    async fn claim(
+        &self,
+        session_id: &str,
+        me: &str,
+        dead: Option<&str>,
+    ) -> Result<warren_sessions::store::Claim, warren_sessions::StoreError> {
+        self.inner.claim(session_id, me, dead).await
+    }
+    async fn commit(
+        &self,
+        change: warren_sessions::store::Change<'_>,
+        me: &str,
+    ) -> Result<warren_sessions::store::Committed, warren_sessions::StoreError> {
+        let committed = self.inner.commit(change, me).await?;
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(warren_sessions::StoreError::Unavailable(
+                "the answer was lost".into(),
+            ));
+        }
+        Ok(committed)
+    }
+    async fn release(&self, ids: &[String], me: &str) -> Result<(), warren_sessions::StoreError> {
+        self.inner.release(ids, me).await
+    }
+    async fn heartbeat(&self, me: &str, ttl_ms: u64) -> Result<(), warren_sessions::StoreError> {
+        self.inner.heartbeat(me, ttl_ms).await
+    }
+    async fn count_running(&self) -> Result<u64, warren_sessions::StoreError> {
+        self.inner.count_running().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_was_lost_is_read_back_not_undone() {
+    let bus = Bus::in_process();
+    let lossy = Arc::new(LosesAnAnswer {
+        inner: MemoryStore::new(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let store: Arc<dyn SessionStore> = lossy.clone();
+    let one = instance(&bus, &store).await;
+    let session = relay(&bus, &["ada", "bob"]).await;
+    send(&bus, &session, "ada", json!(1)).await;
+    lossy.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = bus
+        .call::<SendCommand>(
+            &command(&session, json!(2)),
+            CallOptions::default().user_id("bob"),
+        )
+        .await
+        .unwrap_err()
+        .to_wire();
+    assert_eq!(refused.code, warren_contracts::ErrorCode::Unavailable);
+    // It was written: the next command builds on it, with the next version, not the same one.
+    send(&bus, &session, "ada", json!(3)).await;
+    let now = version(&bus, &session, "bob").await;
+    assert_eq!((now.version, now.state["command"].clone()), (3, json!(3)));
+    one.stop().await;
+}

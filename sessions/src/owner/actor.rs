@@ -100,7 +100,7 @@ pub(super) async fn run(
             bound = instance.bind(&session_id).await;
         }
         if !live.apply(&instance, job).await {
-            // Lost to another instance: what is queued goes there.
+            // Lost, or unsure of the store: what is queued goes to whoever claims it next.
             instance.forget(&session_id, generation);
             instance.unbind(&session_id).await;
             jobs.close();
@@ -173,8 +173,9 @@ impl Live {
         Ok(live)
     }
 
-    /// Applies one change and answers it; `false` when the session turned out to be owned by
-    /// another instance (the change was not applied, and was sent back).
+    /// Applies one change and answers it; `false` when this copy of the session must go: another
+    /// instance owns it (the change was not applied, and was sent back), or the store failed and
+    /// may or may not have written the change.
     async fn apply(&mut self, instance: &Instance, job: Job) -> bool {
         let Job {
             user,
@@ -256,9 +257,12 @@ impl Live {
                 false
             }
             Err(error) => {
-                self.undo(undo);
+                // Whether it was written is unknown (the store may have applied it and lost the
+                // answer): this copy may be behind the store's. The change is answered
+                // `unavailable`; the next one claims the session again and reads what the store
+                // has, and publishes the events of its last change again.
                 let _ = reply.send(Outcome::Done(Err(store_failure(error))));
-                true
+                false
             }
         }
     }
