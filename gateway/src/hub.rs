@@ -89,7 +89,7 @@ impl Conn {
     ) {
         let _one_at_a_time = self.0.filling.lock().await;
         self.cursor().hold();
-        let found = journal.after(user, after, now_millis()).await;
+        let found = read_journal(journal, user, after).await;
         let mut cursor = self.cursor();
         let (released, frame) = match found {
             Ok(Resumed::Events(events)) => {
@@ -379,11 +379,39 @@ impl Hub {
     }
 }
 
+/// How long a catch-up keeps asking a journal that does not answer (Redis restarting, a
+/// connection dropped) before it gives up on the events it misses.
+const JOURNAL_RETRIES: [std::time::Duration; 5] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(300),
+    std::time::Duration::from_millis(600),
+    std::time::Duration::from_millis(1000),
+    std::time::Duration::from_millis(2000),
+];
+
+/// The journal's events of `user` after `after`, asked again a few times while its store does
+/// not answer: what the socket holds meanwhile waits, so nothing is skipped for a blip.
+async fn read_journal(
+    journal: &dyn JournalStore,
+    user: &str,
+    after: u64,
+) -> Result<Resumed, warren_bus::journal::JournalError> {
+    let mut found = journal.after(user, after, now_millis()).await;
+    for delay in JOURNAL_RETRIES {
+        let Err(error) = &found else { break };
+        tracing::debug!(%error, ?delay, "the journal does not answer; asking again");
+        tokio::time::sleep(delay).await;
+        found = journal.after(user, after, now_millis()).await;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use warren_bus::journal::{MemoryJournal, ResumeConfig};
+    use std::sync::atomic::Ordering;
+    use warren_bus::journal::{JournalError, MemoryJournal, ResumeConfig};
 
     fn hub() -> Hub {
         Hub::new(Arc::new(MemoryJournal::new(ResumeConfig::default())))
@@ -496,6 +524,60 @@ mod tests {
         let mut third = events[2].clone();
         third.seqs = seqs[2].clone();
         hub.deliver(&third);
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            seen.push(next_frame(&conn).await["params"]["seq"].as_u64().unwrap());
+        }
+        assert_eq!(seen, vec![1, 2, 3]);
+    }
+
+    /// A journal that does not answer its first reads, as while Redis restarts.
+    struct Blinking {
+        inner: MemoryJournal,
+        failures: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl JournalStore for Blinking {
+        async fn append(
+            &self,
+            events: &[Event],
+            now: u64,
+        ) -> Result<Vec<std::collections::BTreeMap<String, u64>>, JournalError> {
+            self.inner.append(events, now).await
+        }
+        async fn after(&self, user: &str, after: u64, now: u64) -> Result<Resumed, JournalError> {
+            let failing = self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(JournalError::Unavailable("restarting".into()));
+            }
+            self.inner.after(user, after, now).await
+        }
+        async fn head(&self, user: &str) -> Result<u64, JournalError> {
+            self.inner.head(user).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_blinks_is_asked_again_and_nothing_is_skipped() {
+        let journal = Arc::new(Blinking {
+            inner: MemoryJournal::new(ResumeConfig::default()),
+            failures: std::sync::atomic::AtomicU32::new(2),
+        });
+        let hub = Hub::new(journal.clone());
+        let events: Vec<Event> = (1..=3)
+            .map(|n| Event::new("x", vec!["a".into()], json!(n)))
+            .collect();
+        let seqs = journal.append(&events, now_millis()).await.unwrap();
+        let (conn, _) = hub.register("a", 8, None);
+        for i in [0, 2] {
+            let mut event = events[i].clone();
+            event.seqs = seqs[i].clone();
+            hub.deliver(&event);
+        }
         let mut seen = Vec::new();
         while seen.len() < 3 {
             seen.push(next_frame(&conn).await["params"]["seq"].as_u64().unwrap());
