@@ -60,7 +60,7 @@ pub(super) async fn run(
                 // Changes the broker still routes to the instance it was taken from: no more.
                 instance.unbind_from(&session_id, previous).await;
             }
-            match Live::new(&instance, *owned) {
+            match Live::new(&instance, *owned).await {
                 Ok(live) => live,
                 Err(error) => {
                     return refuse_all(&instance, &session_id, generation, jobs, error).await;
@@ -145,7 +145,7 @@ async fn refuse_all(
 }
 
 impl Live {
-    fn new(instance: &Instance, owned: Owned) -> Result<Self, WireError> {
+    async fn new(instance: &Instance, owned: Owned) -> Result<Self, WireError> {
         let game = instance.games().get(&owned.record.session.game).ok_or_else(|| {
             tracing::error!(game = %owned.record.session.game, "a session of a game not offered here");
             WireError::new(ErrorCode::Internal, "internal error")
@@ -158,17 +158,9 @@ impl Live {
         };
         if !owned.last_events.is_empty() {
             // The previous owner may have died between storing its last change and announcing
-            // it; the journal gives these events the numbers they got, and gateways drop what
-            // they delivered already.
-            let instance_bus = instance.bus().clone();
-            let events = owned.last_events;
-            tokio::spawn(async move {
-                for event in &events {
-                    if let Err(error) = instance_bus.publish(SERVICE, event).await {
-                        tracing::warn!(%error, "could not announce the last change again");
-                    }
-                }
-            });
+            // it; the journal gives these events the numbers they got, gateways drop what they
+            // delivered already, and accounts applies a result once.
+            announce(instance, &owned.last_events).await;
         }
         Ok(live)
     }
@@ -339,8 +331,10 @@ impl Live {
     }
 }
 
-/// Publishes a stored change's events in order. A failed publish is logged: the events are in
-/// the journal, so players get them when they resume or when the next event shows the gap.
+/// Publishes a stored change's events in order, on `sessions.events` for the players and the
+/// results on `sessions.results.events` for services. A publish that fails (the broker is away)
+/// is tried again for a while: the events are in the journal, so players would get them by
+/// resuming, but accounts learns of a finished game only from its queue.
 async fn announce(instance: &Instance, events: &[Event]) {
     for event in events {
         if event.kind == FINISHED {
@@ -348,14 +342,32 @@ async fn announce(instance: &Instance, events: &[Event]) {
             // racing this call and announcing after the answer.
             record_result(instance, event).await;
         }
-        if let Err(error) = instance.bus().publish(SERVICE, event).await {
-            tracing::error!(%error, kind = %event.kind, "could not publish a session event");
+        publish(instance, SERVICE, event).await;
+        if matches!(event.kind.as_str(), FINISHED | PLAYER_LEFT) {
+            publish(instance, RESULTS, event).await;
         }
-        if matches!(event.kind.as_str(), FINISHED | PLAYER_LEFT)
-            && let Err(error) = instance.bus().publish(RESULTS, event).await
-        {
-            // Accounts learns of it from the finished game, or reads the session's players.
-            tracing::error!(%error, kind = %event.kind, "could not publish a result");
+    }
+}
+
+/// How long a publish is tried before it is given up on (logged); a new owner of the session
+/// publishes the last change's events again.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(20);
+
+async fn publish(instance: &Instance, exchange: &str, event: &Event) {
+    let give_up = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match instance.bus().publish(exchange, event).await {
+            Ok(()) => return,
+            Err(error) if tokio::time::Instant::now() + delay > give_up => {
+                tracing::error!(%error, kind = %event.kind, exchange, "could not publish a session event");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, kind = %event.kind, exchange, retry_in = ?delay, "a session event waits for the broker");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
         }
     }
 }
