@@ -216,21 +216,14 @@ impl Bus {
 
     /// Routes the calls to `service` made with `key` (see [`CallOptions::route`]) to the queue of
     /// `queue_service` (an instance's own, see [`Router::serving_as`]) while it is bound. The
-    /// binding lives as long as that queue: a reconnect loses it, and calls go to any instance
-    /// until it is bound again.
+    /// binding lives as long as that queue: calls go to any instance again once it is gone.
     pub async fn bind_route(
         &self,
         service: &str,
         key: &str,
         queue_service: &str,
     ) -> Result<(), BusError> {
-        match &self.transport {
-            Transport::Amqp(bus) => bus.bind_route(service, key, queue_service, true).await,
-            Transport::Memory(bus) => {
-                bus.bind_route(service, key, queue_service, true);
-                Ok(())
-            }
-        }
+        self.route(service, key, queue_service, true).await
     }
 
     /// Undoes [`Bus::bind_route`].
@@ -240,10 +233,20 @@ impl Bus {
         key: &str,
         queue_service: &str,
     ) -> Result<(), BusError> {
+        self.route(service, key, queue_service, false).await
+    }
+
+    async fn route(
+        &self,
+        service: &str,
+        key: &str,
+        queue_service: &str,
+        bind: bool,
+    ) -> Result<(), BusError> {
         match &self.transport {
-            Transport::Amqp(bus) => bus.bind_route(service, key, queue_service, false).await,
+            Transport::Amqp(bus) => bus.bind_route(service, key, queue_service, bind).await,
             Transport::Memory(bus) => {
-                bus.bind_route(service, key, queue_service, false);
+                bus.bind_route(service, key, queue_service, bind);
                 Ok(())
             }
         }
