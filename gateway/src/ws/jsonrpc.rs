@@ -35,27 +35,27 @@ pub fn parse(text: &str) -> Result<Request, String> {
         )
     })?;
     let invalid = |id: &Value, message: &str| error_response(id, INVALID_REQUEST, message, None);
-    let object = match value {
+    let mut object = match value {
         Value::Object(object) => object,
         Value::Array(_) => return Err(invalid(&Value::Null, "batches are not supported")),
         _ => return Err(invalid(&Value::Null, "a request is a JSON object")),
     };
-    let id = match object.get("id") {
-        Some(id @ Value::String(_)) => id.clone(),
-        Some(id @ Value::Number(n)) if n.is_i64() || n.is_u64() => id.clone(),
+    let id = match object.remove("id") {
+        Some(id @ Value::String(_)) => id,
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n),
         Some(_) => return Err(invalid(&Value::Null, "id must be a string or an integer")),
         None => return Err(invalid(&Value::Null, "a request needs an id")),
     };
     if object.get("jsonrpc") != Some(&Value::String("2.0".into())) {
         return Err(invalid(&id, "jsonrpc must be \"2.0\""));
     }
-    let method = match object.get("method") {
-        Some(Value::String(method)) => method.clone(),
+    let method = match object.remove("method") {
+        Some(Value::String(method)) => method,
         _ => return Err(invalid(&id, "method must be a string")),
     };
-    let params = match object.get("params") {
+    let params = match object.remove("params") {
         None | Some(Value::Null) => json!({}),
-        Some(params @ Value::Object(_)) => params.clone(),
+        Some(params @ Value::Object(_)) => params,
         Some(_) => {
             return Err(error_response(
                 &id,
