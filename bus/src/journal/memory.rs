@@ -14,17 +14,20 @@ struct Log {
 }
 
 /// One event as one user's log keeps it: the type and data are the event's, shared by all its
-/// recipients rather than copied for each.
+/// recipients rather than copied for each, and kept as compact JSON: a log holds up to
+/// `--resume-events` of them per user, read back only when a client resumes, so one small
+/// allocation beats a tree of them.
 struct Kept {
     at: u64,
     seq: u64,
-    body: Arc<(String, serde_json::Value)>,
+    body: Arc<(String, Box<str>)>,
 }
 
 #[derive(Default)]
 struct Inner {
     logs: HashMap<String, Log>,
-    numbered: HashMap<Uuid, BTreeMap<String, u64>>,
+    /// Each event's numbers, in the order of [`super::recipients`] of the event.
+    numbered: HashMap<Uuid, Box<[u64]>>,
     /// Event ids by when they were numbered, to forget them after the dedup window.
     order: VecDeque<(u64, Uuid)>,
 }
@@ -80,14 +83,22 @@ impl JournalStore for MemoryJournal {
         }
         let mut answers = Vec::with_capacity(events.len());
         for event in events {
-            if let Some(seqs) = inner.numbered.get(&event.id) {
-                answers.push(seqs.clone());
+            let users = super::recipients(event);
+            if let Some(numbers) = inner.numbered.get(&event.id) {
+                let seqs = users.iter().map(|u| (*u).clone());
+                answers.push(seqs.zip(numbers.iter().copied()).collect());
                 continue;
             }
+            let data = serde_json::to_string(&event.data)
+                .map_err(|e| JournalError::Corrupt(e.to_string()))?;
+            let body = Arc::new((event.kind.clone(), data.into_boxed_str()));
             let mut seqs = BTreeMap::new();
-            let body = Arc::new((event.kind.clone(), event.data.clone()));
-            for user in super::recipients(event) {
-                let log = inner.logs.entry(user.clone()).or_default();
+            let mut numbers = Vec::with_capacity(users.len());
+            for user in users {
+                let log = match inner.logs.get_mut(user) {
+                    Some(log) => log,
+                    None => inner.logs.entry(user.clone()).or_default(),
+                };
                 log.head += 1;
                 log.kept.push_back(Kept {
                     at: now,
@@ -95,9 +106,10 @@ impl JournalStore for MemoryJournal {
                     body: Arc::clone(&body),
                 });
                 log.drop_old(&self.config, now);
+                numbers.push(log.head);
                 seqs.insert(user.clone(), log.head);
             }
-            inner.numbered.insert(event.id, seqs.clone());
+            inner.numbered.insert(event.id, numbers.into_boxed_slice());
             inner.order.push_back((now, event.id));
             answers.push(seqs);
         }
@@ -110,11 +122,19 @@ impl JournalStore for MemoryJournal {
             return Ok(super::resumed(0, after, Vec::new()));
         };
         log.drop_old(&self.config, now);
-        let kept = log.kept.iter().filter(|k| k.seq > after).map(|k| Numbered {
-            seq: k.seq,
-            kind: k.body.0.clone(),
-            data: k.body.1.clone(),
-        });
+        let kept = log
+            .kept
+            .iter()
+            .filter(|k| k.seq > after)
+            .map(|k| {
+                Ok(Numbered {
+                    seq: k.seq,
+                    kind: k.body.0.clone(),
+                    data: serde_json::from_str(&k.body.1)
+                        .map_err(|e| JournalError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect::<Result<Vec<_>, JournalError>>()?;
         Ok(super::resumed(log.head, after, kept))
     }
 
