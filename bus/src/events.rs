@@ -65,7 +65,8 @@ impl SubscribeOptions {
 /// One event handed to a subscriber.
 #[derive(Debug)]
 pub struct Delivery {
-    pub event: Event,
+    /// Shared, not copied, between the queues an event reached in one process.
+    pub event: Arc<Event>,
     /// Delivered before and not acknowledged then; the event may have been handled already.
     pub redelivered: bool,
     pub(crate) acker: Acker,

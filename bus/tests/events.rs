@@ -177,6 +177,36 @@ async fn durable_consumers_compete(net: Net) {
     }
 }
 
+/// An anonymous queue's deliveries are acknowledged in batches: bursts smaller than a batch,
+/// read one at a time, and a run of many times the prefetch must all still arrive.
+async fn a_small_prefetch_never_stalls_an_anonymous_queue(net: Net) {
+    let service = unique("stall");
+    let bus = net.bus().await;
+    let mut sub = bus
+        .subscribe(SubscribeOptions::anonymous([&service]).prefetch(4))
+        .await
+        .unwrap();
+    let mut n = 0;
+    for burst in 0..12 {
+        let size = burst % 3 + 1;
+        for _ in 0..size {
+            bus.publish(&service, &event(n)).await.unwrap();
+            n += 1;
+        }
+        let seen = numbers(&mut sub, size as usize).await;
+        let expected: Vec<u64> = (u64::from(n - size)..u64::from(n)).collect();
+        assert_eq!(seen, expected);
+    }
+    for k in 0..40 {
+        bus.publish(&service, &event(n + k)).await.unwrap();
+    }
+    let expected: Vec<u64> = (u64::from(n)..u64::from(n + 40)).collect();
+    assert_eq!(numbers(&mut sub, 40).await, expected);
+    drop(sub);
+    common::remove(&net, &[&service], &[]).await;
+    bus.shutdown().await;
+}
+
 async fn shutdown_ends_subscriptions(net: Net) {
     let bus = net.bus().await;
     let service = unique("bye");
@@ -199,6 +229,7 @@ both_transports!(
     a_durable_queue_keeps_events_while_its_consumer_is_away,
     an_unacknowledged_event_is_delivered_again,
     durable_consumers_compete,
+    a_small_prefetch_never_stalls_an_anonymous_queue,
     shutdown_ends_subscriptions,
 );
 

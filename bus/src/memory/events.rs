@@ -24,22 +24,22 @@ pub(super) enum Binding {
 pub(super) struct DurableQueue {
     name: String,
     /// Events waiting, each with whether it was handed out before.
-    ready: Mutex<VecDeque<(Event, bool)>>,
+    ready: Mutex<VecDeque<(Arc<Event>, bool)>>,
     arrived: Notify,
 }
 
 impl DurableQueue {
-    fn push_back(&self, event: Event) {
+    fn push_back(&self, event: Arc<Event>) {
         lock(&self.ready).push_back((event, false));
         self.arrived.notify_one();
     }
 
-    fn push_front(&self, event: Event) {
+    fn push_front(&self, event: Arc<Event>) {
         lock(&self.ready).push_front((event, true));
         self.arrived.notify_one();
     }
 
-    fn pop(&self) -> Option<(Event, bool)> {
+    fn pop(&self) -> Option<(Arc<Event>, bool)> {
         lock(&self.ready).pop_front()
     }
 }
@@ -81,7 +81,7 @@ impl QueueConsumer {
 #[derive(Debug)]
 pub(crate) struct Unacked {
     queue: Arc<DurableQueue>,
-    event: Option<Event>,
+    event: Option<Arc<Event>>,
 }
 
 impl std::fmt::Debug for DurableQueue {
@@ -117,16 +117,18 @@ impl MemoryBus {
         let exchange = events_exchange(service);
         let mut exchanges = lock(&self.inner.exchanges);
         if let Some(bindings) = exchanges.get_mut(&exchange) {
+            // One copy for every queue bound, shared: a gateway reads an event, it never changes it.
+            let event = Arc::new(event.clone());
             bindings.retain(|binding| match binding {
                 Binding::Anonymous(tx) => tx
                     .send(Delivery {
-                        event: event.clone(),
+                        event: Arc::clone(&event),
                         redelivered: false,
                         acker: Acker::Done,
                     })
                     .is_ok(),
                 Binding::Durable(queue) => {
-                    queue.push_back(event.clone());
+                    queue.push_back(Arc::clone(&event));
                     true
                 }
             });

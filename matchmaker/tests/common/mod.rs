@@ -497,7 +497,7 @@ impl Harness {
                 .unwrap_or_else(|_| panic!("no {kind} event in time"))
                 .expect("the subscription ended");
             if delivery.event.kind == kind && wanted(&delivery.event) {
-                return delivery.event.clone();
+                return Event::clone(&delivery.event);
             }
         }
     }
@@ -506,7 +506,7 @@ impl Harness {
     pub async fn drain(&mut self, within: Duration) -> Vec<Event> {
         let mut seen = Vec::new();
         while let Ok(Some(delivery)) = tokio::time::timeout(within, self.events.next()).await {
-            seen.push(delivery.event.clone());
+            seen.push(Event::clone(&delivery.event));
         }
         seen
     }

@@ -290,7 +290,7 @@ impl Harness {
     pub async fn drain(&mut self, within: Duration) -> Vec<Event> {
         let mut seen = Vec::new();
         while let Ok(Some(delivery)) = tokio::time::timeout(within, self.events.next()).await {
-            seen.push(delivery.event.clone());
+            seen.push(Event::clone(&delivery.event));
         }
         seen
     }
