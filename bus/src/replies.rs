@@ -147,6 +147,7 @@ mod tests {
             method: method.into(),
             request_id: Some(request_id.into()),
             user_id: None,
+            client_addr: None,
             deadline_ms: u64::MAX,
             redelivered,
             trace: Default::default(),

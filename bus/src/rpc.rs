@@ -33,6 +33,8 @@ pub struct CallOptions {
     pub request_id: Option<String>,
     /// The authenticated user the call is made for.
     pub user_id: Option<String>,
+    /// The address of the game client the call is made for, as the gateway saw it.
+    pub client_addr: Option<String>,
     /// A routing key: the call goes to the instance that bound it with [`crate::Bus::bind_route`]
     /// if one did, and to any instance otherwise.
     pub route: Option<String>,
@@ -44,6 +46,7 @@ impl Default for CallOptions {
             timeout: DEFAULT_TIMEOUT,
             request_id: None,
             user_id: None,
+            client_addr: None,
             route: None,
         }
     }
@@ -65,6 +68,11 @@ impl CallOptions {
         self
     }
 
+    pub fn client_addr(mut self, addr: impl Into<String>) -> Self {
+        self.client_addr = Some(addr.into());
+        self
+    }
+
     pub fn route(mut self, key: impl Into<String>) -> Self {
         self.route = Some(key.into());
         self
@@ -82,6 +90,7 @@ pub(crate) struct OutgoingCall {
     pub deadline_ms: u64,
     pub request_id: Option<String>,
     pub user_id: Option<String>,
+    pub client_addr: Option<String>,
     pub route: Option<String>,
     /// The calling span's trace context, for the handler's span to continue.
     pub trace: TraceHeaders,
@@ -104,6 +113,7 @@ impl OutgoingCall {
             deadline_ms: now_millis().saturating_add(timeout_ms),
             request_id: options.request_id.clone(),
             user_id: options.user_id.clone(),
+            client_addr: options.client_addr.clone(),
             route: options.route.clone(),
             trace,
         }
@@ -117,6 +127,8 @@ pub struct RequestContext {
     pub request_id: Option<String>,
     /// The caller's user id as the gateway authenticated it; `None` for service-to-service calls.
     pub user_id: Option<String>,
+    /// The game client's address as the gateway saw it; `None` for service-to-service calls.
+    pub client_addr: Option<String>,
     /// Unix epoch milliseconds after which nobody waits for the answer.
     pub deadline_ms: u64,
     /// The broker delivered this request before (an instance died holding it). Handlers that are
@@ -136,13 +148,14 @@ impl RequestContext {
         now_millis() >= self.deadline_ms
     }
 
-    /// Options for a call made while handling this request: same request id and user, and no
-    /// more time than this request has left.
+    /// Options for a call made while handling this request: same request id, user and client
+    /// address, and no more time than this request has left.
     pub fn call_options(&self) -> CallOptions {
         CallOptions {
             timeout: self.remaining(),
             request_id: self.request_id.clone(),
             user_id: self.user_id.clone(),
+            client_addr: self.client_addr.clone(),
             route: None,
         }
     }

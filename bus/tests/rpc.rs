@@ -381,6 +381,60 @@ async fn context_travels_with_the_request(net: Net) {
     bus.shutdown().await;
 }
 
+/// The client address reaches the handler, and a call made while handling goes on with it.
+async fn the_client_address_travels_and_is_passed_on(net: Net) {
+    let inner = unique("addr-inner");
+    let outer = unique("addr-outer");
+    let bus = net.bus().await;
+    let inner_router = Router::new(&inner)
+        .method_json("who", |ctx: RequestContext, _| async move {
+            Ok(json!({ "client_addr": ctx.client_addr }))
+        });
+    let relay = bus.clone();
+    let inner_name = inner.clone();
+    let outer_router = Router::new(&outer).method_json("relay", move |ctx: RequestContext, _| {
+        let relay = relay.clone();
+        let inner = inner_name.clone();
+        async move {
+            let nested = relay
+                .call_json(&inner, "who", &json!({}), ctx.call_options())
+                .await
+                .map_err(|e| e.to_wire())?;
+            Ok(json!({ "seen": ctx.client_addr, "nested": nested["client_addr"] }))
+        }
+    });
+    let servers = [
+        bus.serve(inner_router, ServeOptions::default())
+            .await
+            .unwrap(),
+        bus.serve(outer_router, ServeOptions::default())
+            .await
+            .unwrap(),
+    ];
+    let reply = bus
+        .call_json(
+            &outer,
+            "relay",
+            &json!({}),
+            opts().client_addr("203.0.113.7"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        json!({"seen": "203.0.113.7", "nested": "203.0.113.7"})
+    );
+    let without = bus
+        .call_json(&inner, "who", &json!({}), opts())
+        .await
+        .unwrap();
+    assert_eq!(without, json!({"client_addr": null}), "service-to-service");
+    for server in servers {
+        server.stop().await;
+    }
+    bus.shutdown().await;
+}
+
 async fn answered_requests_are_not_delivered_again(net: Net) {
     let service = unique("acked");
     let bus = net.bus().await;
@@ -498,4 +552,5 @@ both_transports!(
     two_instances_both_take_work,
     stopping_a_server_finishes_what_it_holds,
     context_travels_with_the_request,
+    the_client_address_travels_and_is_passed_on,
 );

@@ -99,6 +99,12 @@ impl fmt::Display for ErrorCode {
 pub struct WireError {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited` (and `unavailable`): milliseconds after which the same request may
+    /// succeed, when the service knows. The gateway turns it into a `Retry-After` header (rounded
+    /// up to whole seconds) and passes it to WebSocket clients in `error.data`. Absent from the
+    /// JSON when unknown, so older readers see the body they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl WireError {
@@ -106,7 +112,16 @@ impl WireError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// The same error with a hint of when to try again (at least 1 ms, so that a hint is never
+    /// "now").
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        let millis = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        self.retry_after_ms = Some(millis.max(1));
+        self
     }
 }
 
@@ -122,6 +137,21 @@ mod tests {
             let back: ErrorCode = serde_json::from_str(&json).unwrap();
             assert_eq!(back, code);
         }
+    }
+
+    #[test]
+    fn retry_after_travels_only_when_known() {
+        let plain = WireError::new(ErrorCode::RateLimited, "slow down");
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("retry_after_ms"), "{json}");
+        let hinted = plain.retry_after(std::time::Duration::from_millis(1500));
+        let json = serde_json::to_string(&hinted).unwrap();
+        assert!(json.contains(r#""retry_after_ms":1500"#), "{json}");
+        let back: WireError = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, hinted);
+        let old: WireError =
+            serde_json::from_str(r#"{"code":"rate_limited","message":"m"}"#).unwrap();
+        assert_eq!(old.retry_after_ms, None);
     }
 
     #[test]

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub const HEADER_REQUEST_ID: &str = "x-request-id";
 /// Header carrying the authenticated caller's user id, set by the gateway, never by a client.
 pub const HEADER_USER_ID: &str = "x-user-id";
+/// Header carrying the address of the client a request comes from (as the gateway saw it, after
+/// its trusted proxies), set by the gateway, never by a client; services throttle by it.
+pub const HEADER_CLIENT_ADDR: &str = "x-client-addr";
 /// Header carrying the call's deadline, Unix epoch milliseconds. A server drops a request whose
 /// deadline has passed instead of handling it: nobody waits for its answer any more.
 pub const HEADER_DEADLINE: &str = "x-deadline";

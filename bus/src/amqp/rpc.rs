@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use warren_contracts::event::now_millis;
 use warren_contracts::rpc::{
-    HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, route_exchange, rpc_queue,
+    HEADER_CLIENT_ADDR, HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, route_exchange,
+    rpc_queue,
 };
 
 /// Removes a call's entry from the pending map however the call ends (reply, timeout, or the
@@ -102,6 +103,9 @@ async fn publish_request(
     }
     if let Some(user_id) = &call.user_id {
         headers.insert(HEADER_USER_ID.into(), long_string(user_id));
+    }
+    if let Some(client_addr) = &call.client_addr {
+        headers.insert(HEADER_CLIENT_ADDR.into(), long_string(client_addr));
     }
     for (name, value) in call.trace.iter() {
         headers.insert(name.into(), long_string(value));
@@ -408,6 +412,7 @@ async fn handle(
             .unwrap_or_default(),
         request_id: header_string(headers, HEADER_REQUEST_ID),
         user_id: header_string(headers, HEADER_USER_ID),
+        client_addr: header_string(headers, HEADER_CLIENT_ADDR),
         deadline_ms: deadline(properties, received_at),
         redelivered: delivery.redelivered,
         trace: trace_headers(headers),

@@ -35,6 +35,7 @@ impl MemoryBus {
                 method: call.method,
                 request_id: call.request_id,
                 user_id: call.user_id,
+                client_addr: call.client_addr,
                 deadline_ms: call.deadline_ms,
                 redelivered: false,
                 trace: call.trace,
