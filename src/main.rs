@@ -45,11 +45,7 @@ async fn main() -> anyhow::Result<()> {
         redis_url: args.backends.redis_url.clone(),
         redis_namespace: args.backends.redis_namespace.clone(),
         gateway: warren_gateway::GatewayConfig::from_settings(&args.gateway, jwt_secret.clone()),
-        auth: warren_auth::AuthConfig {
-            jwt_secret,
-            access_token_ttl: args.auth.access_token_ttl,
-            refresh_token_ttl: args.auth.refresh_token_ttl,
-        },
+        auth: warren_auth::AuthConfig::from_settings(jwt_secret, &args.auth),
         grace_period: args.sessions.grace_period,
         private_rooms: (&args.private_rooms).into(),
         matchmaker: (&args.matchmaker).into(),

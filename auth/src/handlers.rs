@@ -1,9 +1,13 @@
 //! One function per `auth.*` method, and the one place where an internal failure is logged and
 //! turned into the error a caller sees.
+//!
+//! Register, login and refresh first count against their client address's rate; login then passes
+//! the failed-login throttle before any hashing; register and login hash in a bounded slot.
+//! Refresh and logout never hash, so a flood of logins cannot hold them up.
 
-use crate::config::{AuthConfig, FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS};
-use crate::password::{self, PasswordError};
-use crate::store::{AuthStore, StoreError, UserRecord};
+use crate::config::{AuthConfig, LOGIN_LIMITS, RATE_WINDOW, UNKNOWN_CLIENT};
+use crate::hashing::{HashError, Hashing};
+use crate::store::{Admission, AuthStore, Settle, StoreError, UserRecord};
 use crate::tokens::{self, AccessTokens, RefreshToken, TokenError};
 use crate::validate;
 use std::sync::Arc;
@@ -17,6 +21,12 @@ use warren_contracts::{Empty, ErrorCode, WireError};
 
 const WRONG_CREDENTIALS: &str = "wrong username or password";
 const TOO_MANY_FAILURES: &str = "too many failed logins; try again later";
+const TOO_MANY_REQUESTS: &str = "too many requests from this address; try again later";
+const BUSY: &str = "too many logins at once; try again shortly";
+
+/// What is kept back from the time a request has left, for its answer to reach the caller: a
+/// hashing slot found later than this is no use to anyone.
+const ANSWER_ALLOWANCE: Duration = Duration::from_millis(100);
 const BAD_REFRESH_TOKEN: &str = "invalid or expired refresh token";
 
 /// What every handler shares.
@@ -25,16 +35,35 @@ pub(crate) struct Service {
     store: Arc<dyn AuthStore>,
     access: AccessTokens,
     refresh_ttl: Duration,
+    /// The bounded hashing slots; only register and login use them.
+    hashing: Arc<Hashing>,
+    rate_per_address: u32,
 }
 
 impl Service {
-    pub(crate) fn new(bus: Bus, store: Arc<dyn AuthStore>, config: &AuthConfig) -> Self {
+    pub(crate) fn new(
+        bus: Bus,
+        store: Arc<dyn AuthStore>,
+        config: &AuthConfig,
+        hashing: Arc<Hashing>,
+    ) -> Self {
         Self {
             bus,
             store,
             access: AccessTokens::new(&config.jwt_secret, config.access_token_ttl),
             refresh_ttl: config.refresh_token_ttl,
+            hashing,
+            rate_per_address: config.auth_rate_per_address,
         }
+    }
+
+    /// Counts a request against its client address's rate; `rate_limited` over it.
+    async fn count_request(&self, client: &str) -> Result<(), Failure> {
+        let admission = self
+            .store
+            .count_request(client, self.rate_per_address, RATE_WINDOW)
+            .await?;
+        refused_unless_allowed(admission, TOO_MANY_REQUESTS)
     }
 
     /// A new token pair for `user_id`; `unauthorized` if the user was deleted meanwhile.
@@ -65,7 +94,7 @@ pub(crate) enum Failure {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Password(#[from] PasswordError),
+    Hashing(#[from] HashError),
     #[error(transparent)]
     Token(#[from] TokenError),
 }
@@ -75,8 +104,12 @@ impl From<Failure> for WireError {
     fn from(failure: Failure) -> Self {
         let code = match &failure {
             Failure::Refused(error) => return error.clone(),
+            Failure::Hashing(HashError::Busy { retry_after }) => {
+                tracing::debug!("no hashing slot in time");
+                return WireError::new(ErrorCode::RateLimited, BUSY).retry_after(*retry_after);
+            }
             Failure::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
-            Failure::Store(StoreError::Corrupt(_)) | Failure::Password(_) | Failure::Token(_) => {
+            Failure::Store(StoreError::Corrupt(_)) | Failure::Hashing(_) | Failure::Token(_) => {
                 ErrorCode::Internal
             }
         };
@@ -94,6 +127,26 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Failure {
     Failure::Refused(WireError::new(code, message))
 }
 
+fn refused_unless_allowed(admission: Admission, message: &str) -> Result<(), Failure> {
+    match admission {
+        Admission::Allowed => Ok(()),
+        Admission::Refused { retry_after } => Err(Failure::Refused(
+            WireError::new(ErrorCode::RateLimited, message).retry_after(retry_after),
+        )),
+    }
+}
+
+/// The address a request is throttled under: the client's, or one shared key for calls that
+/// carry none (service-to-service).
+fn client_of(ctx: &RequestContext) -> &str {
+    ctx.client_addr.as_deref().unwrap_or(UNKNOWN_CLIENT)
+}
+
+/// How long a request may wait for a hashing slot and still be answered in time.
+fn slot_wait(ctx: &RequestContext) -> Duration {
+    ctx.remaining().saturating_sub(ANSWER_ALLOWANCE)
+}
+
 /// `auth.register`: credentials, then the account; no credentials stay behind if the account
 /// cannot be created.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
@@ -102,6 +155,7 @@ pub(crate) async fn register(
     ctx: RequestContext,
     params: Credentials,
 ) -> Result<Registered, Failure> {
+    service.count_request(client_of(&ctx)).await?;
     validate::username(&params.username)
         .and_then(|()| validate::password(&params.password))
         .map_err(|invalid| refuse(ErrorCode::InvalidParams, invalid.to_string()))?;
@@ -113,7 +167,10 @@ pub(crate) async fn register(
     let user = UserRecord {
         user_id: uuid::Uuid::new_v4().to_string(),
         username: params.username,
-        password_hash: password::hash(&params.password).await?,
+        password_hash: service
+            .hashing
+            .hash(&params.password, slot_wait(&ctx))
+            .await?,
     };
     tracing::Span::current().record("user_id", user.user_id.as_str());
     if !service.store.create_user(&user).await? {
@@ -139,13 +196,16 @@ pub(crate) async fn register(
     })
 }
 
-/// `auth.login`: a token pair for the right password; throttled per username.
+/// `auth.login`: a token pair for the right password; throttled per (username, address) and per
+/// address, the attempt counted before its password is checked.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub(crate) async fn login(
     service: Arc<Service>,
-    _ctx: RequestContext,
+    ctx: RequestContext,
     params: Credentials,
 ) -> Result<Tokens, Failure> {
+    let client = client_of(&ctx);
+    service.count_request(client).await?;
     // No user can have credentials outside the rules, so such a pair is simply wrong.
     if validate::username(&params.username).is_err()
         || validate::password(&params.password).is_err()
@@ -153,38 +213,56 @@ pub(crate) async fn login(
         return Err(refuse(ErrorCode::Unauthorized, WRONG_CREDENTIALS));
     }
     let store = &service.store;
-    if store.failed_logins(&params.username).await? >= MAX_FAILED_LOGINS {
-        return Err(refuse(ErrorCode::RateLimited, TOO_MANY_FAILURES));
-    }
-    let user = match store.find_user(&params.username).await? {
-        Some(user) if password::verify(&params.password, &user.password_hash).await? => user,
-        Some(_) => {
-            store
-                .record_failed_login(&params.username, FAILED_LOGIN_WINDOW)
-                .await?;
-            return Err(refuse(ErrorCode::Unauthorized, WRONG_CREDENTIALS));
-        }
-        None => {
-            // As long as a real check, so the answer's timing does not tell which names exist.
-            password::verify_dummy(&params.password).await?;
-            store
-                .record_failed_login(&params.username, FAILED_LOGIN_WINDOW)
-                .await?;
-            return Err(refuse(ErrorCode::Unauthorized, WRONG_CREDENTIALS));
-        }
+    let admission = store
+        .admit_login(&params.username, client, &LOGIN_LIMITS)
+        .await?;
+    refused_unless_allowed(admission, TOO_MANY_FAILURES)?;
+    // Counted as a failure already: only a right password or an attempt never checked settles.
+    let settle = match check_password(&service, &ctx, &params).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => return Err(refuse(ErrorCode::Unauthorized, WRONG_CREDENTIALS)),
+        Err(failure) => Err(failure),
     };
+    let outcome = match settle {
+        Ok(_) => Settle::Succeeded,
+        Err(_) => Settle::NotChecked,
+    };
+    if let Err(error) = store.settle_login(&params.username, client, outcome).await {
+        tracing::warn!(%error, ?outcome, "could not settle a login attempt");
+    }
+    let user = settle?;
     tracing::Span::current().record("user_id", user.user_id.as_str());
-    store.clear_failed_logins(&params.username).await?;
     service.issue(&user.user_id).await
+}
+
+/// The user whose password `params` has, or `None` for a wrong password or an unknown name.
+async fn check_password(
+    service: &Service,
+    ctx: &RequestContext,
+    params: &Credentials,
+) -> Result<Option<UserRecord>, Failure> {
+    let hashing = &service.hashing;
+    let Some(user) = service.store.find_user(&params.username).await? else {
+        // As long as a real check, so the answer's timing does not tell which names exist.
+        hashing
+            .verify_dummy(&params.password, slot_wait(ctx))
+            .await?;
+        return Ok(None);
+    };
+    let right = hashing
+        .verify(&params.password, &user.password_hash, slot_wait(ctx))
+        .await?;
+    Ok(right.then_some(user))
 }
 
 /// `auth.refresh`: the token is used up and a new pair issued.
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub(crate) async fn refresh(
     service: Arc<Service>,
-    _ctx: RequestContext,
+    ctx: RequestContext,
     params: RefreshParams,
 ) -> Result<Tokens, Failure> {
+    service.count_request(client_of(&ctx)).await?;
     let bad_token = || refuse(ErrorCode::Unauthorized, BAD_REFRESH_TOKEN);
     if !tokens::is_well_formed(&params.refresh_token) {
         return Err(bad_token());

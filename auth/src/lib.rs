@@ -1,6 +1,7 @@
 //! Warren's auth service: registration and login with username and password (argon2id), access
 //! tokens as short-lived JWTs (HS256, subject = user id), opaque refresh tokens that rotate on use
-//! and can be revoked, and a per-username throttle on failed logins.
+//! and can be revoked; a failed-login throttle per (username, client address) and per address, a
+//! request rate per address, and a bounded number of password hashes at once.
 //!
 //! It answers `auth.register`, `auth.login`, `auth.refresh`, `auth.logout` and the
 //! service-to-service `auth.revoke_user` on the bus (see `warren_contracts::auth`), and calls
@@ -8,9 +9,10 @@
 //!
 //! ```text
 //! lib.rs          serve / router: the methods wired to their handlers
-//! config.rs       AuthConfig: JWT secret, token lifetimes; the login throttle's limits
+//! config.rs       AuthConfig: JWT secret, token lifetimes, hashing slots, rate; throttle limits
 //! handlers.rs     one function per method; internal failures logged and hidden here
-//! password.rs     argon2id hash and verify, on the blocking pool
+//! hashing.rs      Hashing: the bounded slots (and their reused memory) hashes run in
+//! password.rs     argon2id hash and verify in a given memory area, PHC strings
 //! tokens.rs       JWT access tokens; random refresh tokens and their SHA-256 digests
 //! validate.rs     username and password rules
 //! store/          AuthStore: the storage trait, in memory and on Redis
@@ -18,16 +20,23 @@
 
 mod config;
 mod handlers;
+mod hashing;
 mod password;
 pub mod store;
 mod tokens;
 mod validate;
 
 pub use config::{
-    AuthConfig, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_REFRESH_TOKEN_TTL, FAILED_LOGIN_WINDOW,
-    MAX_FAILED_LOGINS,
+    AuthConfig, DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_AUTH_RATE_PER_ADDRESS,
+    DEFAULT_HASH_QUEUE_TIMEOUT, DEFAULT_REFRESH_TOKEN_TTL, FAILED_LOGIN_WINDOW, LOGIN_LIMITS,
+    MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS, RATE_WINDOW, UNKNOWN_CLIENT,
+    default_hash_concurrency,
 };
-pub use store::{AuthStore, MemoryStore, REDIS_PREFIX, RedisStore, StoreError, UserRecord};
+pub use hashing::{BUSY_RETRY_AFTER, HashError, Hashing};
+pub use store::{
+    Admission, AuthStore, LoginLimits, MemoryStore, REDIS_PREFIX, RedisStore, Settle, StoreError,
+    UserRecord,
+};
 
 use handlers::{Failure, Service};
 use std::future::Future;
@@ -48,7 +57,22 @@ pub async fn serve(
 
 /// The `auth.*` methods with their handlers; `bus` is what they call `accounts.create` on.
 pub fn router(bus: Bus, store: Arc<dyn AuthStore>, config: AuthConfig) -> Router {
-    let service = Arc::new(Service::new(bus, store, &config));
+    let hashing = Arc::new(Hashing::new(
+        config.hash_concurrency,
+        config.hash_queue_timeout,
+    ));
+    router_with(bus, store, config, hashing)
+}
+
+/// As [`router`], hashing in the given slots (`config`'s hashing settings are then unused): for
+/// tests that watch the slots.
+pub fn router_with(
+    bus: Bus,
+    store: Arc<dyn AuthStore>,
+    config: AuthConfig,
+    hashing: Arc<Hashing>,
+) -> Router {
+    let service = Arc::new(Service::new(bus, store, &config, hashing));
     let router = Router::new(SERVICE);
     let router = route::<Register, _, _>(router, &service, handlers::register);
     let router = route::<Login, _, _>(router, &service, handlers::login);

@@ -22,12 +22,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let config = AuthConfig {
-        jwt_secret: warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
-            .map_err(anyhow::Error::msg)?,
-        access_token_ttl: args.auth.access_token_ttl,
-        refresh_token_ttl: args.auth.refresh_token_ttl,
-    };
+    let jwt_secret =
+        warren_runtime::jwt_secret(&args.auth.jwt, &args.backends).map_err(anyhow::Error::msg)?;
+    let config = AuthConfig::from_settings(jwt_secret, &args.auth);
     let prefix = format!(
         "{}{}",
         args.backends.redis_namespace,

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{Instant, sleep_until};
-use warren_auth::{AuthConfig, AuthStore, MemoryStore, StoreError, UserRecord};
+use warren_auth::{
+    Admission, AuthConfig, AuthStore, LoginLimits, MemoryStore, Settle, StoreError, UserRecord,
+};
 use warren_bus::{Bus, CallOptions, Router, ServeOptions, ServerHandle};
 use warren_contracts::accounts::{Account, Create, INITIAL_RATING, NewAccount};
 use warren_contracts::auth::{
@@ -23,9 +25,9 @@ const PASSWORD: &str = "correct horse battery";
 
 fn config() -> AuthConfig {
     AuthConfig {
-        jwt_secret: SECRET.to_vec(),
         access_token_ttl: ACCESS_TTL,
         refresh_token_ttl: Duration::from_secs(3600),
+        ..AuthConfig::new(SECRET)
     }
 }
 
@@ -523,13 +525,18 @@ impl AuthStore for DownStore {
     async fn take_refresh_token(&self, _: &str) -> Result<Option<String>, StoreError> {
         down()
     }
-    async fn failed_logins(&self, _: &str) -> Result<u32, StoreError> {
+    async fn admit_login(
+        &self,
+        _: &str,
+        _: &str,
+        _: &LoginLimits,
+    ) -> Result<Admission, StoreError> {
         down()
     }
-    async fn record_failed_login(&self, _: &str, _: Duration) -> Result<u32, StoreError> {
+    async fn settle_login(&self, _: &str, _: &str, _: Settle) -> Result<(), StoreError> {
         down()
     }
-    async fn clear_failed_logins(&self, _: &str) -> Result<(), StoreError> {
+    async fn count_request(&self, _: &str, _: u32, _: Duration) -> Result<Admission, StoreError> {
         down()
     }
 }

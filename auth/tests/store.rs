@@ -7,8 +7,8 @@ mod common;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{Instant, sleep, sleep_until};
-use warren_auth::{AuthStore, RedisStore, UserRecord};
+use tokio::time::{Instant, sleep_until};
+use warren_auth::{Admission, AuthStore, LoginLimits, RedisStore, Settle, UserRecord};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -189,38 +189,112 @@ async fn refresh_tokens_expire_after_their_ttl(store: Arc<dyn AuthStore>) {
     );
 }
 
-async fn failed_logins_are_counted_per_name_in_any_case(store: Arc<dyn AuthStore>) {
-    assert_eq!(store.failed_logins("Grace").await.unwrap(), 0);
-    for expected in 1..=3 {
-        let count = store.record_failed_login("grace", HOUR).await.unwrap();
-        assert_eq!(count, expected);
+const LIMITS: LoginLimits = LoginLimits {
+    per_name_and_address: 3,
+    per_address: 5,
+    window: HOUR,
+};
+
+fn refused(admission: Admission) -> Duration {
+    match admission {
+        Admission::Refused { retry_after } => retry_after,
+        Admission::Allowed => panic!("expected a refusal"),
     }
-    assert_eq!(store.failed_logins("GRACE").await.unwrap(), 3);
-    assert_eq!(store.record_failed_login("heidi", HOUR).await.unwrap(), 1);
-    store.clear_failed_logins("Grace").await.unwrap();
-    assert_eq!(store.failed_logins("grace").await.unwrap(), 0);
-    assert_eq!(
-        store.failed_logins("heidi").await.unwrap(),
-        1,
-        "other names keep theirs"
-    );
-    store.clear_failed_logins("nobody").await.unwrap();
 }
 
-async fn the_failure_window_starts_at_the_first_failure(store: Arc<dyn AuthStore>) {
-    let window = Duration::from_millis(400);
-    assert_eq!(store.record_failed_login("ivan", window).await.unwrap(), 1);
-    let first = Instant::now();
-    // A later failure counts in the same window without extending it.
-    sleep(window / 2).await;
-    assert_eq!(store.record_failed_login("ivan", window).await.unwrap(), 2);
-    assert_eq!(store.failed_logins("ivan").await.unwrap(), 2);
-    sleep_until(first + window + Duration::from_millis(20)).await;
-    assert_eq!(store.failed_logins("ivan").await.unwrap(), 0);
+async fn login_failures_count_per_name_and_address(store: Arc<dyn AuthStore>) {
+    for _ in 0..LIMITS.per_name_and_address {
+        let admission = store
+            .admit_login("Grace", "10.0.0.1", &LIMITS)
+            .await
+            .unwrap();
+        assert_eq!(admission, Admission::Allowed);
+    }
+    let wait = refused(
+        store
+            .admit_login("GRACE", "10.0.0.1", &LIMITS)
+            .await
+            .unwrap(),
+    );
+    assert!(wait > Duration::ZERO && wait <= HOUR, "{wait:?}");
     assert_eq!(
-        store.record_failed_login("ivan", window).await.unwrap(),
-        1,
-        "a new window"
+        store
+            .admit_login("grace", "10.0.0.2", &LIMITS)
+            .await
+            .unwrap(),
+        Admission::Allowed,
+        "another address is not locked out"
+    );
+    store
+        .settle_login("grace", "10.0.0.1", Settle::Succeeded)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .admit_login("grace", "10.0.0.1", &LIMITS)
+            .await
+            .unwrap(),
+        Admission::Allowed,
+        "a success clears the pair"
+    );
+}
+
+async fn an_address_is_limited_across_names(store: Arc<dyn AuthStore>) {
+    for i in 0..LIMITS.per_address {
+        let name = format!("name{i}");
+        let admission = store.admit_login(&name, "10.0.0.9", &LIMITS).await.unwrap();
+        assert_eq!(admission, Admission::Allowed);
+    }
+    refused(
+        store
+            .admit_login("fresh", "10.0.0.9", &LIMITS)
+            .await
+            .unwrap(),
+    );
+    // An attempt never checked is taken back, and makes room for one more.
+    store
+        .settle_login("name0", "10.0.0.9", Settle::NotChecked)
+        .await
+        .unwrap();
+    let admission = store
+        .admit_login("fresh", "10.0.0.9", &LIMITS)
+        .await
+        .unwrap();
+    assert_eq!(admission, Admission::Allowed);
+    assert_eq!(
+        store
+            .admit_login("fresh", "10.0.0.10", &LIMITS)
+            .await
+            .unwrap(),
+        Admission::Allowed
+    );
+}
+
+async fn concurrent_attempts_are_admitted_up_to_the_limit(store: Arc<dyn AuthStore>) {
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let store = Arc::clone(&store);
+        attempts.spawn(async move { store.admit_login("ivan", "10.0.0.3", &LIMITS).await });
+    }
+    let admitted = attempts
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|a| *a.as_ref().unwrap() == Admission::Allowed)
+        .count();
+    assert_eq!(admitted, LIMITS.per_name_and_address as usize);
+}
+
+async fn requests_are_limited_per_address_and_window(store: Arc<dyn AuthStore>) {
+    for _ in 0..3 {
+        let admission = store.count_request("10.0.0.4", 3, HOUR).await.unwrap();
+        assert_eq!(admission, Admission::Allowed);
+    }
+    let wait = refused(store.count_request("10.0.0.4", 3, HOUR).await.unwrap());
+    assert!(wait > Duration::from_secs(3500) && wait <= HOUR, "{wait:?}");
+    assert_eq!(
+        store.count_request("10.0.0.5", 3, HOUR).await.unwrap(),
+        Admission::Allowed
     );
 }
 
@@ -230,8 +304,10 @@ both_stores!(
     a_refresh_token_is_taken_once,
     concurrent_takes_of_one_token_have_one_winner,
     refresh_tokens_expire_after_their_ttl,
-    failed_logins_are_counted_per_name_in_any_case,
-    the_failure_window_starts_at_the_first_failure,
+    login_failures_count_per_name_and_address,
+    an_address_is_limited_across_names,
+    concurrent_attempts_are_admitted_up_to_the_limit,
+    requests_are_limited_per_address_and_window,
 );
 
 async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
@@ -252,7 +328,10 @@ async fn redis_keys_follow_the_layout() {
                 .await
                 .unwrap()
         );
-        store.record_failed_login("judy", HOUR).await.unwrap();
+        let admitted = store.admit_login("judy", "::1", &LIMITS).await.unwrap();
+        assert_eq!(admitted, Admission::Allowed);
+        let counted = store.count_request("::1", 10, HOUR).await.unwrap();
+        assert_eq!(counted, Admission::Allowed);
 
         let id = &judy.user_id;
         let key = |rest: &str| format!("{prefix}{rest}");
@@ -261,7 +340,9 @@ async fn redis_keys_follow_the_layout() {
             key(&format!("user_id:{id}")),
             key(&format!("refresh:{token}")),
             key(&format!("user_refresh:{id}")),
-            key("failed_logins:judy"),
+            key("failed_logins:judy:{::1}"),
+            key("failed_logins_from:{::1}"),
+            key("requests_from:{::1}"),
         ];
         expected.sort();
         assert_eq!(common::keys_under(&mut conn, &prefix).await, expected);
@@ -275,7 +356,9 @@ async fn redis_keys_follow_the_layout() {
         for expiring in [
             key(&format!("refresh:{token}")),
             key(&format!("user_refresh:{id}")),
-            key("failed_logins:judy"),
+            key("failed_logins:judy:{::1}"),
+            key("failed_logins_from:{::1}"),
+            key("requests_from:{::1}"),
         ] {
             let left = pttl(&mut conn, &expiring).await;
             assert!(left > 0 && left <= 3_600_000, "{expiring}: {left}");
@@ -290,8 +373,12 @@ async fn redis_keys_follow_the_layout() {
         assert!(store.delete_user(&judy.user_id).await.unwrap());
         assert_eq!(
             common::keys_under(&mut conn, &prefix).await,
-            vec![key("failed_logins:judy")],
-            "only the throttle, which expires by itself, outlives the user"
+            vec![
+                key("failed_logins:judy:{::1}"),
+                key("failed_logins_from:{::1}"),
+                key("requests_from:{::1}"),
+            ],
+            "only the throttles, which expire by themselves, outlive the user"
         );
     })
     .await;

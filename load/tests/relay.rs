@@ -31,6 +31,9 @@ impl Server {
                 jwt_secret: SECRET.to_vec(),
                 access_token_ttl: Duration::from_secs(900),
                 refresh_token_ttl: Duration::from_secs(3600),
+                // Every simulated client reaches auth through the gateway from one address.
+                auth_rate_per_address: u32::MAX,
+                ..warren_auth::AuthConfig::new(SECRET)
             },
             grace_period: Duration::from_secs(30),
             private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),

@@ -153,6 +153,16 @@ pub struct AuthSettings {
     /// Refresh token lifetime.
     #[arg(long, env = "WARREN_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = positive_duration)]
     pub refresh_token_ttl: Duration,
+    /// Password hashes computed at once per auth instance (each holds 19 MiB while it runs);
+    /// unset: the core count.
+    #[arg(long, env = "WARREN_HASH_CONCURRENCY", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub hash_concurrency: Option<usize>,
+    /// Longest wait for a hashing slot before a register or login answers `rate_limited`.
+    #[arg(long, env = "WARREN_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub hash_queue_timeout: Duration,
+    /// Logins, registrations and refreshes per client address per minute.
+    #[arg(long, env = "WARREN_AUTH_RATE_PER_ADDRESS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_per_address: u32,
 }
 
 /// What the accounts service needs (nothing of its own yet beyond the backends).
@@ -313,6 +323,9 @@ mod tests {
         assert_eq!(parsed.gateway.send_queue, 256);
         assert!(parsed.gateway.cors_origins.is_empty());
         assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(parsed.auth.hash_concurrency, None, "the core count");
+        assert_eq!(parsed.auth.hash_queue_timeout, Duration::from_secs(2));
+        assert_eq!(parsed.auth.auth_rate_per_address, 60);
         assert_eq!(parsed.sessions.grace_period, Duration::from_secs(30));
         assert_eq!(
             parsed.private_rooms.private_room_ttl,

@@ -97,6 +97,7 @@ pub async fn start_configured(
             jwt_secret: SECRET.to_vec(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
+            ..warren_auth::AuthConfig::new(SECRET)
         },
         grace_period: GRACE,
         private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),

@@ -1,8 +1,9 @@
-//! The in-memory store: one mutex over a few maps, for the embedded mode and tests. Expired
-//! entries are dropped when touched and in a sweep every few hundred writes, so unused tokens and
-//! failure counts do not pile up.
+//! The in-memory store: one mutex over a few maps, for the embedded mode and tests. Every check
+//! and count of a throttle happens under that one lock, so it is atomic as the Redis scripts are.
+//! Expired entries are dropped when touched and in a sweep every few hundred writes, so unused
+//! tokens and counts do not pile up.
 
-use super::{AuthStore, StoreError, UserRecord, username_key};
+use super::{Admission, AuthStore, LoginLimits, Settle, StoreError, UserRecord, username_key};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,9 +34,60 @@ struct State {
     refresh: HashMap<String, (String, Instant)>,
     /// User id to the digests of their tokens.
     user_refresh: HashMap<String, HashSet<String>>,
-    /// Lowercase username to (failures, end of window).
-    failures: HashMap<String, (u32, Instant)>,
+    /// (lowercase username, client address) to its failed logins.
+    failures: HashMap<(String, String), Window>,
+    /// Client address to its failed logins, whatever the names.
+    address_failures: HashMap<String, Window>,
+    /// Client address to its throttled requests.
+    requests: HashMap<String, Window>,
     writes_since_sweep: u32,
+}
+
+/// A count in a fixed window, like a Redis counter with an expiry.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    count: u32,
+    ends: Instant,
+}
+
+impl Window {
+    /// The count now: 0 once the window is over.
+    fn count(&self, now: Instant) -> u32 {
+        if self.ends > now { self.count } else { 0 }
+    }
+
+    fn retry_after(&self, now: Instant) -> Duration {
+        self.ends
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Counts one more, opening a window of `length` if none is open.
+    fn add(&mut self, now: Instant, length: Duration) {
+        if self.ends <= now {
+            *self = Window {
+                count: 0,
+                ends: deadline(now, length),
+            };
+        }
+        self.count = self.count.saturating_add(1);
+    }
+
+    fn take_back(&mut self) {
+        self.count = self.count.saturating_sub(1);
+    }
+}
+
+/// The live window under `key`, or a closed one.
+fn window<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Window>,
+    key: K,
+    now: Instant,
+) -> &mut Window {
+    map.entry(key).or_insert(Window {
+        count: 0,
+        ends: now,
+    })
 }
 
 impl MemoryStore {
@@ -57,7 +109,9 @@ impl State {
             return;
         }
         self.writes_since_sweep = 0;
-        self.failures.retain(|_, (_, end)| *end > now);
+        self.failures.retain(|_, window| window.ends > now);
+        self.address_failures.retain(|_, window| window.ends > now);
+        self.requests.retain(|_, window| window.ends > now);
         let refresh = &mut self.refresh;
         refresh.retain(|_, (_, expiry)| *expiry > now);
         self.user_refresh.retain(|_, digests| {
@@ -142,37 +196,79 @@ impl AuthStore for MemoryStore {
             .map(|(user_id, _)| user_id))
     }
 
-    async fn failed_logins(&self, username: &str) -> Result<u32, StoreError> {
-        let now = Instant::now();
-        let state = self.lock();
-        Ok(match state.failures.get(&username_key(username)) {
-            Some((count, end)) if *end > now => *count,
-            _ => 0,
-        })
-    }
-
-    async fn record_failed_login(
+    async fn admit_login(
         &self,
         username: &str,
-        window: Duration,
-    ) -> Result<u32, StoreError> {
+        client: &str,
+        limits: &LoginLimits,
+    ) -> Result<Admission, StoreError> {
         let now = Instant::now();
-        let mut state = self.lock();
-        let entry = state
-            .failures
-            .entry(username_key(username))
-            .or_insert((0, now));
-        if entry.1 <= now {
-            *entry = (0, deadline(now, window));
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let pair = window(
+            &mut state.failures,
+            (username_key(username), client.to_owned()),
+            now,
+        );
+        let mut wait = None;
+        if pair.count(now) >= limits.per_name_and_address {
+            wait = Some(pair.retry_after(now));
         }
-        entry.0 = entry.0.saturating_add(1);
-        let count = entry.0;
+        let address = window(&mut state.address_failures, client.to_owned(), now);
+        if address.count(now) >= limits.per_address {
+            wait = wait.max(Some(address.retry_after(now)));
+        }
+        if let Some(retry_after) = wait {
+            return Ok(Admission::Refused { retry_after });
+        }
+        address.add(now, limits.window);
+        pair.add(now, limits.window);
         state.wrote(now);
-        Ok(count)
+        Ok(Admission::Allowed)
     }
 
-    async fn clear_failed_logins(&self, username: &str) -> Result<(), StoreError> {
-        self.lock().failures.remove(&username_key(username));
+    async fn settle_login(
+        &self,
+        username: &str,
+        client: &str,
+        settle: Settle,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let pair = (username_key(username), client.to_owned());
+        match settle {
+            Settle::Succeeded => {
+                state.failures.remove(&pair);
+            }
+            Settle::NotChecked => {
+                if let Some(window) = state.failures.get_mut(&pair) {
+                    window.take_back();
+                }
+            }
+        }
+        if let Some(window) = state.address_failures.get_mut(client) {
+            window.take_back();
+        }
         Ok(())
+    }
+
+    async fn count_request(
+        &self,
+        client: &str,
+        limit: u32,
+        window_length: Duration,
+    ) -> Result<Admission, StoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let requests = window(&mut state.requests, client.to_owned(), now);
+        requests.add(now, window_length);
+        let admission = if requests.count > limit {
+            Admission::Refused {
+                retry_after: requests.retry_after(now),
+            }
+        } else {
+            Admission::Allowed
+        };
+        state.wrote(now);
+        Ok(admission)
     }
 }

@@ -1,5 +1,6 @@
-//! Where the auth service keeps its state: credentials by username, refresh tokens by digest, and
-//! failed-login counts. A small trait, implemented in memory (the embedded mode and fast tests) and
+//! Where the auth service keeps its state: credentials by username, refresh tokens by digest,
+//! failed-login counts by (username, client address) and by address, and request counts by
+//! address. A small trait, implemented in memory (the embedded mode and fast tests) and
 //! on Redis (several instances sharing one state).
 //!
 //! Usernames are unique case-insensitively: every method taking a username looks it up by
@@ -45,6 +46,36 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The limits of the login throttle (see `crate::config` for the values in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failures of one username from one client address.
+    pub per_name_and_address: u32,
+    /// Failures from one client address, whatever the names.
+    pub per_address: u32,
+    /// How long failures count, from the first one.
+    pub window: Duration,
+}
+
+/// Whether a throttled request may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// Over a limit until the window ends, `retry_after` from now.
+    Refused {
+        retry_after: Duration,
+    },
+}
+
+/// How an admitted login attempt ended, when not as a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The password was right.
+    Succeeded,
+    /// The password was never checked (no hashing slot, a store failure).
+    NotChecked,
+}
+
 /// The key a username is unique under: its lowercase form.
 pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
@@ -77,17 +108,34 @@ pub trait AuthStore: Send + Sync {
     /// token, one gets the user and the other `None`, as for an unknown or expired token.
     async fn take_refresh_token(&self, digest: &str) -> Result<Option<String>, StoreError>;
 
-    /// Failed logins of `username` in the current window (0 when there is none).
-    async fn failed_logins(&self, username: &str) -> Result<u32, StoreError>;
-
-    /// Counts one failed login of `username` and returns the count in the window. The first
-    /// failure opens a window of length `window`; the count goes when the window ends.
-    async fn record_failed_login(
+    /// Admits a login attempt of `username` from `client` unless the failures counted in the
+    /// window reach a limit, for the pair or for the address; an admitted attempt is counted as a
+    /// failure at once, before its password is checked, so concurrent guesses cannot outrun the
+    /// count. Checking and counting are one atomic step. Each count's window opens at its first
+    /// failure and lasts `limits.window`.
+    async fn admit_login(
         &self,
         username: &str,
-        window: Duration,
-    ) -> Result<u32, StoreError>;
+        client: &str,
+        limits: &LoginLimits,
+    ) -> Result<Admission, StoreError>;
 
-    /// Forgets the failed logins of `username`.
-    async fn clear_failed_logins(&self, username: &str) -> Result<(), StoreError>;
+    /// Settles an admitted attempt whose password was right ([`Settle::Succeeded`]: the pair's
+    /// count goes, the address's failure is taken back) or never checked ([`Settle::NotChecked`]:
+    /// both counts are taken back).
+    async fn settle_login(
+        &self,
+        username: &str,
+        client: &str,
+        settle: Settle,
+    ) -> Result<(), StoreError>;
+
+    /// Counts one request from `client` in a fixed window of length `window` opened by its first
+    /// request; refuses it once the window holds more than `limit`.
+    async fn count_request(
+        &self,
+        client: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Admission, StoreError>;
 }

@@ -9,10 +9,18 @@
 //! refresh:<sha-256 hex>        string: the user id, expires with the token a live refresh token
 //! user_refresh:<user id>       sorted set: token digests scored by expiry   a user's tokens
 //!                              (ms), expires with the newest token
-//! failed_logins:<lowercase>    integer, expires at the end of the window   the login throttle
+//! failed_logins:<lowercase name>:{<address>}
+//!                              integer, expires at the end of its window   failures of a name
+//!                                                                          from an address
+//! failed_logins_from:{<address>}
+//!                              integer, expires at the end of its window   failures from an address
+//! requests_from:{<address>}    integer, expires after the minute          throttled requests
 //! ```
+//!
+//! The address is in braces, a Redis Cluster hash tag, so that the two counts one login checks
+//! live in one slot and one script may touch both.
 
-use super::{AuthStore, StoreError, UserRecord, username_key};
+use super::{Admission, AuthStore, LoginLimits, Settle, StoreError, UserRecord, username_key};
 use ::redis::aio::ConnectionManager;
 use ::redis::{RedisError, Script};
 use std::sync::LazyLock;
@@ -93,16 +101,59 @@ static TAKE_REFRESH_TOKEN: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Counts a failed login; the first one of a window sets the window's end.
-/// KEYS: failed_logins. ARGV: window ms.
-static RECORD_FAILED_LOGIN: LazyLock<Script> = LazyLock::new(|| {
+/// Admits a login attempt unless a failure count is at its limit, and then counts it as a failure;
+/// each count's first failure opens its window. Returns 0 when admitted, otherwise the
+/// milliseconds until the blocking window ends.
+/// KEYS: pair count, address count. ARGV: pair limit, address limit, window ms.
+static ADMIT_LOGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local wait = 0
+        for i, key in ipairs(KEYS) do
+            if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then
+                wait = math.max(wait, redis.call('PTTL', key), 1)
+            end
+        end
+        if wait > 0 then return wait end
+        for _, key in ipairs(KEYS) do
+            redis.call('INCR', key)
+            if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[3]) end
+        end
+        return 0
+        ",
+    )
+});
+
+/// Settles an admitted attempt: `succeeded` deletes the pair's count, `not_checked` takes one back
+/// from it; both take one back from the address's count.
+/// KEYS: pair count, address count. ARGV: `succeeded` or `not_checked`.
+static SETTLE_LOGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local function take_back(key)
+            if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+        end
+        if ARGV[1] == 'succeeded' then redis.call('DEL', KEYS[1]) else take_back(KEYS[1]) end
+        take_back(KEYS[2])
+        return 0
+        ",
+    )
+});
+
+/// Counts a request in its address's window, the first one opening it. Returns 0 within the limit,
+/// otherwise the milliseconds until the window ends.
+/// KEYS: request count. ARGV: limit, window ms.
+static COUNT_REQUEST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local count = redis.call('INCR', KEYS[1])
-        if redis.call('PTTL', KEYS[1]) < 0 then
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+        local ttl = redis.call('PTTL', KEYS[1])
+        if ttl < 0 then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            ttl = tonumber(ARGV[2])
         end
-        return count
+        if count > tonumber(ARGV[1]) then return math.max(ttl, 1) end
+        return 0
         ",
     )
 });
@@ -140,6 +191,28 @@ impl RedisStore {
 
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// The two failure counts of a login: of the name from the address, and of the address.
+    fn login_keys(&self, username: &str, client: &str) -> [String; 2] {
+        [
+            self.key(
+                "failed_logins",
+                &format!("{}:{{{client}}}", username_key(username)),
+            ),
+            self.key("failed_logins_from", &format!("{{{client}}}")),
+        ]
+    }
+}
+
+/// A script's answer: 0 to go on, otherwise the milliseconds to wait.
+fn admission(wait_ms: u64) -> Admission {
+    if wait_ms == 0 {
+        Admission::Allowed
+    } else {
+        Admission::Refused {
+            retry_after: Duration::from_millis(wait_ms),
+        }
     }
 }
 
@@ -231,32 +304,53 @@ impl AuthStore for RedisStore {
         Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
     }
 
-    async fn failed_logins(&self, username: &str) -> Result<u32, StoreError> {
-        let count: Option<u32> = ::redis::cmd("GET")
-            .arg(self.key("failed_logins", &username_key(username)))
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(count.unwrap_or(0))
-    }
-
-    async fn record_failed_login(
+    async fn admit_login(
         &self,
         username: &str,
-        window: Duration,
-    ) -> Result<u32, StoreError> {
-        let mut invocation = RECORD_FAILED_LOGIN.prepare_invoke();
+        client: &str,
+        limits: &LoginLimits,
+    ) -> Result<Admission, StoreError> {
+        let [pair, address] = self.login_keys(username, client);
+        let mut invocation = ADMIT_LOGIN.prepare_invoke();
         invocation
-            .key(self.key("failed_logins", &username_key(username)))
-            .arg(millis(window));
-        let count: u64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+            .key(pair)
+            .key(address)
+            .arg(limits.per_name_and_address)
+            .arg(limits.per_address)
+            .arg(millis(limits.window));
+        let wait: u64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(admission(wait))
     }
 
-    async fn clear_failed_logins(&self, username: &str) -> Result<(), StoreError> {
-        ::redis::cmd("DEL")
-            .arg(self.key("failed_logins", &username_key(username)))
-            .exec_async(&mut self.conn.clone())
-            .await?;
+    async fn settle_login(
+        &self,
+        username: &str,
+        client: &str,
+        settle: Settle,
+    ) -> Result<(), StoreError> {
+        let [pair, address] = self.login_keys(username, client);
+        let outcome = match settle {
+            Settle::Succeeded => "succeeded",
+            Settle::NotChecked => "not_checked",
+        };
+        let mut invocation = SETTLE_LOGIN.prepare_invoke();
+        invocation.key(pair).key(address).arg(outcome);
+        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(())
+    }
+
+    async fn count_request(
+        &self,
+        client: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Admission, StoreError> {
+        let mut invocation = COUNT_REQUEST.prepare_invoke();
+        invocation
+            .key(self.key("requests_from", &format!("{{{client}}}")))
+            .arg(limit)
+            .arg(millis(window));
+        let wait: u64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(admission(wait))
     }
 }
