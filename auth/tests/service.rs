@@ -3,16 +3,17 @@
 
 mod common;
 
+use common::accounts::{ACCOUNTS_FAILURE, FakeAccounts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{Instant, sleep_until};
 use warren_auth::{
     Admission, AuthConfig, AuthStore, LoginLimits, MemoryStore, Settle, StoreError, UserRecord,
 };
-use warren_bus::{Bus, CallOptions, Router, ServeOptions, ServerHandle};
-use warren_contracts::accounts::{Account, Create, INITIAL_RATING, NewAccount};
+use warren_bus::{Bus, CallOptions, ServeOptions, ServerHandle};
+use warren_contracts::accounts::NewAccount;
 use warren_contracts::auth::{
     Claims, Credentials, Login, Logout, Refresh, RefreshToken, Register, RevokeUser,
     RevokeUserMethod, Tokens,
@@ -28,43 +29,6 @@ fn config() -> AuthConfig {
         access_token_ttl: ACCESS_TTL,
         refresh_token_ttl: Duration::from_secs(3600),
         ..AuthConfig::new(SECRET)
-    }
-}
-
-/// A stand-in for the accounts service: records `accounts.create` calls, and can be told to fail.
-#[derive(Clone, Default)]
-struct FakeAccounts {
-    created: Arc<Mutex<Vec<NewAccount>>>,
-    failing: Arc<AtomicBool>,
-}
-
-const ACCOUNTS_FAILURE: &str = "accounts could not store the account";
-
-impl FakeAccounts {
-    async fn serve(&self, bus: &Bus) -> ServerHandle {
-        let fake = self.clone();
-        let router = Router::new("accounts").method::<Create, _, _>(move |_, params| {
-            let fake = fake.clone();
-            async move {
-                if fake.failing.load(Ordering::SeqCst) {
-                    return Err(WireError::new(ErrorCode::Unavailable, ACCOUNTS_FAILURE));
-                }
-                fake.created.lock().unwrap().push(params.clone());
-                Ok(Account {
-                    user_id: params.user_id,
-                    display_name: params.username.clone(),
-                    username: params.username,
-                    rating: INITIAL_RATING,
-                    games_played: 0,
-                    games_won: 0,
-                })
-            }
-        });
-        bus.serve(router, ServeOptions::default()).await.unwrap()
-    }
-
-    fn created(&self) -> Vec<NewAccount> {
-        self.created.lock().unwrap().clone()
     }
 }
 

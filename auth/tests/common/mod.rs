@@ -2,6 +2,8 @@
 //! test's own that is emptied when the test ends, and running a scenario against either store.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod accounts;
+
 use redis::aio::ConnectionManager;
 use std::future::Future;
 use std::sync::Arc;
