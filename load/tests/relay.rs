@@ -31,8 +31,10 @@ impl Server {
                 jwt_secret: SECRET.to_vec(),
                 access_token_ttl: Duration::from_secs(900),
                 refresh_token_ttl: Duration::from_secs(3600),
-                // Every simulated client reaches auth through the gateway from one address.
+                // Every simulated client reaches auth through the gateway from one address, and many
+                // register at once: the load is not about the auth throttles.
                 auth_rate_per_address: u32::MAX,
+                hash_queue_timeout: Duration::from_secs(30),
                 ..warren_auth::AuthConfig::new(SECRET)
             },
             grace_period: Duration::from_secs(30),

@@ -97,6 +97,11 @@ pub async fn start_configured(
             jwt_secret: SECRET.to_vec(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(3600),
+            // The test clients all reach auth from one address, and dozens register at once on
+            // a machine of few cores: neither the per-address rate nor a short hashing queue is
+            // what these tests are about.
+            auth_rate_per_address: u32::MAX,
+            hash_queue_timeout: Duration::from_secs(30),
             ..warren_auth::AuthConfig::new(SECRET)
         },
         grace_period: GRACE,
