@@ -52,6 +52,11 @@ pub enum StartError {
     Serve(#[from] warren_bus::BusError),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("cannot listen on {address} (--admin-listen, WARREN_ADMIN_LISTEN): {source}")]
+    AdminListen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Every service's storage: in memory, or in Redis under each service's own prefix.
@@ -120,6 +125,9 @@ impl Stores {
 pub struct System {
     /// Where the gateway listens.
     pub address: SocketAddr,
+    /// Where the gateway serves `/metrics`, `/healthz` and `/readyz` apart from clients, when
+    /// `options.gateway.admin_listen` asked for it.
+    pub admin_address: Option<SocketAddr>,
     bus: Bus,
     servers: Vec<ServerHandle>,
     /// Stops the services' background work: event consumers (game results into ratings, presence
@@ -169,10 +177,19 @@ pub async fn start(
     let consumers = CancellationToken::new();
     let (servers, background) = start_services(&bus, stores, &options, &consumers).await?;
     let address = listener.local_addr()?;
+    let admin = match options.gateway.admin_listen {
+        Some(address) => Some(
+            warren_runtime::listen(address)
+                .map_err(|source| StartError::AdminListen { address, source })?,
+        ),
+        None => None,
+    };
+    let admin_address = admin.as_ref().map(TcpListener::local_addr).transpose()?;
     let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);
-    let gateway = tokio::spawn(warren_gateway::serve(listener, state));
+    let gateway = tokio::spawn(warren_gateway::serve_with_admin(listener, admin, state));
     Ok(System {
         address,
+        admin_address,
         bus,
         servers,
         consumers,

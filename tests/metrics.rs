@@ -39,7 +39,7 @@ fn value(text: &str, name: &str, wanted: &[(&str, &str)]) -> f64 {
 async fn scrape(system: &TestSystem) -> String {
     system
         .http
-        .get(format!("{}/metrics", system.base))
+        .get(format!("{}/metrics", system.admin_base))
         .send()
         .await
         .unwrap()

@@ -294,6 +294,7 @@ async fn one_request_is_one_trace_embedded() {
     let deployment = Deployment::new();
     let env = [
         ("WARREN_LISTEN", format!("127.0.0.1:{}", deployment.port)),
+        ("WARREN_ADMIN_LISTEN", "127.0.0.1:0".into()),
         ("WARREN_OTLP_ENDPOINT", endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
         ("RUST_LOG", "warn".into()),

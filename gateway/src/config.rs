@@ -1,5 +1,8 @@
 //! The gateway's configuration, as the binary hands it over.
 
+use crate::listener::ListenerLimits;
+use ipnet::IpNet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Every service whose `<service>.events` exchange the gateway listens to.
@@ -32,6 +35,17 @@ pub struct GatewayConfig {
     pub call_timeout: Duration,
     /// Largest HTTP request body.
     pub max_body_bytes: usize,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served apart from clients; `None`: nowhere
+    /// (whoever embeds the gateway serves them, or tests do without).
+    pub admin_listen: Option<SocketAddr>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// WebSocket upgrades per client address per minute.
+    pub connect_rate_per_address: u32,
+    /// WebSockets one user may hold here; one more closes their oldest.
+    pub max_sockets_per_user: usize,
+    /// Timeouts and the connection cap of the HTTP listener (constants, not settings).
+    pub listener: ListenerLimits,
 }
 
 impl GatewayConfig {
@@ -44,11 +58,15 @@ impl GatewayConfig {
             max_in_flight: settings.max_in_flight as usize,
             send_queue: settings.send_queue as usize,
             cors_origins: settings.cors_origins.clone(),
+            admin_listen: Some(settings.edge.admin_listen),
+            trusted_proxies: settings.edge.trusted_proxies.clone(),
+            connect_rate_per_address: settings.edge.connect_rate_per_address,
+            max_sockets_per_user: settings.edge.max_sockets_per_user as usize,
             ..Self::new(jwt_secret)
         }
     }
 
-    /// The design's defaults, with the given secret.
+    /// The design's defaults, with the given secret; no admin listener.
     pub fn new(jwt_secret: Vec<u8>) -> Self {
         Self {
             jwt_secret,
@@ -60,6 +78,11 @@ impl GatewayConfig {
             cors_origins: Vec::new(),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 65_536,
+            admin_listen: None,
+            trusted_proxies: Vec::new(),
+            connect_rate_per_address: 120,
+            max_sockets_per_user: 5,
+            listener: ListenerLimits::default(),
         }
     }
 }

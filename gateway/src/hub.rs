@@ -262,6 +262,19 @@ impl Hub {
         false
     }
 
+    /// The user's sockets here that are not already closing, beyond the newest `keep`, oldest
+    /// first (sockets are registered in the order they open).
+    pub fn oldest_beyond(&self, user_id: &str, keep: usize) -> Vec<Conn> {
+        let users = lock(&self.users);
+        let open: Vec<&Conn> = users
+            .sockets
+            .get(user_id)
+            .map(|sockets| sockets.iter().filter(|c| !c.is_kicked()).collect())
+            .unwrap_or_default();
+        let excess = open.len().saturating_sub(keep);
+        open.into_iter().take(excess).cloned().collect()
+    }
+
     /// Sockets open on this gateway.
     pub fn connections(&self) -> usize {
         lock(&self.users).sockets.values().map(Vec::len).sum()

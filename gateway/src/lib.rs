@@ -7,21 +7,25 @@
 //!
 //! ```text
 //! lib.rs       app() builds the Router from state; serve() runs it on a listener until shutdown
+//! listener.rs  the client listener: header and idle timeouts, a cap on open connections
+//! admin.rs     /metrics, /healthz, /readyz on the admin listener, apart from clients
 //! config.rs    GatewayConfig
 //! state.rs     AppState: bus, config, token verifier, hub, readiness probes, shutdown
 //! error.rs     ApiError: a stable code with a fitting HTTP status
 //! token.rs     access tokens: where they come from, whether they are valid
 //! hub.rs       connected sockets by user; event delivery; slow-client eviction
 //! cursor.rs    one socket's place in its user's event sequence: no duplicate, no gap
-//! http/        /v1 handlers, extractors, health, OpenAPI
-//! ws/          the WebSocket endpoint, JSON-RPC codec, client-facing method table
+//! http/        /v1 handlers, extractors (the client's address among them), health, OpenAPI
+//! ws/          the WebSocket endpoint, JSON-RPC codec, client-facing method table, admission
 //! ```
 
+pub mod admin;
 pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod listener;
 pub mod state;
 pub mod token;
 pub mod ws;
@@ -35,6 +39,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use warren_bus::BusError;
 
@@ -58,13 +63,20 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `*` among the origins allows any, without credentials: tower-http refuses `*` in a list (it
+/// panics), and no credentials are needed since tokens travel in the Authorization header.
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|origin| HeaderValue::from_str(origin).ok())
-        .collect();
+    let allow = if origins.iter().any(|origin| origin.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok()),
+        )
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
@@ -76,28 +88,47 @@ const SOCKET_CLOSE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Subscribes to events, then serves HTTP and WebSockets on `listener` until the state's
 /// shutdown token is cancelled. Then it stops accepting; HTTP requests in flight finish; each
 /// socket stops reading, sends the replies to the requests it holds, and closes with 1001.
+/// No admin listener: see [`serve_with_admin`].
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<(), GatewayError> {
+    serve_with_admin(listener, None, state).await
+}
+
+/// [`serve`], and `/metrics`, `/healthz` and `/readyz` on `admin` until the sockets have drained.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    state: AppState,
+) -> Result<(), GatewayError> {
     let shutdown = state.shutdown().clone();
     // Subscribed before the first client connects, so no event for it is missed.
     let subscription = hub::Hub::subscribe(state.bus()).await?;
     let events = tokio::spawn(Arc::clone(state.hub()).run(subscription, shutdown.clone()));
     let address = listener.local_addr()?;
-    tracing::info!(%address, "gateway listening");
+    let admin_stop = CancellationToken::new();
+    let admin = match admin {
+        Some(admin) => {
+            let admin_address = admin.local_addr()?;
+            tracing::info!(%address, admin = %admin_address, "gateway listening");
+            let serving = admin::serve(admin, state.clone(), admin_stop.clone());
+            Some(tokio::spawn(serving))
+        }
+        None => {
+            tracing::info!(%address, "gateway listening");
+            None
+        }
+    };
+    let purging = tokio::spawn({
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        async move { state.connect_limiter().purge_until(shutdown).await }
+    });
     let sockets = state.sockets().clone();
     // The sockets' own wait: their requests in flight (each bounded by the call timeout), then
     // the closing handshake.
     let drain = state.config().call_timeout + SOCKET_CLOSE;
-    // Without TCP_NODELAY, of a reply and an event written back to back the second waits for
-    // the client's delayed ACK: a 40 ms floor under every command's round trip.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not turn Nagle's algorithm off");
-        }
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    // axum waits for HTTP requests, not for upgraded connections: those are ours to wait for.
+    let limits = state.config().listener;
+    listener::serve(listener, app(state), limits, shutdown).await;
+    // The listener waits for HTTP requests, not for upgraded connections: those are ours to
+    // wait for.
     sockets.close();
     if tokio::time::timeout(drain, sockets.wait()).await.is_err() {
         tracing::warn!(
@@ -105,6 +136,15 @@ pub async fn serve(listener: TcpListener, state: AppState) -> Result<(), Gateway
             "sockets still open at the end of shutdown"
         );
     }
+    admin_stop.cancel();
+    if let Some(admin) = admin {
+        match admin.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the admin listener failed"),
+            Err(error) => tracing::error!(%error, "the admin listener task failed"),
+        }
+    }
+    let _ = purging.await;
     if let Err(error) = events.await {
         tracing::error!(%error, "event delivery task failed");
     }

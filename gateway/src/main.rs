@@ -36,6 +36,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
+    let admin_listen = args.gateway.edge.admin_listen;
+    let admin = warren_runtime::listen(admin_listen).with_context(|| {
+        format!("cannot listen on {admin_listen} (--admin-listen, WARREN_ADMIN_LISTEN)")
+    })?;
     let (broker, redis) = args.backends.describe();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -48,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let config = GatewayConfig::from_settings(&args.gateway, secret);
     let state = AppState::with_probes(bus.clone(), config, shutdown, probes);
-    warren_gateway::serve(listener, state).await?;
+    warren_gateway::serve_with_admin(listener, Some(admin), state).await?;
     bus.shutdown().await;
     Ok(())
 }

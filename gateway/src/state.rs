@@ -3,6 +3,7 @@
 use crate::config::GatewayConfig;
 use crate::hub::Hub;
 use crate::token::Verifier;
+use crate::ws::admission::ConnectLimiter;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ struct Inner {
     sockets: TaskTracker,
     /// This instance, in presence events.
     gateway_id: String,
+    /// WebSocket upgrades per client address, counted here only.
+    connect_limiter: ConnectLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,6 +56,7 @@ impl AppState {
         let verifier = Verifier::new(&config.jwt_secret);
         // events.resume reads the journal the bus numbers events in.
         let hub = Arc::new(Hub::new(Arc::clone(bus.journal())));
+        let connect_limiter = ConnectLimiter::new(config.connect_rate_per_address);
         Self(Arc::new(Inner {
             bus,
             config,
@@ -62,6 +66,7 @@ impl AppState {
             shutdown,
             sockets: TaskTracker::new(),
             gateway_id: uuid::Uuid::new_v4().to_string(),
+            connect_limiter,
         }))
     }
 
@@ -95,6 +100,10 @@ impl AppState {
 
     pub fn gateway_id(&self) -> &str {
         &self.0.gateway_id
+    }
+
+    pub fn connect_limiter(&self) -> &ConnectLimiter {
+        &self.0.connect_limiter
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
+//! edge.rs       the gateway's settings against abuse: admin listener, trusted proxies, socket limits
 //! logging.rs    text or JSON logs
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
 //! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod claims;
 pub mod connect;
+pub mod edge;
 pub mod journal;
 pub mod logging;
 pub mod metrics;
@@ -33,6 +35,7 @@ pub mod starts;
 
 pub use claims::Claims;
 pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};
+pub use edge::EdgeSettings;
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,

@@ -238,8 +238,12 @@ pub struct GatewaySettings {
     #[arg(long, env = "WARREN_SEND_QUEUE", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub send_queue: u32,
     /// Origins allowed to call /v1 from a browser (CORS), comma-separated. None: same origin only.
+    /// `*` alone allows any origin, without credentials (tokens travel in the Authorization
+    /// header, not in cookies).
     #[arg(long, env = "WARREN_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeSettings,
 }
 
 /// The JWT signing secret: the one given, or, when embedded, a random one for this run.

@@ -56,6 +56,8 @@ pub enum Mode {
 
 pub struct TestSystem {
     pub base: String,
+    /// The gateway's admin listener: `/metrics`, `/healthz`, `/readyz`.
+    pub admin_base: String,
     pub ws_base: String,
     pub shutdown: CancellationToken,
     pub system: Option<warren::System>,
@@ -111,6 +113,11 @@ pub async fn start_configured(
         without: Vec::new(),
     };
     configure(&mut options);
+    // On a port of its own choosing: tests run side by side.
+    options
+        .gateway
+        .admin_listen
+        .get_or_insert(([127, 0, 0, 1], 0).into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
     let system = warren::start(options, listener, shutdown.clone())
@@ -118,8 +125,13 @@ pub async fn start_configured(
         .expect("the system must start (RabbitMQ and Redis must be running for distributed tests)");
     let base = format!("http://{}", system.address);
     let ws_base = format!("ws://{}", system.address);
+    let admin_base = format!(
+        "http://{}",
+        system.admin_address.expect("an admin listener")
+    );
     TestSystem {
         base,
+        admin_base,
         ws_base,
         shutdown,
         system: Some(system),

@@ -152,6 +152,8 @@ impl Deployment {
                 String::from_utf8(super::SECRET.to_vec()).unwrap(),
             ),
             ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
+            // Several gateways run side by side (and beside other tests): none takes 9464.
+            ("WARREN_ADMIN_LISTEN", "127.0.0.1:0".into()),
             ("RUST_LOG", "warn".into()),
         ];
         Self {

@@ -1,8 +1,9 @@
-//! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks, the
-//! OpenAPI document, and `/metrics` (Prometheus text).
+//! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks and the
+//! OpenAPI document. `/metrics` is not here: the admin listener serves it (crate::admin).
 
 pub mod accounts;
 pub mod auth;
+pub mod client;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -29,5 +30,4 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(warren_runtime::metrics::render))
 }

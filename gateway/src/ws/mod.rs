@@ -10,13 +10,16 @@
 //! stops reading blocks only the write side; its queue fills and it is closed with 4001.
 //!
 //! Close codes the gateway uses: 1001 (shutting down), 1009 (a message far over the limit),
-//! 4000 (no answer to pings for two intervals), 4001 (too slow: send queue full).
+//! 4000 (no answer to pings for two intervals), 4001 (too slow: send queue full), 4008 (the
+//! user opened too many sockets: see [`admission`]).
 
+pub mod admission;
 pub mod jsonrpc;
 pub mod methods;
 pub mod outbox;
 pub mod resume;
 
+use crate::http::client::ClientAddr;
 use crate::hub::{CLOSE_SILENT, Conn};
 use crate::state::AppState;
 use crate::token;
@@ -61,13 +64,18 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-/// Checks the access token, then upgrades. Without a valid token: 401, no socket.
+/// Checks the client address's rate and the access token, then upgrades. Over the rate: 429;
+/// without a valid token: 401; no socket either way.
 pub async fn upgrade(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if let Err(wait) = state.connect_limiter().check(client.ip()) {
+        return admission::too_many_upgrades(wait);
+    }
     let Some(token) = token::bearer(&headers).or(query.token.as_deref()) else {
         return crate::error::ApiError::unauthorized("an access token is required").into_response();
     };
@@ -95,6 +103,7 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
         .hub()
         .register(&user_id, state.config().send_queue, start);
     metrics::gauge!("warren_ws_connections").increment(1.0);
+    admission::make_room(state.hub(), &user_id, state.config().max_sockets_per_user);
     if first {
         announce_presence(&state, presence::ONLINE, &user_id);
     }
