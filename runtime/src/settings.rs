@@ -8,7 +8,12 @@ use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Parses `500ms`, `30s`, `15m`, `2h`, `30d`.
+/// The longest duration a setting takes; longer values are read as this. Durations are added to
+/// clocks (a grace period to now, a ping interval to an instant), and ten years keeps every such
+/// sum far from overflowing while being "forever" for any setting.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Parses `500ms`, `30s`, `15m`, `2h`, `30d`; saturates at [`LONGEST_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -30,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_millis(n.saturating_mul(millis)))
+    Ok(Duration::from_millis(n.saturating_mul(millis)).min(LONGEST_DURATION))
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -284,6 +289,26 @@ mod tests {
         for bad in ["", "30", "s", "1.5s", "-1s", "10 parsecs", "5y"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn durations_saturate_where_clocks_can_take_them() {
+        for huge in ["18446744073709551615d", "99999999999h", "3651d"] {
+            assert_eq!(parse_duration(huge), Ok(LONGEST_DURATION), "{huge}");
+        }
+        assert_eq!(
+            parse_duration("3650d"),
+            Ok(Duration::from_secs(3650 * 86_400))
+        );
+        // What the services do with them must not overflow.
+        let _ = std::time::Instant::now() + LONGEST_DURATION;
+        let _ = tokio::time::Instant::now() + LONGEST_DURATION;
+        let ms = u64::try_from(LONGEST_DURATION.as_millis()).unwrap();
+        assert!(
+            warren_contracts::event::now_millis()
+                .checked_add(ms)
+                .is_some()
+        );
     }
 
     #[derive(Debug, Parser)]
