@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let config = AuthConfig {
         jwt_secret: warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
             .map_err(anyhow::Error::msg)?,
-        access_token_ttl: args.auth.access_token_ttl,
+        access_token_ttl: args.auth.jwt.access_token_ttl,
         refresh_token_ttl: args.auth.refresh_token_ttl,
     };
     let prefix = format!(

@@ -145,6 +145,10 @@ pub struct JwtSettings {
     /// --amqp-url, since every instance must verify every other's tokens.
     #[arg(long, env = "WARREN_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Access token lifetime: auth issues tokens for this long, and gateways refuse a token that
+    /// claims a longer life.
+    #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
+    pub access_token_ttl: Duration,
 }
 
 /// What the auth service needs.
@@ -152,9 +156,6 @@ pub struct JwtSettings {
 pub struct AuthSettings {
     #[command(flatten)]
     pub jwt: JwtSettings,
-    /// Access token lifetime.
-    #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
-    pub access_token_ttl: Duration,
     /// Refresh token lifetime.
     #[arg(long, env = "WARREN_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = positive_duration)]
     pub refresh_token_ttl: Duration,
@@ -237,13 +238,17 @@ pub struct GatewaySettings {
     pub cors_origins: Vec<String>,
 }
 
+/// The shortest JWT signing secret accepted.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 /// The JWT signing secret: the one given, or, when embedded, a random one for this run.
 /// Refused over RabbitMQ without one: every instance must verify every other's tokens.
 pub fn jwt_secret(jwt: &JwtSettings, backends: &Backends) -> Result<Vec<u8>, String> {
     match (&jwt.jwt_secret, &backends.amqp_url) {
-        (Some(secret), _) if secret.len() < 16 => {
-            Err("--jwt-secret (WARREN_JWT_SECRET) must be at least 16 characters".into())
-        }
+        (Some(secret), _) if secret.len() < MIN_JWT_SECRET_BYTES => Err(format!(
+            "--jwt-secret (WARREN_JWT_SECRET) must be at least {MIN_JWT_SECRET_BYTES} bytes \
+             (HS256 wants a key as long as its hash); make one with `openssl rand -hex 32`"
+        )),
         (Some(secret), _) => Ok(secret.as_bytes().to_vec()),
         (None, None) => {
             tracing::info!(
@@ -337,7 +342,7 @@ mod tests {
         assert_eq!(parsed.gateway.max_in_flight, 32);
         assert_eq!(parsed.gateway.send_queue, 256);
         assert!(parsed.gateway.cors_origins.is_empty());
-        assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(parsed.auth.jwt.access_token_ttl, Duration::from_secs(900));
         assert_eq!(parsed.sessions.grace_period, Duration::from_secs(30));
         assert_eq!(
             parsed.private_rooms.private_room_ttl,
@@ -406,6 +411,17 @@ mod tests {
         assert!(error.contains("--jwt-secret"), "{error}");
         let short = Gateway::try_parse_from(["warren", "--jwt-secret", "short"]).unwrap();
         assert!(jwt_secret(&short.auth.jwt, &short.backends).is_err());
+        // 16 bytes passed before: too short for HS256.
+        let sixteen = "0123456789abcdef";
+        let short = Gateway::try_parse_from(["warren", "--jwt-secret", sixteen]).unwrap();
+        let error = jwt_secret(&short.auth.jwt, &short.backends).unwrap_err();
+        assert!(error.contains("at least 32 bytes"), "{error}");
+        let enough = "0123456789abcdef0123456789abcdef";
+        let given = Gateway::try_parse_from(["warren", "--jwt-secret", enough]).unwrap();
+        assert_eq!(
+            jwt_secret(&given.auth.jwt, &given.backends).unwrap(),
+            enough.as_bytes()
+        );
     }
 
     #[test]
