@@ -86,7 +86,7 @@ pub(crate) async fn update(
     let display_name = validate::display_name(&params.display_name)?;
     service
         .store
-        .set_display_name(user_id, display_name)
+        .set_display_name(user_id, &display_name)
         .await
         .map_err(store_failure)
 }

@@ -2,6 +2,8 @@
 //! characters (Unicode scalar values), not bytes, so a name in any script gets the same room.
 //! Every refusal is `invalid_params` with a message that says what to change.
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use warren_contracts::activity::Activity;
 use warren_contracts::{ErrorCode, WireError};
 
@@ -73,10 +75,17 @@ pub fn username(username: &str) -> Result<&str, WireError> {
     Ok(username)
 }
 
-/// A display name: trimmed of surrounding white space, then 1–32 characters with no control
-/// characters. Returns the trimmed name, which is what gets stored.
-pub fn display_name(display_name: &str) -> Result<&str, WireError> {
-    let trimmed = display_name.trim();
+/// A display name: trimmed of surrounding white space and put in Unicode normal form C, then
+/// 1–32 characters with no control, format or bidirectional control characters. Returns the name
+/// as it gets stored.
+///
+/// Format characters (zero-width spaces and joiners, bidirectional embeddings and overrides) are
+/// invisible: names such as `admin\u{202e}gnp.exe` would show other players something else than
+/// they are. Normal form C makes one name that looks like another (an é typed as e plus an accent)
+/// the same string.
+pub fn display_name(display_name: &str) -> Result<String, WireError> {
+    let normal: String = display_name.trim().nfc().collect();
+    let trimmed = normal.as_str();
     if trimmed.is_empty() {
         return Err(invalid(
             "display_name must not be empty or only white space".to_owned(),
@@ -93,14 +102,23 @@ pub fn display_name(display_name: &str) -> Result<&str, WireError> {
             "display_name must not contain control characters".to_owned(),
         ));
     }
-    Ok(trimmed)
+    if trimmed
+        .chars()
+        .any(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(invalid(
+            "display_name must not contain invisible format characters (zero-width or bidirectional controls)"
+                .to_owned(),
+        ));
+    }
+    Ok(normal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn refused(result: Result<&str, WireError>) -> String {
+    fn refused<T: std::fmt::Debug>(result: Result<T, WireError>) -> String {
         match result {
             Ok(value) => panic!("{value:?} was accepted"),
             Err(error) => {
@@ -121,14 +139,14 @@ mod tests {
 
     #[test]
     fn display_names_are_trimmed_then_bounded() {
-        assert_eq!(display_name("  Ann  "), Ok("Ann"));
+        assert_eq!(display_name("  Ann  "), Ok("Ann".to_owned()));
         let longest = "é".repeat(MAX_DISPLAY_NAME_CHARS);
         assert!(
             longest.len() > MAX_DISPLAY_NAME_CHARS,
             "multi-byte on purpose"
         );
-        assert_eq!(display_name(&longest), Ok(longest.as_str()));
-        assert_eq!(display_name(&format!(" {longest}\t")), Ok(longest.as_str()));
+        assert_eq!(display_name(&longest), Ok(longest.clone()));
+        assert_eq!(display_name(&format!(" {longest}\t")), Ok(longest.clone()));
         assert!(refused(display_name("")).contains("empty"));
         assert!(refused(display_name(" \t\n ")).contains("empty"));
         assert!(refused(display_name(&"x".repeat(33))).contains("at most 32"));
@@ -140,6 +158,29 @@ mod tests {
         for name in ["a\u{0}b", "a\tb", "a\nb", "a\u{7f}b", "a\u{9b}b"] {
             assert!(refused(display_name(name)).contains("control"), "{name:?}");
         }
+    }
+
+    #[test]
+    fn display_names_refuse_invisible_format_characters() {
+        for name in [
+            "admin\u{202e}gnp.exe\u{200b}",
+            "a\u{200b}b",
+            "a\u{200d}b",
+            "a\u{2066}b\u{2069}",
+            "\u{feff}ann",
+            "a\u{00ad}b",
+        ] {
+            assert!(refused(display_name(name)).contains("format"), "{name:?}");
+        }
+        // Not every non-ASCII name: letters and emoji of any script are fine.
+        assert_eq!(display_name("Zoë 🎲"), Ok("Zoë 🎲".to_owned()));
+    }
+
+    #[test]
+    fn display_names_are_stored_in_normal_form_c() {
+        let decomposed = "Zoe\u{308}";
+        assert_eq!(display_name(decomposed), Ok("Zo\u{eb}".to_owned()));
+        assert_eq!(display_name(decomposed), display_name("Zoë"));
     }
 
     #[test]

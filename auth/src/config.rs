@@ -83,7 +83,7 @@ impl AuthConfig {
     /// `warren-auth` and the all-in-one `warren` alike.
     pub fn from_settings(jwt_secret: impl Into<Vec<u8>>, settings: &AuthSettings) -> Self {
         Self {
-            access_token_ttl: settings.access_token_ttl,
+            access_token_ttl: settings.jwt.access_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             hash_concurrency: settings
                 .hash_concurrency

@@ -48,11 +48,7 @@ impl AccessTokens {
             .duration_since(UNIX_EPOCH)
             .map_err(|_| TokenError::Clock)?
             .as_secs();
-        let claims = Claims {
-            sub: user_id.to_owned(),
-            iat,
-            exp: iat.saturating_add(self.expires_in()),
-        };
+        let claims = Claims::new(user_id, iat, iat.saturating_add(self.expires_in()));
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
@@ -136,20 +132,19 @@ mod tests {
     fn access_tokens_carry_the_user_and_lifetime() {
         let tokens = AccessTokens::new(b"secret", Duration::from_secs(900));
         let jwt = tokens.issue("user-1").unwrap();
-        let data = jsonwebtoken::decode::<Claims>(
-            &jwt,
-            &DecodingKey::from_secret(b"secret"),
-            &Validation::new(Algorithm::HS256),
-        )
-        .unwrap();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[warren_contracts::auth::TOKEN_ISSUER]);
+        validation.set_audience(&[warren_contracts::auth::TOKEN_AUDIENCE]);
+        let data =
+            jsonwebtoken::decode::<Claims>(&jwt, &DecodingKey::from_secret(b"secret"), &validation)
+                .unwrap();
         assert_eq!(data.claims.sub, "user-1");
+        assert_eq!(data.claims.iss, "warren-auth");
+        assert_eq!(data.claims.aud, "warren");
         assert_eq!(data.claims.exp - data.claims.iat, 900);
         assert_eq!(tokens.expires_in(), 900);
-        let wrong = jsonwebtoken::decode::<Claims>(
-            &jwt,
-            &DecodingKey::from_secret(b"other"),
-            &Validation::new(Algorithm::HS256),
-        );
+        let wrong =
+            jsonwebtoken::decode::<Claims>(&jwt, &DecodingKey::from_secret(b"other"), &validation);
         assert!(wrong.is_err());
     }
 

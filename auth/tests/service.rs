@@ -112,13 +112,12 @@ fn refresh_token(token: &str) -> RefreshToken {
 }
 
 fn decode(access_token: &str) -> Claims {
-    jsonwebtoken::decode::<Claims>(
-        access_token,
-        &DecodingKey::from_secret(SECRET),
-        &Validation::new(Algorithm::HS256),
-    )
-    .unwrap()
-    .claims
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[warren_contracts::auth::TOKEN_ISSUER]);
+    validation.set_audience(&[warren_contracts::auth::TOKEN_AUDIENCE]);
+    jsonwebtoken::decode::<Claims>(access_token, &DecodingKey::from_secret(SECRET), &validation)
+        .unwrap()
+        .claims
 }
 
 fn now_secs() -> u64 {

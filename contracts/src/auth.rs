@@ -44,15 +44,39 @@ pub struct RevokeUser {
     pub user_id: String,
 }
 
+/// Who issues access tokens (`iss`), checked by every gateway.
+pub const TOKEN_ISSUER: &str = "warren-auth";
+
+/// Who access tokens are for (`aud`), checked by every gateway: a token signed with the same
+/// secret for something else is refused.
+pub const TOKEN_AUDIENCE: &str = "warren";
+
 /// The claims of an access token. Every gateway instance verifies tokens with the shared secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
     pub sub: String,
+    /// Always [`TOKEN_ISSUER`].
+    pub iss: String,
+    /// Always [`TOKEN_AUDIENCE`].
+    pub aud: String,
     /// Issued at, Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
+}
+
+impl Claims {
+    /// The claims of a token for `sub`, issued at `iat` and expiring at `exp` (Unix seconds).
+    pub fn new(sub: impl Into<String>, iat: u64, exp: u64) -> Self {
+        Self {
+            sub: sub.into(),
+            iss: TOKEN_ISSUER.to_owned(),
+            aud: TOKEN_AUDIENCE.to_owned(),
+            iat,
+            exp,
+        }
+    }
 }
 
 /// `auth.register`: creates the credentials and the account; `already_exists` for a taken name.

@@ -19,6 +19,9 @@ pub const EVENT_SERVICES: [&str; 6] = [
 pub struct GatewayConfig {
     /// Verifies access tokens; the same secret auth signs them with.
     pub jwt_secret: Vec<u8>,
+    /// The longest lifetime of an access token (`--access-token-ttl`); a token claiming more is
+    /// refused.
+    pub access_token_ttl: Duration,
     /// Largest WebSocket message accepted; larger ones are refused with an error.
     pub max_frame_bytes: usize,
     /// Requests per second per connection; bursts of twice that.
@@ -70,6 +73,7 @@ impl GatewayConfig {
     pub fn new(jwt_secret: Vec<u8>) -> Self {
         Self {
             jwt_secret,
+            access_token_ttl: Duration::from_secs(15 * 60),
             max_frame_bytes: 65_536,
             rate_limit: 100,
             ping_interval: Duration::from_secs(15),

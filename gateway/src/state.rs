@@ -53,7 +53,7 @@ impl AppState {
         shutdown: CancellationToken,
         probes: Vec<(&'static str, ReadinessProbe)>,
     ) -> Self {
-        let verifier = Verifier::new(&config.jwt_secret);
+        let verifier = Verifier::new(&config.jwt_secret, config.access_token_ttl);
         // events.resume reads the journal the bus numbers events in.
         let hub = Arc::new(Hub::new(Arc::clone(bus.journal())));
         let connect_limiter = ConnectLimiter::new(config.connect_rate_per_address);

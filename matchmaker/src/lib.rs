@@ -26,6 +26,7 @@
 //! ```
 
 mod handlers;
+mod labels;
 mod making;
 mod matcher;
 pub mod pool;

@@ -173,7 +173,7 @@ async fn noted(service: &Service, record: &MatchRecord, step: Step) {
 
 /// Counts and logs a match, once: when its session was recorded.
 fn matched(record: &MatchRecord) {
-    let (mode, region) = (record.mode.clone(), record.region.clone());
+    let (mode, region) = (record.mode.clone(), crate::labels::region(&record.region));
     tracing::info!(
         session_id = ?record.session_id, pool = %record.pool, players = ?record.players, "matched"
     );

@@ -3,7 +3,7 @@
 //! than keeping its last length.
 
 use crate::store::TicketStore;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ const GAUGE: &str = "warren_matchmaker_queue_length";
 /// until `stop` is cancelled.
 pub fn report(store: Arc<dyn TicketStore>, stop: CancellationToken) -> JoinHandle<()> {
     // The pools reported last time: one that is gone now is set to 0.
-    let reported = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let reported = Arc::new(Mutex::new(HashSet::<Labels>::new()));
     warren_runtime::metrics::sample_on_scrape_until(stop, move || {
         let (store, reported) = (Arc::clone(&store), Arc::clone(&reported));
         async move {
@@ -25,29 +25,41 @@ pub fn report(store: Arc<dyn TicketStore>, stop: CancellationToken) -> JoinHandl
                     return;
                 }
             };
+            // Pools whose regions share the label "other" add up.
+            let mut now: HashMap<Labels, u64> = HashMap::new();
+            for (pool, length) in &lengths {
+                if let Some(labels) = labels(pool) {
+                    *now.entry(labels).or_default() += length;
+                }
+            }
             let mut reported = reported.lock().unwrap_or_else(PoisonError::into_inner);
-            let now: HashSet<String> = lengths.iter().map(|(pool, _)| pool.clone()).collect();
-            for gone in reported.difference(&now) {
+            for gone in reported.iter().filter(|labels| !now.contains_key(*labels)) {
                 set(gone, 0);
             }
-            for (pool, length) in &lengths {
-                set(pool, *length);
+            for (labels, length) in &now {
+                set(labels, *length);
             }
-            *reported = now;
+            *reported = now.into_keys().collect();
         }
     })
 }
 
-fn set(pool: &str, length: u64) {
-    let Some((mode, region, players)) = parts(pool) else {
-        return;
-    };
-    metrics::gauge!(GAUGE, "mode" => mode, "region" => region, "players_per_match" => players)
+/// mode, region label, match size.
+type Labels = (String, String, String);
+
+fn set((mode, region, players): &Labels, length: u64) {
+    metrics::gauge!(GAUGE, "mode" => mode.clone(), "region" => region.clone(), "players_per_match" => players.clone())
         .set(length as f64);
 }
 
+/// A pool's labels: its mode, its region's label and its match size.
+fn labels(pool: &str) -> Option<Labels> {
+    let (mode, region, players) = parts(pool)?;
+    Some((mode, crate::labels::region(&region), players))
+}
+
 /// A pool's name (see [`crate::store::pool_key`]) as its mode, region and match size.
-fn parts(pool: &str) -> Option<(String, String, String)> {
+fn parts(pool: &str) -> Option<Labels> {
     let mut from_the_end = pool.rsplitn(3, '|');
     let players = from_the_end.next()?;
     let region = from_the_end.next()?;

@@ -8,7 +8,12 @@ use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Parses `500ms`, `30s`, `15m`, `2h`, `30d`.
+/// The longest duration a setting takes; longer values are read as this. Durations are added to
+/// clocks (a grace period to now, a ping interval to an instant), and ten years keeps every such
+/// sum far from overflowing while being "forever" for any setting.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Parses `500ms`, `30s`, `15m`, `2h`, `30d`; saturates at [`LONGEST_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -30,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_millis(n.saturating_mul(millis)))
+    Ok(Duration::from_millis(n.saturating_mul(millis)).min(LONGEST_DURATION))
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -140,6 +145,10 @@ pub struct JwtSettings {
     /// --amqp-url, since every instance must verify every other's tokens.
     #[arg(long, env = "WARREN_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Access token lifetime: auth issues tokens for this long, and gateways refuse a token that
+    /// claims a longer life.
+    #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
+    pub access_token_ttl: Duration,
 }
 
 /// What the auth service needs.
@@ -147,9 +156,6 @@ pub struct JwtSettings {
 pub struct AuthSettings {
     #[command(flatten)]
     pub jwt: JwtSettings,
-    /// Access token lifetime.
-    #[arg(long, env = "WARREN_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = positive_duration)]
-    pub access_token_ttl: Duration,
     /// Refresh token lifetime.
     #[arg(long, env = "WARREN_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = positive_duration)]
     pub refresh_token_ttl: Duration,
@@ -246,13 +252,17 @@ pub struct GatewaySettings {
     pub edge: crate::edge::EdgeSettings,
 }
 
+/// The shortest JWT signing secret accepted.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 /// The JWT signing secret: the one given, or, when embedded, a random one for this run.
 /// Refused over RabbitMQ without one: every instance must verify every other's tokens.
 pub fn jwt_secret(jwt: &JwtSettings, backends: &Backends) -> Result<Vec<u8>, String> {
     match (&jwt.jwt_secret, &backends.amqp_url) {
-        (Some(secret), _) if secret.len() < 16 => {
-            Err("--jwt-secret (WARREN_JWT_SECRET) must be at least 16 characters".into())
-        }
+        (Some(secret), _) if secret.len() < MIN_JWT_SECRET_BYTES => Err(format!(
+            "--jwt-secret (WARREN_JWT_SECRET) must be at least {MIN_JWT_SECRET_BYTES} bytes \
+             (HS256 wants a key as long as its hash); make one with `openssl rand -hex 32`"
+        )),
         (Some(secret), _) => Ok(secret.as_bytes().to_vec()),
         (None, None) => {
             tracing::info!(
@@ -300,6 +310,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn durations_saturate_where_clocks_can_take_them() {
+        for huge in ["18446744073709551615d", "99999999999h", "3651d"] {
+            assert_eq!(parse_duration(huge), Ok(LONGEST_DURATION), "{huge}");
+        }
+        assert_eq!(
+            parse_duration("3650d"),
+            Ok(Duration::from_secs(3650 * 86_400))
+        );
+        // What the services do with them must not overflow.
+        let _ = std::time::Instant::now() + LONGEST_DURATION;
+        let _ = tokio::time::Instant::now() + LONGEST_DURATION;
+        let ms = u64::try_from(LONGEST_DURATION.as_millis()).unwrap();
+        assert!(
+            warren_contracts::event::now_millis()
+                .checked_add(ms)
+                .is_some()
+        );
+    }
+
     #[derive(Debug, Parser)]
     struct Gateway {
         #[command(flatten)]
@@ -326,7 +356,7 @@ mod tests {
         assert_eq!(parsed.gateway.max_in_flight, 32);
         assert_eq!(parsed.gateway.send_queue, 256);
         assert!(parsed.gateway.cors_origins.is_empty());
-        assert_eq!(parsed.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(parsed.auth.jwt.access_token_ttl, Duration::from_secs(900));
         assert_eq!(parsed.auth.hash_concurrency, None, "the core count");
         assert_eq!(parsed.auth.hash_queue_timeout, Duration::from_secs(2));
         assert_eq!(parsed.auth.auth_rate_per_address, 60);
@@ -398,6 +428,17 @@ mod tests {
         assert!(error.contains("--jwt-secret"), "{error}");
         let short = Gateway::try_parse_from(["warren", "--jwt-secret", "short"]).unwrap();
         assert!(jwt_secret(&short.auth.jwt, &short.backends).is_err());
+        // 16 bytes passed before: too short for HS256.
+        let sixteen = "0123456789abcdef";
+        let short = Gateway::try_parse_from(["warren", "--jwt-secret", sixteen]).unwrap();
+        let error = jwt_secret(&short.auth.jwt, &short.backends).unwrap_err();
+        assert!(error.contains("at least 32 bytes"), "{error}");
+        let enough = "0123456789abcdef0123456789abcdef";
+        let given = Gateway::try_parse_from(["warren", "--jwt-secret", enough]).unwrap();
+        assert_eq!(
+            jwt_secret(&given.auth.jwt, &given.backends).unwrap(),
+            enough.as_bytes()
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ async fn handle(
         };
         let seated = record.remaining().contains(&away.user_id);
         if record.session.status == Status::Running && seated {
-            let deadline = now_millis() + u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+            let deadline = now_millis().saturating_add(grace_ms);
             store.schedule_away(&away, deadline).await?;
             tracing::info!(session_id = %away.session_id, user_id = %away.user_id, ?grace, "player away");
         }

@@ -14,6 +14,14 @@ pub const INVALID_PARAMS: i64 = -32602;
 /// Every application error: the stable code is in `error.data.code`.
 pub const APPLICATION_ERROR: i64 = -32000;
 
+/// The longest string id accepted. An id is echoed in full in its answer, so a long one would
+/// let a client make the gateway send back (and queue) what it was sent.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// The longest error message sent. Messages may quote the caller's input (an unknown method, a
+/// value a service's parameters refused): past this they are cut, on a character boundary.
+pub const MAX_MESSAGE_BYTES: usize = 200;
+
 /// A request as the gateway accepts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -41,6 +49,10 @@ pub fn parse(text: &str) -> Result<Request, String> {
         _ => return Err(invalid(&Value::Null, "a request is a JSON object")),
     };
     let id = match object.remove("id") {
+        Some(Value::String(id)) if id.len() > MAX_ID_BYTES => {
+            let message = format!("a string id is at most {MAX_ID_BYTES} bytes");
+            return Err(invalid(&Value::Null, &message));
+        }
         Some(id @ Value::String(_)) => id,
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n),
         Some(_) => return Err(invalid(&Value::Null, "id must be a string or an integer")),
@@ -73,11 +85,23 @@ pub fn result_response(id: &Value, result: &Value) -> String {
 }
 
 pub fn error_response(id: &Value, code: i64, message: &str, data: Option<ErrorCode>) -> String {
-    let mut error = json!({ "code": code, "message": message });
+    let mut error = json!({ "code": code, "message": clipped(message) });
     if let Some(data) = data {
         error["data"] = json!({ "code": data });
     }
     json!({ "jsonrpc": "2.0", "id": id, "error": error }).to_string()
+}
+
+/// `message`, or its first [`MAX_MESSAGE_BYTES`] ending in "…".
+fn clipped(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.into();
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end]).into()
 }
 
 /// The response for an error a service (or the bus) gave.
@@ -157,6 +181,37 @@ mod tests {
             assert_eq!(response["id"], id, "{text}");
             assert_eq!(response["jsonrpc"], "2.0");
         }
+    }
+
+    #[test]
+    fn a_long_string_id_is_refused_not_echoed() {
+        let long = "i".repeat(MAX_ID_BYTES + 1);
+        let text = format!(r#"{{"jsonrpc":"2.0","id":"{long}","method":"m"}}"#);
+        let response = error_of(&text);
+        assert_eq!(response["error"]["code"], INVALID_REQUEST);
+        assert_eq!(response["id"], Value::Null);
+        let fits = "i".repeat(MAX_ID_BYTES);
+        let text = format!(r#"{{"jsonrpc":"2.0","id":"{fits}","method":"m"}}"#);
+        assert_eq!(parse(&text).unwrap().id, json!(fits));
+    }
+
+    #[test]
+    fn error_messages_are_cut_short() {
+        // Multi-byte characters straddle the cut: it must land on a boundary.
+        let message = format!("unknown method {:?}", "é".repeat(40_000));
+        let response: Value =
+            serde_json::from_str(&error_response(&json!(1), METHOD_NOT_FOUND, &message, None))
+                .unwrap();
+        let sent = response["error"]["message"].as_str().unwrap();
+        assert!(
+            sent.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8(),
+            "{}",
+            sent.len()
+        );
+        assert!(sent.starts_with("unknown method"), "{sent}");
+        assert!(sent.ends_with('…'), "{sent}");
+        let short = error_response(&json!(1), METHOD_NOT_FOUND, "short", None);
+        assert!(short.contains(r#""message":"short""#), "{short}");
     }
 
     #[test]

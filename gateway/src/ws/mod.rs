@@ -9,9 +9,10 @@
 //! task and the lock a split socket shares cost each of them memory for nothing. A client that
 //! stops reading blocks only the write side; its queue fills and it is closed with 4001.
 //!
-//! Close codes the gateway uses: 1001 (shutting down), 1009 (a message far over the limit),
-//! 4000 (no answer to pings for two intervals), 4001 (too slow: send queue full), 4008 (the
-//! user opened too many sockets: see [`admission`]).
+//! Close codes the gateway uses: 1001 (shutting down), 1007 (text that is not UTF-8), 1009 (a
+//! message far over the limit), 4000 (no answer to pings for two intervals), 4001 (too slow:
+//! send queue full, in messages or in bytes), 4008 (the user opened too many sockets: see
+//! [`admission`]).
 
 pub mod admission;
 pub mod jsonrpc;
@@ -52,6 +53,8 @@ use warren_contracts::{ErrorCode, Event, presence};
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code for a message over twice the size limit.
 const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a text message that is not UTF-8 (RFC 6455: inconsistent data).
+const CLOSE_NOT_UTF8: u16 = 1007;
 /// How long the gateway waits for a client to answer its Close.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 /// What each socket keeps for reading, and reads at a time. Requests are small (a game command
@@ -279,6 +282,10 @@ impl<'a> Socket<'a> {
                 code: CLOSE_TOO_BIG,
                 reason: "message too big",
             }),
+            Some(tungstenite::Error::Utf8(_)) => Some(CloseReason {
+                code: CLOSE_NOT_UTF8,
+                reason: "text that is not UTF-8",
+            }),
             _ => self.ended(),
         }
     }
@@ -394,6 +401,22 @@ impl<'a> Socket<'a> {
         let config = self.state.config();
         let conn = &self.conn;
         metrics::counter!("warren_ws_messages_in_total").increment(1);
+        if matches!(message, Message::Text(_) | Message::Binary(_)) && self.limiter.check().is_err()
+        {
+            // Every message counts, malformed and oversized ones too: refusing them costs the
+            // gateway as much as answering.
+            let id = match &message {
+                Message::Text(text) if text.len() <= config.max_frame_bytes => {
+                    jsonrpc::parse(text.as_str()).map_or(Value::Null, |request| request.id)
+                }
+                _ => Value::Null,
+            };
+            reply(
+                conn,
+                app_error(&id, ErrorCode::RateLimited, "too many requests: slow down"),
+            );
+            return ControlFlow::Continue(());
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -430,17 +453,6 @@ impl<'a> Socket<'a> {
                 return ControlFlow::Continue(());
             }
         };
-        if self.limiter.check().is_err() {
-            reply(
-                conn,
-                app_error(
-                    &request.id,
-                    ErrorCode::RateLimited,
-                    "too many requests: slow down",
-                ),
-            );
-            return ControlFlow::Continue(());
-        }
         let is_resume = request.method == resume::METHOD;
         let service = methods::service_for(&request.method);
         if service.is_none() && !is_resume {

@@ -18,11 +18,16 @@ pub struct CloseReason {
     pub reason: &'static str,
 }
 
+/// The most bytes queued to one socket. Frames are counted too (`--send-queue`), but frames differ
+/// in size by three orders of magnitude: this bounds what a client that stops reading can hold
+/// of the gateway's memory whatever it was sent.
+pub const SEND_QUEUE_BYTES: usize = 2 * 1024 * 1024;
+
 /// What became of a frame handed to [`Outbox::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     Queued,
-    /// The queue is at its bound: the client does not read what it is sent.
+    /// The queue is at its bound in frames or in bytes: the client does not read what it is sent.
     Full,
     /// The socket is closing or closed: the frame will never go out.
     Closed,
@@ -33,11 +38,14 @@ pub enum Pushed {
 pub struct Outbox {
     state: Mutex<State>,
     capacity: usize,
+    byte_budget: usize,
 }
 
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Utf8Bytes>,
+    /// The bytes of `frames`.
+    bytes: usize,
     close: Option<CloseReason>,
     /// The socket's task stopped taking frames: none is queued any more.
     finished: bool,
@@ -46,11 +54,19 @@ struct State {
 }
 
 impl Outbox {
-    /// An empty queue that holds up to `capacity` frames (at least one).
+    /// An empty queue that holds up to `capacity` frames (at least one) and
+    /// [`SEND_QUEUE_BYTES`].
     pub fn new(capacity: usize) -> Self {
+        Self::with_budget(capacity, SEND_QUEUE_BYTES)
+    }
+
+    /// An empty queue that holds up to `capacity` frames and `byte_budget` bytes; one frame is
+    /// always taken into an empty queue, however large.
+    pub fn with_budget(capacity: usize, byte_budget: usize) -> Self {
         Self {
             state: Mutex::default(),
             capacity: capacity.max(1),
+            byte_budget,
         }
     }
 
@@ -66,9 +82,12 @@ impl Outbox {
         if state.finished || state.close.is_some() {
             return Pushed::Closed;
         }
-        if state.frames.len() >= self.capacity {
+        let over_budget =
+            !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > self.byte_budget;
+        if state.frames.len() >= self.capacity || over_budget {
             return Pushed::Full;
         }
+        state.bytes += frame.len();
         state.frames.push_back(frame);
         let waker = state.waker.take();
         drop(state);
@@ -98,7 +117,10 @@ impl Outbox {
 
     /// The oldest queued frame.
     pub fn pop(&self) -> Option<Utf8Bytes> {
-        self.state().frames.pop_front()
+        let mut state = self.state();
+        let frame = state.frames.pop_front()?;
+        state.bytes -= frame.len();
+        Some(frame)
     }
 
     /// Ready with the close reason once the socket is to close; either way, the calling task is
@@ -122,6 +144,7 @@ impl Outbox {
         let mut state = self.state();
         state.finished = true;
         state.frames = VecDeque::new();
+        state.bytes = 0;
         state.waker = None;
     }
 }
@@ -153,6 +176,29 @@ mod tests {
         assert_eq!(outbox.pop().as_deref(), Some("b"));
         assert_eq!(outbox.pop().as_deref(), Some("c"));
         assert_eq!(outbox.pop(), None);
+    }
+
+    #[test]
+    fn the_byte_budget_bounds_the_queue_too() {
+        let outbox = Outbox::with_budget(100, 10);
+        let big = "x".repeat(25);
+        assert_eq!(
+            outbox.push(big.as_str().into()),
+            Pushed::Queued,
+            "an empty queue takes any one frame"
+        );
+        assert_eq!(outbox.push("y".into()), Pushed::Full);
+        assert_eq!(outbox.pop().as_deref(), Some(big.as_str()));
+        for _ in 0..10 {
+            assert_eq!(outbox.push("z".into()), Pushed::Queued);
+        }
+        assert_eq!(outbox.push("z".into()), Pushed::Full, "11 bytes over 10");
+        outbox.pop();
+        assert_eq!(
+            outbox.push("z".into()),
+            Pushed::Queued,
+            "a pop frees its bytes"
+        );
     }
 
     #[test]
