@@ -224,7 +224,57 @@ async fn only_valid_tokens_open_a_socket(mode: Mode) {
     system.stop().await;
 }
 
+/// A client bound to one loopback address: the gateway sees it as that address.
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn login_from(
+    system: &common::TestSystem,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/v1/auth/login", system.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Five wrong passwords from a stranger's address lock that address out of the name, with
+/// `Retry-After`, and not the owner's: usernames are public, so a lock per name alone would let
+/// anyone keep anyone out.
+async fn a_stranger_cannot_lock_the_owner_out(mode: Mode) {
+    let system = start(mode).await;
+    let ada = system.player("ada").await;
+    let stranger = client_from("127.0.0.2");
+    for _ in 0..5 {
+        let response = login_from(&system, &stranger, &ada.username, "wrong-password").await;
+        assert_eq!(response.status(), 401);
+    }
+    let locked = login_from(&system, &stranger, &ada.username, PASSWORD).await;
+    assert_eq!(locked.status(), 429, "the stranger's address is locked out");
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = locked.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let owner = client_from("127.0.0.1");
+    let response = login_from(&system, &owner, &ada.username, PASSWORD).await;
+    assert_eq!(response.status(), 200, "the owner logs in from home");
+    system.stop().await;
+}
+
 both_modes!(
+    a_stranger_cannot_lock_the_owner_out,
     the_whole_account_story,
     bad_registrations_and_logins_are_refused,
     only_valid_tokens_open_a_socket,

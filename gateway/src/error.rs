@@ -4,7 +4,7 @@
 //! fault) is logged here, once, and never sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use warren_bus::CallError;
 use warren_contracts::{ErrorCode, WireError};
@@ -79,8 +79,17 @@ impl From<CallError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The body, and `Retry-After` in whole seconds (at least one) when the error says when to
+    /// try again.
     fn into_response(self) -> Response {
+        let retry_after = self.error.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1));
         let body = serde_json::json!({ "error": self.error });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/auth/...`: register, login, refresh, logout, forwarded to the auth service.
 
+use super::client::ClientAddr;
 use super::extract::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -11,10 +12,12 @@ use warren_contracts::auth::{
     Credentials, Login, Logout, Refresh, RefreshToken, Register, Registered, Tokens,
 };
 
-fn options(state: &AppState) -> CallOptions {
+/// Auth counts its throttles per client address: it gets the one this gateway believes.
+fn options(state: &AppState, client: &ClientAddr) -> CallOptions {
     CallOptions::default()
         .timeout(state.config().call_timeout)
         .request_id(uuid::Uuid::new_v4().to_string())
+        .client_addr(client.ip().to_string())
 }
 
 /// Creates a user and their account.
@@ -26,11 +29,12 @@ fn options(state: &AppState) -> CallOptions {
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     Body(credentials): Body<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let registered = state
         .bus()
-        .call::<Register>(&credentials, options(&state))
+        .call::<Register>(&credentials, options(&state, &client))
         .await?;
     Ok((StatusCode::CREATED, Json(registered)))
 }
@@ -40,16 +44,17 @@ pub async fn register(
     responses(
         (status = 200, description = "logged in", body = Tokens),
         (status = 401, description = "wrong username or password", body = crate::http::openapi::ErrorBody),
-        (status = 429, description = "too many failed logins for this username", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many failed logins for this username from this address, too many from this address, or no hashing slot free; see Retry-After", body = crate::http::openapi::ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     Body(credentials): Body<Credentials>,
 ) -> Result<Json<Tokens>, ApiError> {
     Ok(Json(
         state
             .bus()
-            .call::<Login>(&credentials, options(&state))
+            .call::<Login>(&credentials, options(&state, &client))
             .await?,
     ))
 }
@@ -62,10 +67,14 @@ pub async fn login(
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    client: ClientAddr,
     Body(token): Body<RefreshToken>,
 ) -> Result<Json<Tokens>, ApiError> {
     Ok(Json(
-        state.bus().call::<Refresh>(&token, options(&state)).await?,
+        state
+            .bus()
+            .call::<Refresh>(&token, options(&state, &client))
+            .await?,
     ))
 }
 
@@ -74,8 +83,12 @@ pub async fn refresh(
     responses((status = 204, description = "logged out")))]
 pub async fn logout(
     State(state): State<AppState>,
+    client: ClientAddr,
     Body(token): Body<RefreshToken>,
 ) -> Result<StatusCode, ApiError> {
-    state.bus().call::<Logout>(&token, options(&state)).await?;
+    state
+        .bus()
+        .call::<Logout>(&token, options(&state, &client))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,6 @@
 
 use crate::error::ApiError;
 use crate::hub::Hub;
-use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -93,17 +92,13 @@ fn key(client: IpAddr) -> IpAddr {
 /// seconds (at least one).
 pub fn too_many_upgrades(wait: Duration) -> Response {
     metrics::counter!("warren_ws_upgrades_refused_total").increment(1);
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut response = ApiError::new(
+    let mut refusal = ApiError::new(
         axum::http::StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,
         "too many connections from this address: retry later",
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    response
+    );
+    refusal.error = refusal.error.retry_after(wait);
+    refusal.into_response()
 }
 
 /// Closes the oldest sockets of `user_id` here beyond the newest `max`; called once a new one is
@@ -122,6 +117,7 @@ pub fn make_room(hub: &Hub, user_id: &str, max: usize) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn an_address_over_its_rate_waits_and_others_do_not() {
