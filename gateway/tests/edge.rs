@@ -302,3 +302,70 @@ async fn a_cors_wildcard_allows_any_origin_without_credentials() {
     );
     gateway.stop().await;
 }
+
+/// Reads until the peer closes; fails if it has not within `limit`.
+async fn read_to_close(tcp: &mut TcpStream, limit: Duration) {
+    let ended = tokio::time::timeout(limit, async {
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = tcp.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the connection is still open after {limit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_body_stalls_is_closed_after_the_idle_timeout() {
+    let idle = Duration::from_secs(1);
+    let gateway = Gateway::start(|config| config.listener.idle_timeout = idle).await;
+    let mut tcp = TcpStream::connect(gateway.address).await.unwrap();
+    // Complete headers, then a body that never comes: the header timeout does not apply.
+    tcp.write_all(
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: warren\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    read_to_close(&mut tcp, idle * 5).await;
+    assert!(
+        started.elapsed() >= idle / 2,
+        "closed before the idle timeout"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed_on_accept_until_one_goes() {
+    let gateway = Gateway::start(|config| config.listener.max_connections = 2).await;
+    let first = TcpStream::connect(gateway.address).await.unwrap();
+    let _second = TcpStream::connect(gateway.address).await.unwrap();
+    let mut third = TcpStream::connect(gateway.address).await.unwrap();
+    read_to_close(&mut third, WAIT).await;
+    drop(first);
+    // The first one's place is free once the gateway has seen it go.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // Refused connections may reset rather than close: errors are a refusal too.
+        let mut answer = Vec::new();
+        if let Ok(mut tcp) = TcpStream::connect(gateway.address).await {
+            let request = b"GET /healthz HTTP/1.1\r\nHost: warren\r\nConnection: close\r\n\r\n";
+            if tcp.write_all(request).await.is_ok() {
+                let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+            }
+        }
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        assert!(tokio::time::Instant::now() < deadline, "no place came free");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gateway.stop().await;
+}
