@@ -23,6 +23,7 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Prefix prepended to every service's Redis keys (tests use their own).
     pub redis_namespace: String,
+    /// The gateway's settings; its `access_token_ttl` is taken from `auth`.
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
     /// How long a player who went away keeps their seat in a game.
@@ -185,7 +186,13 @@ pub async fn start(
         None => None,
     };
     let admin_address = admin.as_ref().map(TcpListener::local_addr).transpose()?;
-    let state = AppState::with_probes(bus.clone(), options.gateway.clone(), shutdown, probes);
+    // One process, one token lifetime: the gateway refuses tokens that live longer than those
+    // its auth issues.
+    let gateway_config = GatewayConfig {
+        access_token_ttl: options.auth.access_token_ttl,
+        ..options.gateway.clone()
+    };
+    let state = AppState::with_probes(bus.clone(), gateway_config, shutdown, probes);
     let gateway = tokio::spawn(warren_gateway::serve_with_admin(listener, admin, state));
     Ok(System {
         address,

@@ -44,10 +44,7 @@ async fn main() -> anyhow::Result<()> {
         amqp_url: args.backends.amqp_url.clone(),
         redis_url: args.backends.redis_url.clone(),
         redis_namespace: args.backends.redis_namespace.clone(),
-        gateway: warren_gateway::GatewayConfig {
-            access_token_ttl: args.auth.jwt.access_token_ttl,
-            ..warren_gateway::GatewayConfig::from_settings(&args.gateway, jwt_secret.clone())
-        },
+        gateway: warren_gateway::GatewayConfig::from_settings(&args.gateway, jwt_secret.clone()),
         auth: warren_auth::AuthConfig::from_settings(jwt_secret, &args.auth),
         grace_period: args.sessions.grace_period,
         private_rooms: (&args.private_rooms).into(),
