@@ -154,6 +154,10 @@ impl Deployment {
             ("WARREN_LISTEN", format!("127.0.0.1:{port}")),
             // Several gateways run side by side (and beside other tests): none takes 9464.
             ("WARREN_ADMIN_LISTEN", "127.0.0.1:0".into()),
+            // Every request of these tests comes from 127.0.0.1, and a test polls register while
+            // the processes come up: the per-address limits are not what they test.
+            ("WARREN_AUTH_RATE_PER_ADDRESS", "1000000".into()),
+            ("WARREN_CONNECT_RATE_PER_ADDRESS", "1000000".into()),
             ("RUST_LOG", "warn".into()),
         ];
         Self {
