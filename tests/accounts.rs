@@ -185,7 +185,7 @@ async fn only_valid_tokens_open_a_socket(mode: Mode) {
     let ada = system.player("ada").await;
     let now = warren_contracts::event::now_millis() / 1000;
     let sign = |secret: &[u8], exp: u64| {
-        let claims = Claims::new(ada.user_id.clone(), now, exp);
+        let claims = Claims::new(ada.user_id.clone(), "a-login", now, exp);
         jsonwebtoken::encode(
             &Header::default(),
             &claims,

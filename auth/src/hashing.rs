@@ -11,7 +11,7 @@ use argon2::Block;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What a caller refused a slot is told to wait before trying again: about what a queue of
 /// waiters takes to drain on a busy instance.
@@ -79,47 +79,10 @@ impl Hashing {
         self.computed.load(Ordering::SeqCst)
     }
 
-    /// The PHC string of `password`, with a fresh salt. Waits for a slot at most the queue
-    /// timeout or `deadline_left`, whichever is shorter.
-    pub async fn hash(&self, password: &str, deadline_left: Duration) -> Result<String, HashError> {
-        let password = password.to_owned();
-        self.run(deadline_left, move |memory| {
-            password::hash_in(&password, memory)
-        })
-        .await
-    }
-
-    /// Whether `password` matches the PHC string `phc`; waits as [`Hashing::hash`] does.
-    pub async fn verify(
-        &self,
-        password: &str,
-        phc: &str,
-        deadline_left: Duration,
-    ) -> Result<bool, HashError> {
-        let (password, phc) = (password.to_owned(), phc.to_owned());
-        self.run(deadline_left, move |memory| {
-            password::verify_in(&password, &phc, memory)
-        })
-        .await
-    }
-
-    /// Spends what a real verification costs, for a name that has no credentials, so the answer's
-    /// timing does not tell which names exist.
-    pub async fn verify_dummy(
-        &self,
-        password: &str,
-        deadline_left: Duration,
-    ) -> Result<(), HashError> {
-        self.verify(password, DUMMY_HASH, deadline_left)
-            .await
-            .map(|_| ())
-    }
-
-    async fn run<T, F>(&self, deadline_left: Duration, work: F) -> Result<T, HashError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
-    {
+    /// Waits for a slot at most the queue timeout or `deadline_left`, whichever is shorter. A
+    /// caller that must do something before it computes (count the attempt) takes the slot
+    /// first, so that only attempts about to be computed are counted, never those still waiting.
+    pub async fn slot(&self, deadline_left: Duration) -> Result<Slot<'_>, HashError> {
         let wait = self.queue_timeout.min(deadline_left);
         let busy = HashError::Busy {
             retry_after: BUSY_RETRY_AFTER,
@@ -134,18 +97,25 @@ impl Hashing {
                 }
             }
         };
-        let mut memory = self.take_memory();
-        let pool = Arc::clone(&self.pool);
-        let computed = Arc::clone(&self.computed);
-        let result = tokio::task::spawn_blocking(move || {
-            computed.fetch_add(1, Ordering::SeqCst);
-            let result = work(&mut memory);
-            lock(&pool).push(memory);
-            drop(permit);
-            result
+        Ok(Slot {
+            hashing: self,
+            permit,
         })
-        .await?;
-        Ok(result?)
+    }
+
+    /// The PHC string of `password`, with a fresh salt. Waits for a slot as [`Hashing::slot`].
+    pub async fn hash(&self, password: &str, deadline_left: Duration) -> Result<String, HashError> {
+        self.slot(deadline_left).await?.hash(password).await
+    }
+
+    /// Whether `password` matches the PHC string `phc`; waits as [`Hashing::slot`].
+    pub async fn verify(
+        &self,
+        password: &str,
+        phc: &str,
+        deadline_left: Duration,
+    ) -> Result<bool, HashError> {
+        self.slot(deadline_left).await?.verify(password, phc).await
     }
 
     /// An idle memory area, or a new empty one (sized by the first computation in it).
@@ -155,6 +125,57 @@ impl Hashing {
         }
         self.allocated.fetch_add(1, Ordering::SeqCst);
         Vec::with_capacity(password::default_blocks())
+    }
+}
+
+/// A hashing slot held: one computation may run in it.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    hashing: &'a Hashing,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Slot<'_> {
+    /// The PHC string of `password`, with a fresh salt.
+    pub async fn hash(self, password: &str) -> Result<String, HashError> {
+        let password = password.to_owned();
+        self.run(move |memory| password::hash_in(&password, memory))
+            .await
+    }
+
+    /// Whether `password` matches the PHC string `phc`.
+    pub async fn verify(self, password: &str, phc: &str) -> Result<bool, HashError> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run(move |memory| password::verify_in(&password, &phc, memory))
+            .await
+    }
+
+    /// Spends what a real verification costs, for a name that has no credentials, so the answer's
+    /// timing does not tell which names exist.
+    pub async fn verify_dummy(self, password: &str) -> Result<(), HashError> {
+        self.verify(password, DUMMY_HASH).await.map(|_| ())
+    }
+
+    async fn run<T, F>(self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
+    {
+        let Slot { hashing, permit } = self;
+        let mut memory = hashing.take_memory();
+        let pool = Arc::clone(&hashing.pool);
+        let computed = Arc::clone(&hashing.computed);
+        // The permit moves into the task: a request that gives up does not free the slot
+        // before the CPU work ends.
+        let result = tokio::task::spawn_blocking(move || {
+            computed.fetch_add(1, Ordering::SeqCst);
+            let result = work(&mut memory);
+            lock(&pool).push(memory);
+            drop(permit);
+            result
+        })
+        .await?;
+        Ok(result?)
     }
 }
 

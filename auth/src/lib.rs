@@ -4,13 +4,15 @@
 //! request rate per address, and a bounded number of password hashes at once.
 //!
 //! It answers `auth.register`, `auth.login`, `auth.refresh`, `auth.logout` and the
-//! service-to-service `auth.revoke_user` on the bus (see `warren_contracts::auth`), and calls
-//! `accounts.create` when a user registers.
+//! service-to-service `auth.revoke_user` and `auth.revocations` on the bus (see
+//! `warren_contracts::auth`), calls `accounts.create` when a user registers, and announces ended
+//! logins on `auth.events` for the gateways.
 //!
 //! ```text
 //! lib.rs          serve / router: the methods wired to their handlers
 //! config.rs       AuthConfig: JWT secret, token lifetimes, hashing slots, rate; throttle limits
-//! handlers.rs     one function per method; internal failures logged and hidden here
+//! handlers/       one function per method; starting and ending logins; internal failures
+//!                 logged and hidden here
 //! hashing.rs      Hashing: the bounded slots (and their reused memory) hashes run in
 //! password.rs     argon2id hash and verify in a given memory area, PHC strings
 //! tokens.rs       JWT access tokens; random refresh tokens and their SHA-256 digests
@@ -32,17 +34,20 @@ pub use config::{
     MAX_FAILED_LOGINS, MAX_FAILED_LOGINS_PER_ADDRESS, RATE_WINDOW, UNKNOWN_CLIENT,
     default_hash_concurrency,
 };
+pub use hashing::Slot;
 pub use hashing::{BUSY_RETRY_AFTER, HashError, Hashing};
 pub use store::{
-    Admission, AuthStore, LoginLimits, MemoryStore, REDIS_PREFIX, RedisStore, Settle, StoreError,
-    UserRecord,
+    Admission, AuthStore, Deleted, Ended, LoginLimits, MemoryStore, REDIS_PREFIX, RedisStore,
+    Rotation, Settle, StoreError, UserRecord,
 };
 
 use handlers::{Failure, Service};
 use std::future::Future;
 use std::sync::Arc;
 use warren_bus::{Bus, BusError, RequestContext, Router, ServeOptions, ServerHandle};
-use warren_contracts::auth::{Login, Logout, Refresh, Register, RevokeUserMethod, SERVICE};
+use warren_contracts::auth::{
+    Login, Logout, Refresh, Register, Revocations, RevokeUserMethod, SERVICE,
+};
 use warren_contracts::{Method, WireError};
 
 /// Starts answering the `auth.*` methods on `bus`.
@@ -78,7 +83,8 @@ pub fn router_with(
     let router = route::<Login, _, _>(router, &service, handlers::login);
     let router = route::<Refresh, _, _>(router, &service, handlers::refresh);
     let router = route::<Logout, _, _>(router, &service, handlers::logout);
-    route::<RevokeUserMethod, _, _>(router, &service, handlers::revoke_user)
+    let router = route::<RevokeUserMethod, _, _>(router, &service, handlers::revoke_user);
+    route::<Revocations, _, _>(router, &service, handlers::revocations)
 }
 
 fn route<M, F, Fut>(router: Router, service: &Arc<Service>, handler: F) -> Router

@@ -1,4 +1,5 @@
-//! Access tokens (HS256 JWTs whose subject is the user id) and refresh tokens (32 random bytes from
+//! Access tokens (HS256 JWTs whose subject is the user id and whose `sid` is the login they were
+//! issued from) and refresh tokens (32 random bytes from
 //! the OS, as 64 lowercase hex characters; only their SHA-256 digest is ever stored).
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -42,13 +43,13 @@ impl AccessTokens {
         u64::try_from(self.ttl.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
     }
 
-    /// A token for `user_id`, valid from now for the configured lifetime.
-    pub fn issue(&self, user_id: &str) -> Result<String, TokenError> {
+    /// A token for `user_id` from the login `sid`, valid from now for the configured lifetime.
+    pub fn issue(&self, user_id: &str, sid: &str) -> Result<String, TokenError> {
         let iat = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|_| TokenError::Clock)?
             .as_secs();
-        let claims = Claims::new(user_id, iat, iat.saturating_add(self.expires_in()));
+        let claims = Claims::new(user_id, sid, iat, iat.saturating_add(self.expires_in()));
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
@@ -131,7 +132,7 @@ mod tests {
     #[test]
     fn access_tokens_carry_the_user_and_lifetime() {
         let tokens = AccessTokens::new(b"secret", Duration::from_secs(900));
-        let jwt = tokens.issue("user-1").unwrap();
+        let jwt = tokens.issue("user-1", "login-1").unwrap();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[warren_contracts::auth::TOKEN_ISSUER]);
         validation.set_audience(&[warren_contracts::auth::TOKEN_AUDIENCE]);
@@ -139,6 +140,7 @@ mod tests {
             jsonwebtoken::decode::<Claims>(&jwt, &DecodingKey::from_secret(b"secret"), &validation)
                 .unwrap();
         assert_eq!(data.claims.sub, "user-1");
+        assert_eq!(data.claims.sid, "login-1");
         assert_eq!(data.claims.iss, "warren-auth");
         assert_eq!(data.claims.aud, "warren");
         assert_eq!(data.claims.exp - data.claims.iat, 900);

@@ -10,13 +10,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{Instant, sleep_until};
 use warren_auth::{
-    Admission, AuthConfig, AuthStore, LoginLimits, MemoryStore, Settle, StoreError, UserRecord,
+    Admission, AuthConfig, AuthStore, Deleted, Ended, LoginLimits, MemoryStore, Rotation, Settle,
+    StoreError, UserRecord,
 };
 use warren_bus::{Bus, CallOptions, ServeOptions, ServerHandle};
 use warren_contracts::accounts::NewAccount;
 use warren_contracts::auth::{
-    Claims, Credentials, Login, Logout, Refresh, RefreshToken, Register, RevokeUser,
-    RevokeUserMethod, Tokens,
+    Claims, Credentials, Login, Logout, LogoutParams, Refresh, RefreshToken, Register, Revocations,
+    RevokeUser, RevokeUserMethod, Tokens,
 };
 use warren_contracts::{Empty, ErrorCode, Method, WireError};
 
@@ -94,7 +95,11 @@ impl Harness {
     }
 
     async fn logout(&self, token: &str) -> Result<Empty, WireError> {
-        self.call::<Logout>(&refresh_token(token)).await
+        let params = LogoutParams {
+            refresh_token: Some(token.to_owned()),
+            all: false,
+        };
+        self.call::<Logout>(&params).await
     }
 }
 
@@ -296,13 +301,24 @@ async fn refresh_rotates_the_token() {
     assert_eq!(decode(&second.access_token).sub, user_id);
     assert_eq!(second.expires_in, ACCESS_TTL.as_secs());
 
+    assert_eq!(
+        decode(&second.access_token).sid,
+        decode(&first.access_token).sid,
+        "the same login"
+    );
+    let third = h.refresh(&second.refresh_token).await.unwrap();
+    assert_eq!(decode(&third.access_token).sub, user_id);
+    let other_login = h.login("heidi", PASSWORD).await.unwrap();
+    assert_ne!(
+        decode(&other_login.access_token).sid,
+        decode(&first.access_token).sid,
+        "each sign-in is a login of its own"
+    );
     let reuse = assert_code(
         h.refresh(&first.refresh_token).await,
         ErrorCode::Unauthorized,
     );
     assert!(!reuse.message.contains(&first.refresh_token));
-    let third = h.refresh(&second.refresh_token).await.unwrap();
-    assert_eq!(decode(&third.access_token).sub, user_id);
 
     for garbage in ["", "not a token", &"0".repeat(64), &first.access_token] {
         assert_code(h.refresh(garbage).await, ErrorCode::Unauthorized);
@@ -479,13 +495,36 @@ impl AuthStore for DownStore {
     async fn find_user(&self, _: &str) -> Result<Option<UserRecord>, StoreError> {
         down()
     }
-    async fn delete_user(&self, _: &str) -> Result<bool, StoreError> {
+    async fn delete_user(&self, _: &str) -> Result<Deleted, StoreError> {
         down()
     }
-    async fn add_refresh_token(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+    async fn start_family(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Duration,
+    ) -> Result<bool, StoreError> {
         down()
     }
-    async fn take_refresh_token(&self, _: &str) -> Result<Option<String>, StoreError> {
+    async fn rotate_refresh_token(
+        &self,
+        _: &str,
+        _: &str,
+        _: Duration,
+    ) -> Result<Rotation, StoreError> {
+        down()
+    }
+    async fn end_family_of(&self, _: &str) -> Result<Option<Ended>, StoreError> {
+        down()
+    }
+    async fn end_families(&self, _: &str) -> Result<Vec<String>, StoreError> {
+        down()
+    }
+    async fn record_revoked(&self, _: &[String], _: u64) -> Result<(), StoreError> {
+        down()
+    }
+    async fn revoked(&self, _: u64) -> Result<Vec<(String, u64)>, StoreError> {
         down()
     }
     async fn admit_login(
@@ -526,7 +565,17 @@ async fn a_store_failure_is_unavailable_without_detail() {
             .await
             .map(|_| ())
             .err(),
-        bus.call::<Logout>(&token, options())
+        bus.call::<Logout>(
+            &LogoutParams {
+                refresh_token: Some(token.refresh_token.clone()),
+                all: true,
+            },
+            options(),
+        )
+        .await
+        .map(|_| ())
+        .err(),
+        bus.call::<Revocations>(&Empty {}, options())
             .await
             .map(|_| ())
             .err(),

@@ -1,5 +1,5 @@
 //! The store's behaviour, each scenario on MemoryStore and on RedisStore (the real Redis at
-//! `WARREN_TEST_REDIS_URL`), plus the Redis key layout.
+//! `WARREN_TEST_REDIS_URL`), plus the Redis key layout. Logins and their tokens: `logins_store.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,7 +7,6 @@ mod common;
 use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{Instant, sleep_until};
 use warren_auth::{Admission, AuthStore, LoginLimits, RedisStore, Settle, UserRecord};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -38,155 +37,6 @@ async fn names_are_unique_in_any_case(store: Arc<dyn AuthStore>) {
     let bob = user("bob");
     assert!(store.create_user(&bob).await.unwrap());
     assert_eq!(store.find_user("Bob").await.unwrap(), Some(bob));
-}
-
-async fn deleting_a_user_frees_the_name_and_revokes_their_tokens(store: Arc<dyn AuthStore>) {
-    let carol = user("carol");
-    let other = user("other");
-    assert!(store.create_user(&carol).await.unwrap());
-    assert!(store.create_user(&other).await.unwrap());
-    let (t1, t2, t_other) = (digest(), digest(), digest());
-    assert!(
-        store
-            .add_refresh_token(&t1, &carol.user_id, HOUR)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .add_refresh_token(&t2, &carol.user_id, HOUR)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .add_refresh_token(&t_other, &other.user_id, HOUR)
-            .await
-            .unwrap()
-    );
-
-    assert!(store.delete_user(&carol.user_id).await.unwrap());
-    assert_eq!(store.find_user("carol").await.unwrap(), None);
-    assert_eq!(store.take_refresh_token(&t1).await.unwrap(), None);
-    assert_eq!(store.take_refresh_token(&t2).await.unwrap(), None);
-    assert!(
-        !store
-            .add_refresh_token(&digest(), &carol.user_id, HOUR)
-            .await
-            .unwrap(),
-        "a deleted user gets no new tokens"
-    );
-    assert!(
-        !store.delete_user(&carol.user_id).await.unwrap(),
-        "idempotent"
-    );
-
-    let new_carol = user("Carol");
-    assert!(
-        store.create_user(&new_carol).await.unwrap(),
-        "the name is free"
-    );
-    assert!(!store.delete_user(&carol.user_id).await.unwrap());
-    assert_eq!(store.find_user("carol").await.unwrap(), Some(new_carol));
-    assert_eq!(
-        store.take_refresh_token(&t_other).await.unwrap(),
-        Some(other.user_id),
-        "other users keep their tokens"
-    );
-    assert!(
-        !store
-            .delete_user(&uuid::Uuid::new_v4().to_string())
-            .await
-            .unwrap()
-    );
-}
-
-async fn a_refresh_token_is_taken_once(store: Arc<dyn AuthStore>) {
-    let dave = user("dave");
-    assert!(store.create_user(&dave).await.unwrap());
-    let token = digest();
-    assert!(
-        store
-            .add_refresh_token(&token, &dave.user_id, HOUR)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.take_refresh_token(&token).await.unwrap(),
-        Some(dave.user_id.clone())
-    );
-    assert_eq!(store.take_refresh_token(&token).await.unwrap(), None);
-    assert_eq!(store.take_refresh_token(&digest()).await.unwrap(), None);
-
-    let unknown = uuid::Uuid::new_v4().to_string();
-    let orphan = digest();
-    assert!(
-        !store
-            .add_refresh_token(&orphan, &unknown, HOUR)
-            .await
-            .unwrap()
-    );
-    assert_eq!(store.take_refresh_token(&orphan).await.unwrap(), None);
-}
-
-async fn concurrent_takes_of_one_token_have_one_winner(store: Arc<dyn AuthStore>) {
-    let erin = user("erin");
-    assert!(store.create_user(&erin).await.unwrap());
-    for _ in 0..5 {
-        let token = digest();
-        assert!(
-            store
-                .add_refresh_token(&token, &erin.user_id, HOUR)
-                .await
-                .unwrap()
-        );
-        let mut takes = tokio::task::JoinSet::new();
-        for _ in 0..16 {
-            let store = Arc::clone(&store);
-            let token = token.clone();
-            takes.spawn(async move { store.take_refresh_token(&token).await.unwrap() });
-        }
-        let winners: Vec<_> = takes.join_all().await.into_iter().flatten().collect();
-        assert_eq!(winners, vec![erin.user_id.clone()]);
-    }
-}
-
-async fn refresh_tokens_expire_after_their_ttl(store: Arc<dyn AuthStore>) {
-    let frank = user("frank");
-    assert!(store.create_user(&frank).await.unwrap());
-    let ttl = Duration::from_millis(300);
-    let (short, short_used_at_once, long) = (digest(), digest(), digest());
-    assert!(
-        store
-            .add_refresh_token(&short, &frank.user_id, ttl)
-            .await
-            .unwrap()
-    );
-    let added = Instant::now();
-    assert!(
-        store
-            .add_refresh_token(&short_used_at_once, &frank.user_id, ttl)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .add_refresh_token(&long, &frank.user_id, HOUR)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.take_refresh_token(&short_used_at_once).await.unwrap(),
-        Some(frank.user_id.clone()),
-        "a short-lived token works before it expires"
-    );
-    // `short` expires at most `ttl` after its add returned.
-    sleep_until(added + ttl + Duration::from_millis(20)).await;
-    assert_eq!(store.take_refresh_token(&short).await.unwrap(), None);
-    assert_eq!(
-        store.take_refresh_token(&long).await.unwrap(),
-        Some(frank.user_id)
-    );
 }
 
 const LIMITS: LoginLimits = LoginLimits {
@@ -300,10 +150,6 @@ async fn requests_are_limited_per_address_and_window(store: Arc<dyn AuthStore>) 
 
 both_stores!(
     names_are_unique_in_any_case,
-    deleting_a_user_frees_the_name_and_revokes_their_tokens,
-    a_refresh_token_is_taken_once,
-    concurrent_takes_of_one_token_have_one_winner,
-    refresh_tokens_expire_after_their_ttl,
     login_failures_count_per_name_and_address,
     an_address_is_limited_across_names,
     concurrent_attempts_are_admitted_up_to_the_limit,
@@ -322,12 +168,20 @@ async fn redis_keys_follow_the_layout() {
         let judy = user("Judy");
         let token = digest();
         assert!(store.create_user(&judy).await.unwrap());
+        let family = uuid::Uuid::new_v4().to_string();
         assert!(
             store
-                .add_refresh_token(&token, &judy.user_id, HOUR)
+                .start_family(&family, &judy.user_id, &token, HOUR)
                 .await
                 .unwrap()
         );
+        store
+            .record_revoked(
+                &["an-ended-login".to_owned()],
+                warren_contracts::event::now_millis() + 60_000,
+            )
+            .await
+            .unwrap();
         let admitted = store.admit_login("judy", "::1", &LIMITS).await.unwrap();
         assert_eq!(admitted, Admission::Allowed);
         let counted = store.count_request("::1", 10, HOUR).await.unwrap();
@@ -338,8 +192,10 @@ async fn redis_keys_follow_the_layout() {
         let mut expected = vec![
             key("user:judy"),
             key(&format!("user_id:{id}")),
+            key(&format!("family:{family}")),
             key(&format!("refresh:{token}")),
-            key(&format!("user_refresh:{id}")),
+            key(&format!("user_families:{id}")),
+            key("revoked"),
             key("failed_logins:judy:{::1}"),
             key("failed_logins_from:{::1}"),
             key("requests_from:{::1}"),
@@ -354,8 +210,9 @@ async fn redis_keys_follow_the_layout() {
         );
         assert_eq!(pttl(&mut conn, &key(&format!("user_id:{id}"))).await, -1);
         for expiring in [
+            key(&format!("family:{family}")),
             key(&format!("refresh:{token}")),
-            key(&format!("user_refresh:{id}")),
+            key(&format!("user_families:{id}")),
             key("failed_logins:judy:{::1}"),
             key("failed_logins_from:{::1}"),
             key("requests_from:{::1}"),
@@ -370,15 +227,22 @@ async fn redis_keys_follow_the_layout() {
             .unwrap();
         assert_eq!(index, "judy");
 
-        assert!(store.delete_user(&judy.user_id).await.unwrap());
+        let deleted = store.delete_user(&judy.user_id).await.unwrap();
+        assert!(deleted.existed);
+        assert_eq!(deleted.families, vec![family]);
+        let mut left = vec![
+            key(&format!("refresh:{token}")),
+            key("revoked"),
+            key("failed_logins:judy:{::1}"),
+            key("failed_logins_from:{::1}"),
+            key("requests_from:{::1}"),
+        ];
+        left.sort();
         assert_eq!(
             common::keys_under(&mut conn, &prefix).await,
-            vec![
-                key("failed_logins:judy:{::1}"),
-                key("failed_logins_from:{::1}"),
-                key("requests_from:{::1}"),
-            ],
-            "only the throttles, which expire by themselves, outlive the user"
+            left,
+            "only what expires by itself outlives the user: the throttles, the list of ended \
+             logins, and the token, which names a login that is gone"
         );
     })
     .await;

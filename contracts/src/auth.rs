@@ -1,7 +1,14 @@
 //! The `auth` service's methods and the access token's claims.
 //!
 //! Client-facing over HTTP: register, login, refresh, logout. Service-to-service only:
-//! `auth.revoke_user` (accounts calls it when an account is deleted).
+//! `auth.revoke_user` (accounts calls it when an account is deleted) and `auth.revocations`
+//! (gateways read it when they start).
+//!
+//! A *login* is what one sign-in starts: a family of refresh tokens, each replacing the one before,
+//! and the access tokens issued from them, which carry its id as `sid`. Ending a login (logout, a
+//! spent refresh token used again, logging out everywhere, deleting the account) is announced as
+//! [`REVOKED_EVENT`]; every gateway then refuses the access tokens of that login and closes the
+//! sockets opened with them, without asking anyone per call.
 
 use crate::rpc::{Empty, Method};
 use serde::{Deserialize, Serialize};
@@ -39,6 +46,46 @@ pub struct RefreshToken {
     pub refresh_token: String,
 }
 
+/// `POST /v1/auth/logout`: ends the login of `refresh_token`, or with `all` every login of the
+/// user (named by the refresh token or by the caller's access token).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Every login of the user, on every device, not just this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+/// The event auth publishes (on `auth.events`, for services only) when logins end.
+pub const REVOKED_EVENT: &str = "auth.revoked";
+
+/// The data of [`REVOKED_EVENT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub user_id: String,
+    /// The `sid`s of the logins that ended.
+    pub sessions: Vec<String>,
+    /// Unix epoch milliseconds after which every access token of these logins has expired
+    /// anyway, so a gateway may forget them.
+    pub until: u64,
+}
+
+/// One ended login whose access tokens may still be unexpired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSession {
+    pub sid: String,
+    /// As [`Revoked::until`].
+    pub until: u64,
+}
+
+/// The answer of `auth.revocations`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSessions {
+    pub sessions: Vec<RevokedSession>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeUser {
     pub user_id: String,
@@ -64,17 +111,21 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
+    /// The login the token was issued from (see the module's comment).
+    pub sid: String,
 }
 
 impl Claims {
-    /// The claims of a token for `sub`, issued at `iat` and expiring at `exp` (Unix seconds).
-    pub fn new(sub: impl Into<String>, iat: u64, exp: u64) -> Self {
+    /// The claims of a token for `sub` from the login `sid`, issued at `iat` and expiring at
+    /// `exp` (Unix seconds).
+    pub fn new(sub: impl Into<String>, sid: impl Into<String>, iat: u64, exp: u64) -> Self {
         Self {
             sub: sub.into(),
             iss: TOKEN_ISSUER.to_owned(),
             aud: TOKEN_AUDIENCE.to_owned(),
             iat,
             exp,
+            sid: sid.into(),
         }
     }
 }
@@ -100,7 +151,8 @@ impl Method for Login {
 }
 
 /// `auth.refresh`: a new pair for a refresh token, which stops working; `unauthorized` for an
-/// unknown, used, revoked or expired one.
+/// unknown, used, revoked or expired one. A used one presented again ends its whole login: the
+/// token that replaced it stops working too.
 pub struct Refresh;
 impl Method for Refresh {
     const SERVICE: &'static str = SERVICE;
@@ -110,17 +162,29 @@ impl Method for Refresh {
     type Result = Tokens;
 }
 
-/// `auth.logout`: revokes a refresh token. Succeeds for an unknown one too (nothing to revoke).
+/// `auth.logout`: ends a login, or with `all` every login of the user. Succeeds for an unknown
+/// refresh token too (nothing to end). A user-scoped call may end only the caller's logins.
 pub struct Logout;
 impl Method for Logout {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "auth.logout";
-    type Params = RefreshToken;
+    type Params = LogoutParams;
     type Result = Empty;
 }
 
-/// `auth.revoke_user` (service-to-service): deletes a user's credentials and refresh tokens, so
-/// the name can no longer log in. Idempotent.
+/// `auth.revocations` (service-to-service): the logins ended recently enough that access tokens
+/// of theirs may still be unexpired; gateways read it when they start and now and then after.
+pub struct Revocations;
+impl Method for Revocations {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "auth.revocations";
+    const REMEMBER_REPLY: bool = false;
+    type Params = Empty;
+    type Result = RevokedSessions;
+}
+
+/// `auth.revoke_user` (service-to-service): deletes a user's credentials and ends every login of
+/// theirs, so the name can no longer log in and no token of theirs works. Idempotent.
 pub struct RevokeUserMethod;
 impl Method for RevokeUserMethod {
     const SERVICE: &'static str = SERVICE;

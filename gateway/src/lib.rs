@@ -13,7 +13,8 @@
 //! state.rs     AppState: bus, config, token verifier, hub, readiness probes, shutdown
 //! error.rs     ApiError: a stable code with a fitting HTTP status
 //! token.rs     access tokens: where they come from, whether they are valid
-//! hub.rs       connected sockets by user; event delivery; slow-client eviction
+//! hub/         connected sockets by user; event delivery; slow-client eviction; ended logins
+//! revocations.rs  the logins that have ended, in memory; kept in step with auth
 //! cursor.rs    one socket's place in its user's event sequence: no duplicate, no gap
 //! http/        /v1 handlers, extractors (the client's address among them), health, OpenAPI
 //! ws/          the WebSocket endpoint, JSON-RPC codec, client-facing method table, admission
@@ -26,6 +27,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod revocations;
 pub mod state;
 pub mod token;
 pub mod ws;
@@ -103,6 +105,23 @@ pub async fn serve_with_admin(
     // Subscribed before the first client connects, so no event for it is missed.
     let subscription = hub::Hub::subscribe(state.bus()).await?;
     let events = tokio::spawn(Arc::clone(state.hub()).run(subscription, shutdown.clone()));
+    // Subscribed first, so an end announced while the list is read is not missed either.
+    let revocations = tokio::spawn({
+        let (hub, bus, shutdown) = (
+            Arc::clone(state.hub()),
+            state.bus().clone(),
+            shutdown.clone(),
+        );
+        let timeout = state.config().call_timeout;
+        async move {
+            let closing = Arc::clone(&hub);
+            hub.revocations()
+                .keep_synced(&bus, timeout, shutdown, move |ended| {
+                    closing.close_logins(None, &ended);
+                })
+                .await;
+        }
+    });
     let address = listener.local_addr()?;
     let admin_stop = CancellationToken::new();
     let admin = match admin {
@@ -145,6 +164,7 @@ pub async fn serve_with_admin(
         }
     }
     let _ = purging.await;
+    let _ = revocations.await;
     if let Err(error) = events.await {
         tracing::error!(%error, "event delivery task failed");
     }

@@ -2,7 +2,8 @@
 
 use crate::config::GatewayConfig;
 use crate::hub::Hub;
-use crate::token::Verifier;
+use crate::revocations::Revocations;
+use crate::token::{Verified, Verifier};
 use crate::ws::admission::ConnectLimiter;
 use std::future::Future;
 use std::pin::Pin;
@@ -56,6 +57,9 @@ impl AppState {
         let verifier = Verifier::new(&config.jwt_secret, config.access_token_ttl);
         // events.resume reads the journal the bus numbers events in.
         let hub = Arc::new(Hub::new(Arc::clone(bus.journal())));
+        let revocations = Arc::clone(hub.revocations());
+        let mut probes = probes;
+        probes.push(("revocations", revocations_probe(Arc::clone(&revocations))));
         let connect_limiter = ConnectLimiter::new(config.connect_rate_per_address);
         Self(Arc::new(Inner {
             bus,
@@ -82,6 +86,20 @@ impl AppState {
         &self.0.verifier
     }
 
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        self.0.hub.revocations()
+    }
+
+    /// The caller of a valid access token whose login has not ended; why not otherwise. No call
+    /// to anyone: the signature is checked here and the ended logins are in memory.
+    pub fn authenticate(&self, token: &str) -> Result<Verified, &'static str> {
+        let verified = self.0.verifier.verify(token)?;
+        if self.revocations().is_ended(&verified.sid) {
+            return Err("the access token's login has ended; log in again");
+        }
+        Ok(verified)
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.0.hub
     }
@@ -105,6 +123,15 @@ impl AppState {
     pub fn connect_limiter(&self) -> &ConnectLimiter {
         &self.0.connect_limiter
     }
+}
+
+/// Ready once the ended logins have been read: before that, a token whose login ended while
+/// this gateway was away would pass.
+fn revocations_probe(revocations: Arc<Revocations>) -> ReadinessProbe {
+    Arc::new(move || {
+        let synced = revocations.synced();
+        Box::pin(async move { synced })
+    })
 }
 
 /// A readiness probe that asks Redis for PING.

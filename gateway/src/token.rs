@@ -11,6 +11,14 @@ use warren_contracts::auth::{Claims, TOKEN_AUDIENCE, TOKEN_ISSUER};
 /// Seconds of clock difference between instances tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 
+/// Who a valid token speaks for, and from which login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: String,
+    /// The login the token was issued from (`sid`).
+    pub sid: String,
+}
+
 #[derive(Clone)]
 pub struct Verifier {
     key: DecodingKey,
@@ -41,8 +49,9 @@ impl Verifier {
         }
     }
 
-    /// The user id of a valid token; why not otherwise (said to the client in general terms).
-    pub fn verify(&self, token: &str) -> Result<String, &'static str> {
+    /// The user and login of a valid token; why not otherwise (said to the client in general
+    /// terms). Whether the login has ended is not this check's: see `AppState::authenticate`.
+    pub fn verify(&self, token: &str) -> Result<Verified, &'static str> {
         let now = warren_contracts::event::now_millis() / 1000;
         match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
             Ok(data)
@@ -51,8 +60,13 @@ impl Verifier {
             {
                 Err("the access token is not valid")
             }
-            Ok(data) if !data.claims.sub.is_empty() => Ok(data.claims.sub),
-            Ok(_) => Err("the access token names no user"),
+            Ok(data) if !data.claims.sub.is_empty() && !data.claims.sid.is_empty() => {
+                Ok(Verified {
+                    user_id: data.claims.sub,
+                    sid: data.claims.sid,
+                })
+            }
+            Ok(_) => Err("the access token names no user or login"),
             Err(error) => match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                     Err("the access token has expired")
@@ -85,7 +99,7 @@ mod tests {
         let now = warren_contracts::event::now_millis() / 1000;
         sign(
             secret,
-            &Claims::new(sub, now, now.saturating_add_signed(exp_offset)),
+            &Claims::new(sub, "login-1", now, now.saturating_add_signed(exp_offset)),
         )
     }
 
@@ -103,7 +117,10 @@ mod tests {
         let verifier = Verifier::new(b"secret", LIFETIME);
         assert_eq!(
             verifier.verify(&token(b"secret", "u1", 60)),
-            Ok("u1".into())
+            Ok(Verified {
+                user_id: "u1".into(),
+                sid: "login-1".into()
+            })
         );
     }
 
@@ -123,20 +140,23 @@ mod tests {
     fn a_token_from_elsewhere_or_living_too_long_is_refused() {
         let verifier = Verifier::new(b"secret", LIFETIME);
         let now = warren_contracts::event::now_millis() / 1000;
-        let mut foreign = Claims::new("u1", now, now + 60);
+        let mut foreign = Claims::new("u1", "login-1", now, now + 60);
         foreign.iss = "someone-else".into();
         assert!(verifier.verify(&sign(b"secret", &foreign)).is_err());
-        let mut elsewhere = Claims::new("u1", now, now + 60);
+        let mut elsewhere = Claims::new("u1", "login-1", now, now + 60);
         elsewhere.aud = "another-service".into();
         assert!(verifier.verify(&sign(b"secret", &elsewhere)).is_err());
         // The hole this closes: exp = 2^62, iat now.
-        let forever = Claims::new("u1", now, 1 << 62);
+        let forever = Claims::new("u1", "login-1", now, 1 << 62);
         assert!(verifier.verify(&sign(b"secret", &forever)).is_err());
-        let from_the_future = Claims::new("u1", now + 3600, now + 3600 + 60);
+        let from_the_future = Claims::new("u1", "login-1", now + 3600, now + 3600 + 60);
         assert!(verifier.verify(&sign(b"secret", &from_the_future)).is_err());
-        let longest = Claims::new("u1", now, now + LIFETIME.as_secs());
-        assert_eq!(verifier.verify(&sign(b"secret", &longest)), Ok("u1".into()));
-        // Claims without iss and aud (tokens made before they were set) are refused too.
+        let longest = Claims::new("u1", "login-1", now, now + LIFETIME.as_secs());
+        assert!(verifier.verify(&sign(b"secret", &longest)).is_ok());
+        let mut without_login = Claims::new("u1", "", now, now + 60);
+        without_login.sid.clear();
+        assert!(verifier.verify(&sign(b"secret", &without_login)).is_err());
+        // Claims without iss, aud or sid (tokens made before they were set) are refused too.
         let bare = json!({"sub": "u1", "iat": now, "exp": now + 60});
         let bare = jsonwebtoken::encode(
             &Header::default(),

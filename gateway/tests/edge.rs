@@ -97,7 +97,7 @@ impl Gateway {
 
 fn token(user: &str) -> String {
     let now = warren_contracts::event::now_millis() / 1000;
-    let claims = Claims::new(user, now, now + 600);
+    let claims = Claims::new(user, "a-login", now, now + 600);
     jsonwebtoken::encode(
         &Header::default(),
         &claims,

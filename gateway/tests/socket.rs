@@ -53,7 +53,7 @@ impl Gateway {
 
     async fn connect(&self, user: &str) -> Client {
         let now = warren_contracts::event::now_millis() / 1000;
-        let claims = Claims::new(user, now, now + 600);
+        let claims = Claims::new(user, "a-login", now, now + 600);
         let token = jsonwebtoken::encode(
             &Header::default(),
             &claims,

@@ -1,4 +1,5 @@
-//! Where the auth service keeps its state: credentials by username, refresh tokens by digest,
+//! Where the auth service keeps its state: credentials by username, logins (families of refresh
+//! tokens, see `warren_contracts::auth`) and their tokens by digest, the logins ended recently,
 //! failed-login counts by (username, client address) and by address, and request counts by
 //! address. A small trait, implemented in memory (the embedded mode and fast tests) and
 //! on Redis (several instances sharing one state).
@@ -76,6 +77,34 @@ pub enum Settle {
     NotChecked,
 }
 
+/// What rotating a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is spent now, and the next one is live in the same login.
+    Rotated { user_id: String, family: String },
+    /// The token had been spent before: someone holds a copy. The login is ended (its live token
+    /// stops working) and nothing new is stored.
+    Reused { user_id: String, family: String },
+    /// Unknown, expired, or of a login that has ended.
+    Unknown,
+}
+
+/// A login that was ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub user_id: String,
+    pub family: String,
+}
+
+/// What deleting a user found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Whether there were credentials.
+    pub existed: bool,
+    /// The logins of theirs that were still going and are ended now.
+    pub families: Vec<String>,
+}
+
 /// The key a username is unique under: its lowercase form.
 pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
@@ -91,22 +120,43 @@ pub trait AuthStore: Send + Sync {
     /// The credentials of `username`, in any case.
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Deletes a user's credentials (freeing the name) and every refresh token of theirs.
-    /// Returns whether there were credentials; deleting an unknown user is not an error.
-    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a user's credentials (freeing the name) and ends every login of theirs. Deleting
+    /// an unknown user is not an error.
+    async fn delete_user(&self, user_id: &str) -> Result<Deleted, StoreError>;
 
-    /// Stores the digest of a refresh token of `user_id`, valid for `ttl`. `Ok(false)`, storing
-    /// nothing, when the user has no credentials (any more): a token cannot outlive its user.
-    async fn add_refresh_token(
+    /// Starts the login `family` of `user_id` with its first refresh token (`digest`). The login
+    /// and each of its tokens live for `ttl` from their last use. `Ok(false)`, storing nothing,
+    /// when the user has no credentials (any more): a login cannot outlive its user.
+    async fn start_family(
         &self,
-        digest: &str,
+        family: &str,
         user_id: &str,
+        digest: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
-    /// Removes a live refresh token and returns its user. Atomic: of two concurrent takes of one
-    /// token, one gets the user and the other `None`, as for an unknown or expired token.
-    async fn take_refresh_token(&self, digest: &str) -> Result<Option<String>, StoreError>;
+    /// Spends the refresh token `spent` and makes `next` the live token of its login, or finds
+    /// that `spent` was used before and ends its login. Atomic: of two concurrent rotations of
+    /// one token, one rotates and the other finds it reused.
+    async fn rotate_refresh_token(
+        &self,
+        spent: &str,
+        next: &str,
+        ttl: Duration,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Ends the login the token `digest` belongs to (live or spent); `None` if there is none.
+    async fn end_family_of(&self, digest: &str) -> Result<Option<Ended>, StoreError>;
+
+    /// Ends every login of `user_id`; returns the ones that were going.
+    async fn end_families(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Remembers that the logins `families` ended, until `until` (Unix ms), when their last
+    /// access tokens have expired.
+    async fn record_revoked(&self, families: &[String], until: u64) -> Result<(), StoreError>;
+
+    /// The logins remembered as ended whose `until` is after `now` (Unix ms), with it.
+    async fn revoked(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Admits a login attempt of `username` from `client` unless the failures counted in the
     /// window reach a limit, for the pair or for the address; an admitted attempt is counted as a

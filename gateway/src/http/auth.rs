@@ -4,12 +4,13 @@ use super::client::ClientAddr;
 use super::extract::Body;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::token;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use warren_bus::CallOptions;
 use warren_contracts::auth::{
-    Credentials, Login, Logout, Refresh, RefreshToken, Register, Registered, Tokens,
+    Credentials, Login, Logout, LogoutParams, Refresh, RefreshToken, Register, Registered, Tokens,
 };
 
 /// Auth counts its throttles per client address: it gets the one this gateway believes.
@@ -78,17 +79,33 @@ pub async fn refresh(
     ))
 }
 
-/// Revokes a refresh token.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshToken,
-    responses((status = 204, description = "logged out")))]
+/// Ends a login: the refresh token's, or with `all` every login of its user or of the caller of
+/// the access token in `Authorization` (which may stand in for the refresh token then).
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = LogoutParams,
+    responses(
+        (status = 204, description = "logged out; sockets opened with the ended logins' tokens are closed (4003)"),
+        (status = 401, description = "`all` without a refresh token, and no valid access token", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "neither a refresh token nor `all`", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     client: ClientAddr,
-    Body(token): Body<RefreshToken>,
+    headers: HeaderMap,
+    Body(params): Body<LogoutParams>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .bus()
-        .call::<Logout>(&token, options(&state, &client))
-        .await?;
+    let mut options = options(&state, &client);
+    if let Some(token) = token::bearer(&headers) {
+        match state.authenticate(token) {
+            Ok(caller) => options = options.user_id(caller.user_id),
+            // An expired access token does not stop a logout that names its refresh token.
+            Err(_) if params.refresh_token.is_some() => {}
+            Err(why) => return Err(ApiError::unauthorized(why)),
+        }
+    } else if params.all && params.refresh_token.is_none() {
+        return Err(ApiError::unauthorized(
+            "logging out everywhere needs the refresh token or an access token",
+        ));
+    }
+    state.bus().call::<Logout>(&params, options).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,7 +27,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
-/// The authenticated caller, from `Authorization: Bearer`.
+/// The authenticated caller, from `Authorization: Bearer`, with a token whose login has not
+/// ended.
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
@@ -41,9 +42,8 @@ impl FromRequestParts<AppState> for Caller {
         let token = token::bearer(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
         state
-            .verifier()
-            .verify(token)
-            .map(Caller)
+            .authenticate(token)
+            .map(|verified| Caller(verified.user_id))
             .map_err(ApiError::unauthorized)
     }
 }

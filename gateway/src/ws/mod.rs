@@ -23,7 +23,7 @@ pub mod resume;
 use crate::http::client::ClientAddr;
 use crate::hub::{CLOSE_SILENT, Conn};
 use crate::state::AppState;
-use crate::token;
+use crate::token::{self, Verified};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -82,8 +82,8 @@ pub async fn upgrade(
     let Some(token) = token::bearer(&headers).or(query.token.as_deref()) else {
         return crate::error::ApiError::unauthorized("an access token is required").into_response();
     };
-    let user_id = match state.verifier().verify(token) {
-        Ok(user_id) => user_id,
+    let caller = match state.authenticate(token) {
+        Ok(caller) => caller,
         Err(why) => return crate::error::ApiError::unauthorized(why).into_response(),
     };
     let limit = state.config().max_frame_bytes;
@@ -96,15 +96,16 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let sockets = state.sockets().clone();
-            sockets.track_future(serve(state, user_id, socket))
+            sockets.track_future(serve(state, caller, socket))
         })
 }
 
-async fn serve(state: AppState, user_id: String, socket: WebSocket) {
+async fn serve(state: AppState, caller: Verified, socket: WebSocket) {
+    let Verified { user_id, sid } = caller;
     let start = state.hub().start_of(&user_id).await;
     let (conn, first) = state
         .hub()
-        .register(&user_id, state.config().send_queue, start);
+        .register(&user_id, &sid, state.config().send_queue, start);
     metrics::gauge!("warren_ws_connections").increment(1.0);
     admission::make_room(state.hub(), &user_id, state.config().max_sockets_per_user);
     if first {

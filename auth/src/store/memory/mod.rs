@@ -1,12 +1,21 @@
 //! The in-memory store: one mutex over a few maps, for the embedded mode and tests. Every check
-//! and count of a throttle happens under that one lock, so it is atomic as the Redis scripts are.
-//! Expired entries are dropped when touched and in a sweep every few hundred writes, so unused
-//! tokens and counts do not pile up.
+//! and count of a throttle and every change of a login happens under that one lock, so it is
+//! atomic as the Redis scripts are. Expired entries are dropped when touched and in a sweep every
+//! few hundred writes, so unused tokens and counts do not pile up.
 
-use super::{Admission, AuthStore, LoginLimits, Settle, StoreError, UserRecord, username_key};
-use std::collections::{HashMap, HashSet};
+mod logins;
+mod throttle;
+
+use self::logins::Logins;
+use self::throttle::{Window, window};
+use super::{
+    Admission, AuthStore, Deleted, Ended, LoginLimits, Rotation, Settle, StoreError, UserRecord,
+    username_key,
+};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use warren_contracts::event::now_millis;
 
 /// Writes between two sweeps of expired entries.
 const SWEEP_EVERY: u32 = 256;
@@ -30,10 +39,7 @@ struct State {
     users: HashMap<String, UserRecord>,
     /// User id to lowercase username.
     names: HashMap<String, String>,
-    /// Token digest to (user id, expiry).
-    refresh: HashMap<String, (String, Instant)>,
-    /// User id to the digests of their tokens.
-    user_refresh: HashMap<String, HashSet<String>>,
+    logins: Logins,
     /// (lowercase username, client address) to its failed logins.
     failures: HashMap<(String, String), Window>,
     /// Client address to its failed logins, whatever the names.
@@ -41,53 +47,6 @@ struct State {
     /// Client address to its throttled requests.
     requests: HashMap<String, Window>,
     writes_since_sweep: u32,
-}
-
-/// A count in a fixed window, like a Redis counter with an expiry.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    count: u32,
-    ends: Instant,
-}
-
-impl Window {
-    /// The count now: 0 once the window is over.
-    fn count(&self, now: Instant) -> u32 {
-        if self.ends > now { self.count } else { 0 }
-    }
-
-    fn retry_after(&self, now: Instant) -> Duration {
-        self.ends
-            .saturating_duration_since(now)
-            .max(Duration::from_millis(1))
-    }
-
-    /// Counts one more, opening a window of `length` if none is open.
-    fn add(&mut self, now: Instant, length: Duration) {
-        if self.ends <= now {
-            *self = Window {
-                count: 0,
-                ends: deadline(now, length),
-            };
-        }
-        self.count = self.count.saturating_add(1);
-    }
-
-    fn take_back(&mut self) {
-        self.count = self.count.saturating_sub(1);
-    }
-}
-
-/// The live window under `key`, or a closed one.
-fn window<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, Window>,
-    key: K,
-    now: Instant,
-) -> &mut Window {
-    map.entry(key).or_insert(Window {
-        count: 0,
-        ends: now,
-    })
 }
 
 impl MemoryStore {
@@ -112,23 +71,7 @@ impl State {
         self.failures.retain(|_, window| window.ends > now);
         self.address_failures.retain(|_, window| window.ends > now);
         self.requests.retain(|_, window| window.ends > now);
-        let refresh = &mut self.refresh;
-        refresh.retain(|_, (_, expiry)| *expiry > now);
-        self.user_refresh.retain(|_, digests| {
-            digests.retain(|digest| refresh.contains_key(digest));
-            !digests.is_empty()
-        });
-    }
-
-    fn remove_refresh(&mut self, digest: &str) -> Option<(String, Instant)> {
-        let (user_id, expiry) = self.refresh.remove(digest)?;
-        if let Some(digests) = self.user_refresh.get_mut(&user_id) {
-            digests.remove(digest);
-            if digests.is_empty() {
-                self.user_refresh.remove(&user_id);
-            }
-        }
-        Some((user_id, expiry))
+        self.logins.sweep(now, now_millis());
     }
 }
 
@@ -149,7 +92,8 @@ impl AuthStore for MemoryStore {
         Ok(self.lock().users.get(&username_key(username)).cloned())
     }
 
-    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+    async fn delete_user(&self, user_id: &str) -> Result<Deleted, StoreError> {
+        let now = Instant::now();
         let mut state = self.lock();
         let mut existed = false;
         if let Some(key) = state.names.remove(user_id)
@@ -158,16 +102,15 @@ impl AuthStore for MemoryStore {
             state.users.remove(&key);
             existed = true;
         }
-        for digest in state.user_refresh.remove(user_id).unwrap_or_default() {
-            state.refresh.remove(&digest);
-        }
-        Ok(existed)
+        let families = state.logins.end_user(user_id, now);
+        Ok(Deleted { existed, families })
     }
 
-    async fn add_refresh_token(
+    async fn start_family(
         &self,
-        digest: &str,
+        family: &str,
         user_id: &str,
+        digest: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = Instant::now();
@@ -176,24 +119,42 @@ impl AuthStore for MemoryStore {
             return Ok(false);
         }
         state
-            .refresh
-            .insert(digest.to_owned(), (user_id.to_owned(), deadline(now, ttl)));
-        state
-            .user_refresh
-            .entry(user_id.to_owned())
-            .or_default()
-            .insert(digest.to_owned());
+            .logins
+            .start(family, user_id, digest, deadline(now, ttl));
         state.wrote(now);
         Ok(true)
     }
 
-    async fn take_refresh_token(&self, digest: &str) -> Result<Option<String>, StoreError> {
+    async fn rotate_refresh_token(
+        &self,
+        spent: &str,
+        next: &str,
+        ttl: Duration,
+    ) -> Result<Rotation, StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        Ok(state
-            .remove_refresh(digest)
-            .filter(|(_, expiry)| *expiry > now)
-            .map(|(user_id, _)| user_id))
+        let rotation = state.logins.rotate(spent, next, now, deadline(now, ttl));
+        state.wrote(now);
+        Ok(rotation)
+    }
+
+    async fn end_family_of(&self, digest: &str) -> Result<Option<Ended>, StoreError> {
+        Ok(self.lock().logins.end_family_of(digest, Instant::now()))
+    }
+
+    async fn end_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().logins.end_user(user_id, Instant::now()))
+    }
+
+    async fn record_revoked(&self, families: &[String], until: u64) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.logins.record_revoked(families, until);
+        state.wrote(Instant::now());
+        Ok(())
+    }
+
+    async fn revoked(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self.lock().logins.revoked(now))
     }
 
     async fn admit_login(
