@@ -90,11 +90,23 @@ async fn the_whole_account_story(mode: Mode) {
         .await;
     assert_eq!(status, 401);
 
+    // That login is over (the spent token's replay ended it): its access token is refused too.
+    let (status, _) = system.get("/v1/accounts/me", Some(&ada.access_token)).await;
+    assert_eq!(status, 401, "an ended login's access token");
+    let (status, tokens) = system
+        .post(
+            "/v1/auth/login",
+            json!({"username": ada.username, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+
     // Delete: the account is gone and the credentials stop working.
     let response = system
         .http
         .delete(format!("{}/v1/accounts/me", system.base))
-        .bearer_auth(&ada.access_token)
+        .bearer_auth(access)
         .send()
         .await
         .unwrap();

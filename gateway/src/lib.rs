@@ -105,14 +105,18 @@ pub async fn serve_with_admin(
     // Subscribed before the first client connects, so no event for it is missed.
     let subscription = hub::Hub::subscribe(state.bus()).await?;
     let events = tokio::spawn(Arc::clone(state.hub()).run(subscription, shutdown.clone()));
-    // Subscribed first, so an end announced while the list is read is not missed either.
+    // Subscribed first, so an end announced while the list is read is not missed either. Read
+    // once before the first client (a service that is not running answers at once), then kept.
+    let timeout = state.config().call_timeout;
+    if let Err(error) = state.revocations().sync(state.bus(), timeout).await {
+        tracing::info!(%error, "ended logins not read yet; not ready until auth answers");
+    }
     let revocations = tokio::spawn({
         let (hub, bus, shutdown) = (
             Arc::clone(state.hub()),
             state.bus().clone(),
             shutdown.clone(),
         );
-        let timeout = state.config().call_timeout;
         async move {
             let closing = Arc::clone(&hub);
             hub.revocations()

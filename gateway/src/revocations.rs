@@ -104,8 +104,9 @@ impl Revocations {
         Ok(new)
     }
 
-    /// Reads the list until it succeeds, then every [`RESYNC_EVERY`] until `shutdown`, handing
-    /// each read's new logins to `ended`.
+    /// After a first read (see [`Revocations::sync`]), reads the list again every
+    /// [`RESYNC_EVERY`], or sooner while no read has succeeded yet, until `shutdown`, handing each
+    /// read's new logins to `ended`.
     pub async fn keep_synced(
         &self,
         bus: &Bus,
@@ -115,26 +116,28 @@ impl Revocations {
     ) {
         let mut failures = 0;
         loop {
-            let wait = match self.sync(bus, timeout).await {
+            let wait = if self.synced() {
+                RESYNC_EVERY
+            } else {
+                RETRIES[failures.min(RETRIES.len() - 1)]
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            match self.sync(bus, timeout).await {
                 Ok(new) => {
                     failures = 0;
                     if !new.is_empty() {
                         ended(new);
                     }
-                    RESYNC_EVERY
                 }
                 Err(error) => {
-                    let wait = RETRIES[failures.min(RETRIES.len() - 1)];
                     failures += 1;
                     if self.synced() || failures == RETRIES.len() {
                         tracing::warn!(%error, "cannot read the ended logins from auth");
                     }
-                    if self.synced() { RESYNC_EVERY } else { wait }
                 }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
             }
         }
     }

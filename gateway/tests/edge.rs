@@ -14,8 +14,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
-use warren_bus::Bus;
-use warren_contracts::auth::Claims;
+use warren_bus::{Bus, Router, ServeOptions};
+use warren_contracts::auth::{self, Claims};
 use warren_gateway::{AppState, GatewayConfig};
 
 const SECRET: &[u8] = b"edge-test-secret-edge-test-secret";
@@ -36,6 +36,11 @@ impl Gateway {
         let mut config = GatewayConfig::new(SECRET.to_vec());
         configure(&mut config);
         let bus = Bus::in_process();
+        // What the gateway asks auth for before it is ready: no login has ended.
+        let auth = Router::new(auth::SERVICE).method::<auth::Revocations, _, _>(|_, _| async {
+            Ok(auth::RevokedSessions::default())
+        });
+        bus.serve(auth, ServeOptions::default()).await.unwrap();
         let shutdown = CancellationToken::new();
         let state = AppState::new(bus, config, shutdown.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
