@@ -217,7 +217,8 @@ async fn start_services(
     let serve = ServeOptions::default;
     if options.runs("auth") {
         let auth = options.auth.clone();
-        servers.push(warren_auth::serve(bus, stores.auth, auth, serve()).await?);
+        servers
+            .push(warren_auth::serve(bus, stores.auth, auth, warren_auth::serve_options()).await?);
     }
     if options.runs("accounts") {
         let store = stores.accounts;

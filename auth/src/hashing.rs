@@ -45,8 +45,11 @@ pub struct Hashing {
     allocated: Arc<AtomicUsize>,
     /// Hashes and verifies computed (for tests and diagnostics).
     computed: Arc<AtomicU64>,
-    /// The longest wait for a slot.
+    /// The longest a caller waits for a slot and its computation together.
     queue_timeout: Duration,
+    /// How long a computation takes, in µs: a moving average (new = 7/8 old + 1/8 last), 0 before
+    /// the first. Kept out of the wait for a slot, so the answer comes within the queue timeout.
+    typical_micros: Arc<AtomicU64>,
     capacity: usize,
 }
 
@@ -60,6 +63,7 @@ impl Hashing {
             allocated: Arc::new(AtomicUsize::new(0)),
             computed: Arc::new(AtomicU64::new(0)),
             queue_timeout,
+            typical_micros: Arc::new(AtomicU64::new(0)),
             capacity,
         }
     }
@@ -79,11 +83,20 @@ impl Hashing {
         self.computed.load(Ordering::SeqCst)
     }
 
-    /// Waits for a slot at most the queue timeout or `deadline_left`, whichever is shorter. A
+    /// How long a hash or verify typically takes here (zero before the first).
+    pub fn typical_computation(&self) -> Duration {
+        Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
+    }
+
+    /// Waits for a slot at most the queue timeout less a typical computation (so that slot and
+    /// computation together fit in the timeout), or `deadline_left`, whichever is shorter. A
     /// caller that must do something before it computes (count the attempt) takes the slot
     /// first, so that only attempts about to be computed are counted, never those still waiting.
     pub async fn slot(&self, deadline_left: Duration) -> Result<Slot<'_>, HashError> {
-        let wait = self.queue_timeout.min(deadline_left);
+        let wait = self
+            .queue_timeout
+            .saturating_sub(self.typical_computation())
+            .min(deadline_left);
         let busy = HashError::Busy {
             retry_after: BUSY_RETRY_AFTER,
         };
@@ -165,11 +178,22 @@ impl Slot<'_> {
         let mut memory = hashing.take_memory();
         let pool = Arc::clone(&hashing.pool);
         let computed = Arc::clone(&hashing.computed);
+        let typical = Arc::clone(&hashing.typical_micros);
         // The permit moves into the task: a request that gives up does not free the slot
         // before the CPU work ends.
         let result = tokio::task::spawn_blocking(move || {
             computed.fetch_add(1, Ordering::SeqCst);
+            let started = std::time::Instant::now();
             let result = work(&mut memory);
+            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            // Racing updates may lose one sample; an average does not mind.
+            let before = typical.load(Ordering::Relaxed);
+            let next = if before == 0 {
+                took
+            } else {
+                before - before / 8 + took / 8
+            };
+            typical.store(next, Ordering::Relaxed);
             lock(&pool).push(memory);
             drop(permit);
             result
@@ -206,6 +230,10 @@ mod tests {
         }
         assert!(hashing.memory_areas() <= 2, "{}", hashing.memory_areas());
         assert_eq!(hashing.computed(), 9);
+        assert!(
+            hashing.typical_computation() > Duration::ZERO,
+            "what a computation takes is known, to keep it out of the wait"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,20 @@ use warren_contracts::auth::{
 };
 use warren_contracts::{Method, WireError};
 
+/// Requests one auth instance takes from its queue at once. Many: a register or login mostly waits
+/// for a hashing slot, and that wait is bounded (`--hash-queue-timeout`), so a flood is answered
+/// `rate_limited` in time. Left in the broker's queue instead, requests would wait there with no
+/// bound but the caller's deadline.
+pub const PREFETCH: u16 = 1024;
+
+/// How the auth binaries serve: [`PREFETCH`] requests at once.
+pub fn serve_options() -> ServeOptions {
+    ServeOptions {
+        prefetch: PREFETCH,
+        ..ServeOptions::default()
+    }
+}
+
 /// Starts answering the `auth.*` methods on `bus`.
 pub async fn serve(
     bus: &Bus,

@@ -3,7 +3,6 @@
 use clap::Parser;
 use std::sync::Arc;
 use warren_auth::{AuthConfig, AuthStore, MemoryStore, RedisStore};
-use warren_bus::ServeOptions;
 use warren_runtime::{AuthSettings, Backends, ServiceSettings, logging, run_service};
 
 /// Warren's auth service: registration, login, refresh and logout.
@@ -39,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
-            warren_auth::serve(&bus, store, config, ServeOptions::default()).await
+            warren_auth::serve(&bus, store, config, warren_auth::serve_options()).await
         },
     )
     .await?;
