@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! client.rs   HTTP register and login, and a WebSocket JSON-RPC client
+//! cpu.rs      a process's CPU time from /proc, and the load average
 //! idle.rs     `idle`: open N sockets, hold them idle, measure the gateway's memory per socket
 //! memory.rs   a process's resident memory from /proc, and waiting for it to settle
 //! relay.rs    `relay`: players in relay sessions sending commands; round trip to the state event
@@ -14,6 +15,7 @@
 //! Reports go to stdout; logs (`RUST_LOG`, default `info`) to stderr.
 
 mod client;
+mod cpu;
 mod idle;
 mod memory;
 mod relay;
