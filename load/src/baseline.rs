@@ -22,7 +22,8 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// How long one hash takes on one core.
+    /// How long one hash takes on one thread, in wall time (longer than its CPU time when other
+    /// work shares the cores).
     pub fn per_hash(&self) -> Duration {
         if self.rate > 0.0 {
             Duration::from_secs_f64(self.threads as f64 / self.rate)

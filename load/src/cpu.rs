@@ -1,8 +1,9 @@
 //! CPU time from /proc: a process's user plus system time (from /proc/<pid>/stat, as the perf
-//! harness reads it), and the machine's load averages.
+//! harness reads it), the whole machine's (from /proc/stat), what a stretch of a run cost the
+//! server, this load generator and everything else, and the machine's load averages.
 
 use anyhow::Context;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Clock ticks per second in /proc/<pid>/stat: USER_HZ, which Linux fixes at 100 for what it
 /// shows user space whatever the kernel's own tick rate.
@@ -35,6 +36,95 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// CPU time the whole machine has been busy so far (user, nice, system, irq, softirq and steal
+/// of /proc/stat's `cpu` line; guest time is within user).
+pub fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks = busy_ticks(&stat)?;
+    Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+}
+
+/// The busy ticks of a /proc/stat: `cpu  user nice system idle iowait irq softirq steal …`.
+fn busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    Some(at(0) + at(1) + at(2) + at(5) + at(6) + at(7))
+}
+
+/// CPU time read at the start of a stretch of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    pid: Option<u32>,
+    server: Option<Duration>,
+    own: Option<Duration>,
+    machine: Option<Duration>,
+    started: Instant,
+}
+
+/// What a stretch of a run cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Spent {
+    /// The server's CPU time (`None` without its pid).
+    pub server: Option<Duration>,
+    /// This load generator's.
+    pub own: Option<Duration>,
+    /// Everything else on the machine: other processes, and the hypervisor's steal. Without the
+    /// server's pid the server is in it.
+    pub others: Option<Duration>,
+    pub wall: Duration,
+}
+
+impl Meter {
+    pub fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            server: server_cpu(pid),
+            own: cpu_of("/proc/self/stat").ok(),
+            machine: machine_busy(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn stop(self) -> Spent {
+        let since = |before: Option<Duration>, after: Option<Duration>| {
+            Some(after?.saturating_sub(before?))
+        };
+        let server = since(self.server, server_cpu(self.pid));
+        let own = since(self.own, cpu_of("/proc/self/stat").ok());
+        let machine = since(self.machine, machine_busy());
+        let others = machine.map(|machine| {
+            machine
+                .saturating_sub(server.unwrap_or_default())
+                .saturating_sub(own.unwrap_or_default())
+        });
+        Spent {
+            server,
+            own,
+            others,
+            wall: self.started.elapsed(),
+        }
+    }
+}
+
+impl Spent {
+    /// Cores the rest of the machine kept busy on average: `0.42`.
+    pub fn others_cores(&self) -> Option<f64> {
+        Some(self.others?.as_secs_f64() / self.wall.as_secs_f64().max(1e-9))
+    }
+}
+
+/// The server's CPU time so far, if asked for and readable.
+fn server_cpu(pid: Option<u32>) -> Option<Duration> {
+    cpu_time(&[pid?])
+        .map_err(|error| tracing::warn!(error = %format!("{error:#}"), "server CPU time"))
+        .ok()
+}
+
 /// The 1, 5 and 15 minute load averages, as /proc/loadavg gives them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -58,5 +148,24 @@ mod tests {
         assert_eq!(cpu_ticks(stat), Some(1290));
         assert_eq!(cpu_ticks("4242 (warren) S 1"), None);
         assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn the_machine_is_busy_outside_idle_and_iowait() {
+        let stat = "cpu  498319 7 78438 1897106 3698 11 732 4152 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(
+            busy_ticks(stat),
+            Some(498_319 + 7 + 78_438 + 11 + 732 + 4152)
+        );
+        assert_eq!(busy_ticks("cpu0 1 2 3\n"), None);
+        assert!(machine_busy().is_some());
+    }
+
+    #[test]
+    fn a_meter_splits_the_cost() {
+        let meter = Meter::start(Some(std::process::id()));
+        let spent = meter.stop();
+        assert!(spent.server.is_some() && spent.own.is_some() && spent.others.is_some());
+        assert!(spent.others_cores().is_some_and(|cores| cores >= 0.0));
     }
 }

@@ -3,6 +3,7 @@
 //! the logins sent, and under each password line the counts add up to its total.
 
 use crate::baseline::{self, Baseline};
+use crate::cpu::Spent;
 use crate::flood::{Burst, Outcome};
 use crate::memory::Samples;
 use crate::probe::{Figures, Sample};
@@ -30,8 +31,8 @@ pub struct Phase {
     pub most_per_pair: usize,
     pub most_per_address: usize,
     pub rss_before: Option<u64>,
-    pub server_cpu: Option<Duration>,
-    pub own_cpu: Option<Duration>,
+    /// The CPU time the phase cost, from sending to the last answer.
+    pub spent: Spent,
     pub overflows: Option<u64>,
     pub ended: Instant,
     pub burst: Burst,
@@ -47,8 +48,8 @@ pub struct Run {
     pub users: usize,
     pub right_percent: u8,
     pub pid: Option<u32>,
-    pub baseline: Baseline,
-    pub baseline_server_cpu: Option<Duration>,
+    /// Before the floods and after them, each with what the machine spent meanwhile.
+    pub baselines: [(Baseline, Spent); 2],
     pub registered: Duration,
     pub registrations: Vec<Ipv4Addr>,
     pub probe_every: Duration,
@@ -59,7 +60,20 @@ pub struct Run {
     pub rss: Option<Samples>,
     pub peak_rss: Option<u64>,
     pub load_before: String,
+    /// After the floods, before the second baseline.
     pub load_after: String,
+}
+
+impl Run {
+    /// The faster baseline: the stricter to compare with.
+    fn baseline(&self) -> &Baseline {
+        let [(before, _), (after, _)] = &self.baselines;
+        if after.rate > before.rate {
+            after
+        } else {
+            before
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +103,6 @@ fn secs(took: Duration) -> String {
 
 /// Prints the report; returns how many targets were not met.
 pub fn print(run: &Run) -> usize {
-    let b = &run.baseline;
     println!(
         "warren-load logins: {} logins from one address, {} from {} addresses, to {}",
         run.logins,
@@ -97,19 +110,40 @@ pub fn print(run: &Run) -> usize {
         run.spread.len(),
         run.url
     );
+    let [(before, spent_before), (after, spent_after)] = &run.baselines;
     println!(
-        "baseline      {:.1} argon2id hashes/s: {} in {} on {} threads ({}; {} a hash on one core)",
-        b.rate,
-        b.hashes,
-        secs(b.elapsed),
-        b.threads,
+        "baseline      {:.1} argon2id hashes/s before the floods, {:.1} after ({}; {} threads, \
+         {} hashes in {} and {} in {})",
+        before.rate,
+        after.rate,
         baseline::parameters(),
-        stats::millis(b.per_hash())
+        before.threads,
+        before.hashes,
+        secs(before.elapsed),
+        after.hashes,
+        secs(after.elapsed)
     );
-    if let (Some(cpu), Some(pid)) = (run.baseline_server_cpu, run.pid) {
+    let cpu_per_hash = |baseline: &Baseline, spent: &Spent| {
+        per(spent.own, baseline.hashes as usize).map_or("unknown".to_owned(), stats::millis)
+    };
+    println!(
+        "  one hash    {} and {} of wall time on one thread; {} and {} of CPU time",
+        stats::millis(before.per_hash()),
+        stats::millis(after.per_hash()),
+        cpu_per_hash(before, spent_before),
+        cpu_per_hash(after, spent_after)
+    );
+    println!(
+        "  CPU         before: {}; after: {}",
+        spent_line(run, spent_before),
+        spent_line(run, spent_after)
+    );
+    let (slow, fast) = (before.rate.min(after.rate), before.rate.max(after.rate));
+    if slow < fast * 0.85 {
         println!(
-            "  server CPU  {} during the baseline (pid {pid}: idle, nothing sent yet)",
-            stats::millis(cpu)
+            "  uneven      the two differ by {:.0}%: other work on the machine took cores from \
+             one of them; the rate target is checked against the faster",
+            (1.0 - slow / fast) * 100.0
         );
     }
     let (first, last) = (run.registrations.first(), run.registrations.last());
@@ -226,8 +260,12 @@ fn print_phase(run: &Run, title: &str, phase: &Phase) {
         .count();
     println!("  over 2 s      {over}");
     let (checks, took) = burst.checks();
+    let server_per_check = per(phase.spent.server, checks)
+        .map(|cpu| format!("; server CPU {} per check", stats::millis(cpu)))
+        .unwrap_or_default();
     println!(
-        "  checks        {checks} in {}: {:.1}/s (answers 200 or 401; from the start to the last)",
+        "  checks        {checks} in {}: {:.1}/s (answers 200 or 401, from the start to the last\
+         {server_per_check})",
         secs(took),
         checks as f64 / took.as_secs_f64().max(1e-9)
     );
@@ -243,16 +281,7 @@ fn print_phase(run: &Run, title: &str, phase: &Phase) {
     {
         println!("  server RSS    peak {}, {} before", mib(peak), mib(before));
     }
-    let cpu = |cpu: Option<Duration>| cpu.map_or("unknown".to_owned(), secs);
-    if run.pid.is_some() {
-        println!(
-            "  CPU           server {}, this load generator {}",
-            cpu(phase.server_cpu),
-            cpu(phase.own_cpu)
-        );
-    } else {
-        println!("  CPU           this load generator {}", cpu(phase.own_cpu));
-    }
+    println!("  CPU           {}", spent_line(run, &phase.spent));
     let probe = Figures::between(&run.probe, burst.started, phase.ended);
     println!("  probe         {probe}");
     for (reason, n) in &probe.errors {
@@ -272,6 +301,32 @@ fn print_details(details: Option<&BTreeMap<Option<&str>, usize>>) {
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (detail, n) in counts {
         println!("    {n} × {detail}");
+    }
+}
+
+/// `cpu` shared out over `n`; `None` for none.
+fn per(cpu: Option<Duration>, n: usize) -> Option<Duration> {
+    let n = u32::try_from(n).ok().filter(|&n| n > 0)?;
+    Some(cpu? / n)
+}
+
+/// `server 7.86 s, this load generator 0.16 s, others 1.20 s (0.25 cores)`.
+fn spent_line(run: &Run, spent: &Spent) -> String {
+    let cpu = |cpu: Option<Duration>| cpu.map_or("unknown".to_owned(), secs);
+    let others = match spent.others_cores() {
+        Some(cores) => format!("{} ({cores:.2} cores)", cpu(spent.others)),
+        None => "unknown".to_owned(),
+    };
+    match run.pid {
+        Some(_) => format!(
+            "server {}, this load generator {}, rest of the machine {others}",
+            cpu(spent.server),
+            cpu(spent.own)
+        ),
+        None => format!(
+            "this load generator {}, rest of the machine (the server in it) {others}",
+            cpu(spent.own)
+        ),
     }
 }
 
@@ -346,13 +401,13 @@ fn print_targets(run: &Run) -> usize {
 
     let (checks, took) = run.many_addresses.burst.checks();
     let rate = checks as f64 / took.as_secs_f64().max(1e-9);
-    let ratio = rate / run.baseline.rate.max(1e-9);
+    let baseline = run.baseline().rate;
+    let ratio = rate / baseline.max(1e-9);
     let rate = (
         Verdict::of(checks > 0 && ratio >= RATE_TARGET),
         format!(
             "{rate:.1} checks/s from many addresses = {ratio:.2}× the bare argon2id rate of \
-             {:.1}/s (at least {RATE_TARGET}×)",
-            run.baseline.rate
+             {baseline:.1}/s, the faster baseline (at least {RATE_TARGET}×)"
         ),
     );
     verdicts.push(("login rate", rate));
