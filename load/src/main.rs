@@ -2,9 +2,15 @@
 //! benchmarks and the soak test. This file reads the command line and runs one subcommand.
 //!
 //! ```text
+//! baseline.rs the machine's bare argon2id rate, for `logins` to compare with
 //! client.rs   HTTP register and login, and a WebSocket JSON-RPC client
+//! cpu.rs      a process's CPU time from /proc, and the load average
+//! flood.rs    one burst of logins sent at once from given addresses, and their answers
 //! idle.rs     `idle`: open N sockets, hold them idle, measure the gateway's memory per socket
-//! memory.rs   a process's resident memory from /proc, and waiting for it to settle
+//! logins.rs   `logins`: a login flood from one address and from many; memory, answers, latency
+//! logins_report.rs  its report and verdicts
+//! memory.rs   a process's resident memory from /proc: settling, sampling, peak
+//! probe.rs    a signed-in user calling `accounts.me` at a steady pace during a run
 //! relay.rs    `relay`: players in relay sessions sending commands; round trip to the state event
 //! requests.rs `requests`: N clients calling one method in a loop; latency and throughput
 //! stats.rs    latency percentiles and number formatting for the reports
@@ -13,9 +19,15 @@
 //!
 //! Reports go to stdout; logs (`RUST_LOG`, default `info`) to stderr.
 
+mod baseline;
 mod client;
+mod cpu;
+mod flood;
 mod idle;
+mod logins;
+mod logins_report;
 mod memory;
+mod probe;
 mod relay;
 mod requests;
 mod stats;
@@ -42,6 +54,10 @@ enum Command {
     /// Players in relay sessions, each sending commands one at a time: the round trip from a
     /// command to the state that carries it, and commands per second.
     Relay(relay::RelayArgs),
+    /// A login flood from one address and from many: the hashing process's memory, every answer
+    /// within 2 s, a signed-in user's latency meanwhile, and the password checks per second
+    /// against the machine's bare argon2id rate.
+    Logins(logins::LoginsArgs),
 }
 
 #[tokio::main]
@@ -56,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Idle(args) => idle::run(args).await,
         Command::Requests(args) => requests::run(args).await,
         Command::Relay(args) => relay::run(args).await,
+        Command::Logins(args) => logins::run(args).await,
     }
 }
 

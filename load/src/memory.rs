@@ -1,11 +1,12 @@
-//! A process's resident memory (VmRSS in /proc/<pid>/status), waiting for it to settle, and the
-//! arithmetic of memory per connection.
+//! A process's resident memory (VmRSS in /proc/<pid>/status): waiting for it to settle, sampling
+//! it over a run, its peak (VmHWM), and the arithmetic of memory per connection.
 //!
 //! VmRSS counts the process's own pages only: the kernel's socket buffers and connection state
 //! are not in it.
 
 use anyhow::Context;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How often [`settle`] samples.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
@@ -83,6 +84,62 @@ pub async fn settle(pid: u32, limit: Duration) -> anyhow::Result<Settled> {
     }
 }
 
+/// A process's resident memory, sampled over a run.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// When each sample was read, and the bytes resident then.
+    pub samples: Vec<(Instant, u64)>,
+    /// Why sampling stopped early (the process went away), if it did.
+    pub ended: Option<String>,
+}
+
+impl Samples {
+    /// The largest sample read between `from` and `to`.
+    pub fn peak(&self, from: Instant, to: Instant) -> Option<u64> {
+        self.samples
+            .iter()
+            .filter(|(at, _)| (from..=to).contains(at))
+            .map(|&(_, rss)| rss)
+            .max()
+    }
+}
+
+/// Reads `pid`'s resident memory every `every` until `stop` (or until it cannot be read).
+pub async fn sample(pid: u32, every: Duration, stop: CancellationToken) -> Samples {
+    let mut samples = Samples::default();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        match rss(Some(pid)) {
+            Ok(bytes) => samples.samples.push((Instant::now(), bytes)),
+            Err(error) => {
+                samples.ended = Some(format!("{error:#}"));
+                break;
+            }
+        }
+    }
+    // One last reading, so that the end of the run is covered.
+    if samples.ended.is_none()
+        && let Ok(bytes) = rss(Some(pid))
+    {
+        samples.samples.push((Instant::now(), bytes));
+    }
+    samples
+}
+
+/// The peak resident memory of process `pid` since it started (VmHWM), in bytes.
+pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {path}: is the process running?"))?;
+    status_field(&status, "VmHWM").with_context(|| format!("no VmHWM in {path}"))
+}
+
 /// (after − before) / connections, in bytes; negative when the memory shrank. `None` for none.
 pub fn per_connection(before: u64, after: u64, connections: usize) -> Option<f64> {
     if connections == 0 {
@@ -116,6 +173,37 @@ mod tests {
     fn this_process_has_resident_memory() -> anyhow::Result<()> {
         assert!(rss(None)? > 0);
         assert!(rss(Some(std::process::id()))? > 0);
+        Ok(())
+    }
+
+    #[test]
+    fn the_peak_is_taken_within_the_window() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let samples = Samples {
+            samples: vec![(at(0), 10), (at(100), 50), (at(200), 30), (at(300), 90)],
+            ended: None,
+        };
+        assert_eq!(samples.peak(at(0), at(300)), Some(90));
+        assert_eq!(samples.peak(at(50), at(250)), Some(50));
+        assert_eq!(samples.peak(at(150), at(200)), Some(30));
+        assert_eq!(samples.peak(at(301), at(400)), None);
+    }
+
+    #[tokio::test]
+    async fn this_process_is_sampled_until_stopped() -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample(
+            std::process::id(),
+            Duration::from_millis(5),
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stop.cancel();
+        let samples = sampler.await?;
+        assert!(samples.samples.len() >= 2, "{samples:?}");
+        assert!(samples.ended.is_none());
+        assert!(peak_rss(std::process::id())? > 0);
         Ok(())
     }
 
