@@ -137,6 +137,34 @@ async fn concurrent_guesses_are_counted_before_they_are_checked(store: Arc<dyn A
     auth.login("victim", PASSWORD, OWNER).await.unwrap();
 }
 
+/// Thirty right-password logins at once from one address (players behind one NAT), more than the
+/// address's failure limit of 20: those waiting for a hashing slot are not counted as failures
+/// yet, so every one succeeds.
+async fn logins_waiting_for_a_slot_do_not_count_against_the_address(store: Arc<dyn AuthStore>) {
+    let config = AuthConfig {
+        hash_concurrency: 1,
+        ..patient()
+    };
+    let auth = Arc::new(Auth::start(store, config).await);
+    let players: Vec<String> = (0..10).map(|i| format!("neighbour{i}")).collect();
+    for (i, player) in players.iter().enumerate() {
+        auth.register(player, &format!("10.3.0.{i}")).await.unwrap();
+    }
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let (auth, player) = (Arc::clone(&auth), players[i % players.len()].clone());
+        logins.spawn(async move { auth.login(&player, PASSWORD, OWNER).await });
+    }
+    let answers = logins.join_all().await;
+    let refused = answers.iter().filter(|a| a.is_err()).count();
+    assert_eq!(refused, 0, "{answers:?}");
+    assert_eq!(
+        auth.hashing.computed(),
+        40,
+        "ten registrations and thirty logins"
+    );
+}
+
 /// Sixty throttled requests a minute per address, whichever of register, login and refresh.
 async fn the_61st_request_from_an_address_is_refused(store: Arc<dyn AuthStore>) {
     let auth = Auth::start(store, patient()).await;
@@ -242,4 +270,5 @@ both_stores!(
     the_61st_request_from_an_address_is_refused,
     a_login_burst_is_refused_promptly_and_refresh_stays_quick,
     hashing_memory_does_not_grow_with_concurrent_logins,
+    logins_waiting_for_a_slot_do_not_count_against_the_address,
 );
