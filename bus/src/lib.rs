@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! lib.rs      Bus: the one handle services hold; picks the transport
-//! rpc.rs      CallOptions, RequestContext, Router (typed handlers), ServeOptions, ServerHandle
+//! rpc.rs      CallOptions, RequestContext, Router (typed handlers)
+//! serve.rs    ServeOptions, ServerHandle, the requests a server is handling
 //! events.rs   SubscribeOptions, Subscription, Delivery (ack)
 //! journal/    numbering and keeping each user's events, for events.resume
 //! replies.rs  replies remembered by request id, for requests delivered again
@@ -23,6 +24,7 @@ pub mod journal;
 mod memory;
 pub mod replies;
 pub mod rpc;
+mod serve;
 pub mod trace;
 
 pub use error::{BusError, CallError};

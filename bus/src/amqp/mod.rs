@@ -11,6 +11,7 @@
 //! - [`events`]: publishing with confirms, anonymous and durable subscriptions.
 
 mod acks;
+mod context;
 mod events;
 mod routes;
 mod rpc;
