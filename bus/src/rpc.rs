@@ -78,6 +78,12 @@ impl CallOptions {
         self.route = Some(key.into());
         self
     }
+
+    /// The same options without a user: a call a service makes as itself.
+    pub fn as_service(mut self) -> Self {
+        self.user_id = None;
+        self
+    }
 }
 
 /// A request as a transport carries it.
@@ -150,7 +156,9 @@ impl RequestContext {
     }
 
     /// Options for a call made while handling this request: same request id, user and client
-    /// address, and no more time than this request has left.
+    /// address, and no more time than this request has left. Over RabbitMQ a call on a player's
+    /// behalf is served only from the gateway's broker user, so a service calling another uses
+    /// [`RequestContext::service_call_options`] instead.
     pub fn call_options(&self) -> CallOptions {
         CallOptions {
             timeout: self.remaining(),
@@ -159,6 +167,13 @@ impl RequestContext {
             client_addr: self.client_addr.clone(),
             route: None,
         }
+    }
+
+    /// Options for a call a service makes to another while handling this request: its request
+    /// id, client address and deadline, but not the user. The methods services call each other
+    /// with refuse clients, and only the gateway's broker user may speak for a player.
+    pub fn service_call_options(&self) -> CallOptions {
+        self.call_options().as_service()
     }
 }
 
@@ -331,6 +346,19 @@ impl Router {
         )
         .increment(1);
         reply
+    }
+
+    /// Answers a request with `error` without running its handler: the transport refused it.
+    /// Counted as any answer is.
+    pub(crate) fn refuse(&self, ctx: &RequestContext, error: WireError) -> Vec<u8> {
+        metrics::counter!(
+            "warren_rpc_requests_total",
+            "service" => self.service.clone(),
+            "method" => ctx.method.clone(),
+            "outcome" => error.code.as_str().to_owned(),
+        )
+        .increment(1);
+        encode_reply::<()>(Err(error))
     }
 
     async fn answer(&self, ctx: RequestContext, body: Vec<u8>) -> Vec<u8> {

@@ -5,6 +5,7 @@
 
 use super::acks::{AckSender, Acks};
 use super::context::{self, long_string};
+use super::identity::Identity;
 use super::{AmqpBus, Answer, Link, REPLY_TO};
 use crate::error::{BusError, CallError};
 use crate::rpc::{InFlight, OutgoingCall, Router, ServeOptions, ServerHandle};
@@ -14,7 +15,7 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Consumer};
+use lapin::{Channel, Consumer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -56,9 +57,9 @@ impl AmqpBus {
                         .await
                         .map_err(|e| CallError::Unavailable(e.to_string()))?;
                     let exchange = route_exchange(&call.service);
-                    publish_request(&link, &exchange, key, &id, &call).await?;
+                    publish_request(&link, self.identity(), &exchange, key, &id, &call).await?;
                 }
-                None => publish_request(&link, "", &queue, &id, &call).await?,
+                None => publish_request(&link, self.identity(), "", &queue, &id, &call).await?,
             }
             match rx.await {
                 Ok(Answer::Reply(body)) => Ok(body),
@@ -81,6 +82,7 @@ impl AmqpBus {
 /// name, unless routed).
 async fn publish_request(
     link: &Link,
+    identity: &Identity,
     exchange: &str,
     routing_key: &str,
     id: &str,
@@ -91,7 +93,8 @@ async fn publish_request(
     let expiration = call.timeout.as_millis().max(1).to_string();
     // No content type: every body is JSON, and `expiration` makes the broker decode every
     // property of every request.
-    let properties = BasicProperties::default()
+    let properties = identity
+        .properties()
         .with_correlation_id(id.into())
         .with_reply_to(REPLY_TO.into())
         .with_expiration(expiration.into())
@@ -285,6 +288,7 @@ impl Server {
                     Some(Ok(delivery)) => {
                         let request = handle(
                             Arc::clone(&self.router),
+                            Arc::clone(self.bus.identity()),
                             Arc::clone(&channel),
                             acks.sender(),
                             delivery,
@@ -325,6 +329,7 @@ impl Server {
 
 async fn handle(
     router: Arc<Router>,
+    identity: Arc<Identity>,
     channel: Arc<Channel>,
     acks: AckSender,
     delivery: lapin::message::Delivery,
@@ -346,10 +351,14 @@ async fn handle(
         if ctx.expired() {
             tracing::debug!("dropping a request whose deadline passed");
         } else {
-            let reply = router.dispatch(ctx, delivery.data).await;
+            let reply = match identity.admit(&ctx, &delivery.properties) {
+                Ok(()) => router.dispatch(ctx, delivery.data).await,
+                Err(refusal) => router.refuse(&ctx, refusal),
+            };
             if let Some(reply_to) = reply_to {
-                let mut reply_properties =
-                    BasicProperties::default().with_content_type("application/json".into());
+                let mut reply_properties = identity
+                    .properties()
+                    .with_content_type("application/json".into());
                 if let Some(id) = correlation_id {
                     reply_properties = reply_properties.with_correlation_id(id);
                 }
