@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! lib.rs      Bus: the one handle services hold; picks the transport
-//! rpc.rs      CallOptions, RequestContext, Router (typed handlers)
+//! call.rs     CallOptions, and the call a transport carries
+//! rpc.rs      RequestContext, Router (typed handlers)
 //! serve.rs    ServeOptions, ServerHandle, the requests a server is handling
 //! events.rs   SubscribeOptions, Subscription, Delivery (ack)
 //! journal/    numbering and keeping each user's events, for events.resume
@@ -18,6 +19,7 @@
 //! ```
 
 mod amqp;
+mod call;
 pub mod error;
 pub mod events;
 pub mod journal;
