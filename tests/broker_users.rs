@@ -11,8 +11,9 @@
 
 mod common;
 
+use common::broker::BrokerUser;
 use common::processes::{Process, free_port};
-use common::{BrokerUser, PASSWORD, Vhost, Ws, rabbitmqctl, unique};
+use common::{PASSWORD, Vhost, Ws, rabbitmqctl, unique};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
