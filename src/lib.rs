@@ -147,15 +147,33 @@ impl std::fmt::Debug for System {
 }
 
 /// Starts the services, then the gateway on `listener`. Cancelling `shutdown` stops it all;
-/// [`System::wait`] returns once everything has finished.
+/// [`System::wait`] returns once everything has finished. Over RabbitMQ its services serve calls
+/// on a player's behalf only from its own broker user: see [`start_with_gateway_user`].
 pub async fn start(
     options: Options,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<System, StartError> {
+    start_with_gateway_user(options, None, listener, shutdown).await
+}
+
+/// [`start`], with the services serving calls on a player's behalf only from broker user
+/// `gateway_user` (`--amqp-gateway-user`; `None`: this process's own), for a process that shares
+/// the work with gateways that log in as another user.
+pub async fn start_with_gateway_user(
+    options: Options,
+    gateway_user: Option<String>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<System, StartError> {
     // Installed before anything is measured: what is recorded before it is lost.
     warren_runtime::metrics::handle();
-    let bus = warren_runtime::connect_bus(options.amqp_url.as_deref(), "warren").await?;
+    let bus = warren_runtime::connect_bus(
+        options.amqp_url.as_deref(),
+        gateway_user.as_deref(),
+        "warren",
+    )
+    .await?;
     let mut probes: Vec<(&'static str, ReadinessProbe)> = Vec::new();
     let (bus, stores) = match &options.redis_url {
         Some(url) => {

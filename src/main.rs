@@ -55,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
     let shutdown = shutdown::on_signal();
-    let system = warren::start(options, listener, shutdown).await?;
+    let gateway_user = args.backends.amqp_gateway_user.clone();
+    let system = warren::start_with_gateway_user(options, gateway_user, listener, shutdown).await?;
     let mode = match (&args.backends.amqp_url, &args.backends.redis_url) {
         (None, None) => "embedded: in-process bus, state in memory".to_owned(),
         (amqp, redis) => format!(

@@ -1,7 +1,9 @@
 //! The deployment files, checked without a Docker engine. `docker-compose.yml` parses as YAML;
 //! every Warren container runs a binary this workspace builds, and every `WARREN_*` variable it
 //! sets is one that binary reads (its `--help` names it); every service of the system is there;
-//! Redis keeps an append-only file; health checks ask `/readyz`. The Grafana dashboard in
+//! Redis keeps an append-only file; health checks ask `/readyz`; the broker's ports are published
+//! on 127.0.0.1 only, and each process logs in as its own broker user, one the setup script makes,
+//! trusting the gateway's with players. The Grafana dashboard in
 //! `deploy/` parses and asks only for metrics the code records. `docs/configuration.md` lists
 //! every setting each binary's `--help` shows, as read by that binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -133,6 +135,86 @@ fn the_backends_are_rabbitmq_with_its_ui_and_redis_with_an_append_only_file() {
     let redis = strings(services["redis"].get("command"));
     let appendonly = redis.iter().position(|a| a == "--appendonly").unwrap();
     assert_eq!(redis[appendonly + 1], "yes", "{redis:?}");
+}
+
+/// `${NAME:?message}` or `${NAME:-default}`: `NAME`.
+fn variable(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix("${")?;
+    inner.split([':', '}']).next()
+}
+
+#[test]
+fn each_process_logs_in_to_a_broker_reachable_from_this_machine_only_as_its_own_user() {
+    let services = compose();
+    let rabbitmq = &services["rabbitmq"];
+    let ports = strings(rabbitmq.get("ports"));
+    assert!(!ports.is_empty());
+    for port in &ports {
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "the broker's {port} is published to all"
+        );
+    }
+    let broker = rabbitmq.get("environment").map(merged).unwrap_or_default();
+    let setting = |name: &str| broker.get(name).and_then(Yaml::as_str).unwrap_or_default();
+    let (vhost, prefix) = (
+        setting("WARREN_BROKER_VHOST"),
+        setting("WARREN_BROKER_USER_PREFIX"),
+    );
+    assert_eq!(prefix, "warren-");
+    let mut users = Vec::new();
+    for (name, service) in &services {
+        let command = strings(service.get("command"));
+        if !command.first().is_some_and(|p| p.starts_with("warren")) {
+            continue;
+        }
+        let environment = service.get("environment").map(merged).unwrap_or_default();
+        let get = |key: &str| {
+            environment
+                .get(key)
+                .and_then(Yaml::as_str)
+                .unwrap_or_default()
+        };
+        assert_eq!(get("WARREN_AMQP_GATEWAY_USER"), "warren-gateway", "{name}");
+        let url = get("WARREN_AMQP_URL");
+        let rest = url.strip_prefix("amqp://").unwrap_or_default();
+        let (credentials, address) = rest.rsplit_once('@').unwrap_or_default();
+        let (user, password) = credentials.split_once(':').unwrap_or_default();
+        assert_eq!(address, format!("rabbitmq:5672/{vhost}"), "{name}: {url}");
+        // The user the setup script makes for this process, with the password it is given.
+        let own = user.strip_prefix(prefix).unwrap_or_default();
+        assert_eq!(own, name.as_str(), "{name} logs in as {user}");
+        let expected = format!(
+            "WARREN_AMQP_PASSWORD_{}",
+            own.replace('-', "_").to_uppercase()
+        );
+        assert_eq!(variable(password), Some(expected.as_str()), "{name}: {url}");
+        assert_eq!(
+            broker
+                .get(&expected)
+                .and_then(Yaml::as_str)
+                .and_then(variable),
+            Some(expected.as_str()),
+            "the broker's setup is not given {expected}"
+        );
+        users.push(user.to_owned());
+    }
+    users.sort();
+    users.dedup();
+    assert_eq!(
+        users.len(),
+        BINARIES.len(),
+        "one broker user per process: {users:?}"
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/rabbitmq/setup-users.sh");
+    let script = std::fs::read_to_string(script).unwrap();
+    for user in &users {
+        let own = user.strip_prefix(prefix).unwrap();
+        assert!(
+            script.contains(&format!("\"{own}\"")),
+            "setup-users.sh makes no {own}"
+        );
+    }
 }
 
 #[test]

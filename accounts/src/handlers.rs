@@ -107,7 +107,7 @@ pub(crate) async fn delete(
     };
     service
         .bus
-        .call::<RevokeUserMethod>(&revoke, ctx.call_options())
+        .call::<RevokeUserMethod>(&revoke, ctx.service_call_options())
         .await
         .map_err(|error| {
             tracing::warn!(%error, "auth.revoke_user failed; the account is kept");

@@ -337,11 +337,13 @@ async fn delete_revokes_the_credentials_then_deletes_the_account() {
     h.create("u-ann", "ann").await.unwrap();
     h.create("u-bob", "bob").await.unwrap();
     assert_eq!(h.delete(as_user("u-ann")).await.unwrap(), Empty {});
+    // As a service, naming the user in the parameters: only the gateway's broker user may make a
+    // call on a player's behalf.
     assert_eq!(
         h.revoked(),
         vec![Revoked {
             user_id: "u-ann".to_owned(),
-            caller: Some("u-ann".to_owned()),
+            caller: None,
             request_id: Some("req-u-ann".to_owned()),
         }]
     );

@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! lib.rs      Bus: the one handle services hold; picks the transport
-//! rpc.rs      CallOptions, RequestContext, Router (typed handlers), ServeOptions, ServerHandle
+//! call.rs     CallOptions, and the call a transport carries
+//! rpc.rs      RequestContext, Router (typed handlers)
+//! serve.rs    ServeOptions, ServerHandle, the requests a server is handling
 //! events.rs   SubscribeOptions, Subscription, Delivery (ack)
 //! journal/    numbering and keeping each user's events, for events.resume
 //! replies.rs  replies remembered by request id, for requests delivered again
@@ -17,12 +19,14 @@
 //! ```
 
 mod amqp;
+mod call;
 pub mod error;
 pub mod events;
 pub mod journal;
 mod memory;
 pub mod replies;
 pub mod rpc;
+mod serve;
 pub mod trace;
 
 pub use error::{BusError, CallError};
@@ -35,6 +39,46 @@ use replies::{MemoryReplies, ReplyStore};
 use serde::Serialize;
 use std::sync::Arc;
 use warren_contracts::{Event, Method, Reply};
+
+/// How to reach RabbitMQ, for [`Bus::connect_with`].
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// `amqp://user:password@host:port/vhost`. Every message published on the connection carries
+    /// this user as its AMQP `user_id`, which the broker checks.
+    pub url: String,
+    /// Shown in the broker's connection list.
+    pub name: String,
+    /// The broker user whose requests may act for a player (carry `x-user-id`): the gateway's.
+    /// `None`: this connection's own user, as when one user runs everything.
+    pub gateway_user: Option<String>,
+}
+
+impl ConnectOptions {
+    pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            name: name.into(),
+            gateway_user: None,
+        }
+    }
+
+    /// Serves calls on a player's behalf only from `user` (`None`: this connection's own).
+    pub fn gateway_user(mut self, user: Option<String>) -> Self {
+        self.gateway_user = user;
+        self
+    }
+}
+
+/// Without the URL's password: these options end up in logs.
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &amqp::redact(&self.url))
+            .field("name", &self.name)
+            .field("gateway_user", &self.gateway_user)
+            .finish()
+    }
+}
 
 /// A handle on the bus; cheap to clone, shared by everything in a process.
 #[derive(Clone)]
@@ -66,9 +110,16 @@ impl Bus {
     /// Connects to RabbitMQ at `url`; `name` shows in the broker's connection list. Fails if the
     /// broker cannot be reached now; once connected, the bus reconnects by itself for good.
     /// Its journal is in memory until [`Bus::with_journal`] gives it the deployment's.
+    /// Calls on a player's behalf are served only from this connection's own broker user; see
+    /// [`Bus::connect_with`] to trust another (the gateway's).
     pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
+        Self::connect_with(&ConnectOptions::new(url, name)).await
+    }
+
+    /// Connects to RabbitMQ as `options` say; otherwise as [`Bus::connect`].
+    pub async fn connect_with(options: &ConnectOptions) -> Result<Self, BusError> {
         Ok(Self {
-            transport: Transport::Amqp(amqp::AmqpBus::connect(url, name).await?),
+            transport: Transport::Amqp(amqp::AmqpBus::connect(options).await?),
             journal: Arc::new(MemoryJournal::new(ResumeConfig::default())),
             replies: Arc::new(MemoryReplies::new()),
         })

@@ -1,5 +1,6 @@
-//! Transport-independent RPC pieces: call options, the request context a handler sees, and the
-//! [`Router`] that maps method names to typed handlers.
+//! Transport-independent RPC pieces: the request context a handler sees, and the [`Router`] that
+//! maps method names to typed handlers. How a call is made is in `call.rs`, how a server runs in
+//! `serve.rs`; both are re-exported here.
 //!
 //! Both transports (AMQP and in-process) move opaque JSON bodies; the router does the decoding on
 //! the server side and `Bus::call` on the client side, so the two behave the same by construction.
@@ -14,111 +15,15 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 use warren_contracts::event::now_millis;
 use warren_contracts::{ErrorCode, Method, Reply, WireError};
 
-/// How long a call waits for its reply unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) use crate::call::OutgoingCall;
+pub use crate::call::{CallOptions, DEFAULT_TIMEOUT};
+pub(crate) use crate::serve::InFlight;
+pub use crate::serve::{ServeOptions, ServerHandle};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-/// How to make one call.
-#[derive(Debug, Clone)]
-pub struct CallOptions {
-    /// The deadline, counted from when the call starts. The request expires in the broker then.
-    pub timeout: Duration,
-    /// The client request this call serves, for logs across hops.
-    pub request_id: Option<String>,
-    /// The authenticated user the call is made for.
-    pub user_id: Option<String>,
-    /// The address of the game client the call is made for, as the gateway saw it.
-    pub client_addr: Option<String>,
-    /// A routing key: the call goes to the instance that bound it with [`crate::Bus::bind_route`]
-    /// if one did, and to any instance otherwise.
-    pub route: Option<String>,
-}
-
-impl Default for CallOptions {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_TIMEOUT,
-            request_id: None,
-            user_id: None,
-            client_addr: None,
-            route: None,
-        }
-    }
-}
-
-impl CallOptions {
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    pub fn request_id(mut self, request_id: impl Into<String>) -> Self {
-        self.request_id = Some(request_id.into());
-        self
-    }
-
-    pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
-        self.user_id = Some(user_id.into());
-        self
-    }
-
-    pub fn client_addr(mut self, addr: impl Into<String>) -> Self {
-        self.client_addr = Some(addr.into());
-        self
-    }
-
-    pub fn route(mut self, key: impl Into<String>) -> Self {
-        self.route = Some(key.into());
-        self
-    }
-}
-
-/// A request as a transport carries it.
-#[derive(Debug, Clone)]
-pub(crate) struct OutgoingCall {
-    pub service: String,
-    pub method: String,
-    pub body: Vec<u8>,
-    pub timeout: Duration,
-    /// Absolute deadline, Unix epoch milliseconds, for the server's expiry check.
-    pub deadline_ms: u64,
-    pub request_id: Option<String>,
-    pub user_id: Option<String>,
-    pub client_addr: Option<String>,
-    pub route: Option<String>,
-    /// The calling span's trace context, for the handler's span to continue.
-    pub trace: TraceHeaders,
-}
-
-impl OutgoingCall {
-    pub fn new(
-        service: &str,
-        method: &str,
-        body: Vec<u8>,
-        options: &CallOptions,
-        trace: TraceHeaders,
-    ) -> Self {
-        let timeout_ms = u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX);
-        Self {
-            service: service.to_owned(),
-            method: method.to_owned(),
-            body,
-            timeout: options.timeout,
-            deadline_ms: now_millis().saturating_add(timeout_ms),
-            request_id: options.request_id.clone(),
-            user_id: options.user_id.clone(),
-            client_addr: options.client_addr.clone(),
-            route: options.route.clone(),
-            trace,
-        }
-    }
-}
 
 /// What a handler knows about the request besides its parameters.
 #[derive(Debug, Clone)]
@@ -149,7 +54,9 @@ impl RequestContext {
     }
 
     /// Options for a call made while handling this request: same request id, user and client
-    /// address, and no more time than this request has left.
+    /// address, and no more time than this request has left. Over RabbitMQ a call on a player's
+    /// behalf is served only from the gateway's broker user, so a service calling another uses
+    /// [`RequestContext::service_call_options`] instead.
     pub fn call_options(&self) -> CallOptions {
         CallOptions {
             timeout: self.remaining(),
@@ -158,6 +65,13 @@ impl RequestContext {
             client_addr: self.client_addr.clone(),
             route: None,
         }
+    }
+
+    /// Options for a call a service makes to another while handling this request: its request
+    /// id, client address and deadline, but not the user. The methods services call each other
+    /// with refuse clients, and only the gateway's broker user may speak for a player.
+    pub fn service_call_options(&self) -> CallOptions {
+        self.call_options().as_service()
     }
 }
 
@@ -332,6 +246,19 @@ impl Router {
         reply
     }
 
+    /// Answers a request with `error` without running its handler: the transport refused it.
+    /// Counted as any answer is.
+    pub(crate) fn refuse(&self, ctx: &RequestContext, error: WireError) -> Vec<u8> {
+        metrics::counter!(
+            "warren_rpc_requests_total",
+            "service" => self.service.clone(),
+            "method" => ctx.method.clone(),
+            "outcome" => error.code.as_str().to_owned(),
+        )
+        .increment(1);
+        encode_reply::<()>(Err(error))
+    }
+
     async fn answer(&self, ctx: RequestContext, body: Vec<u8>) -> Vec<u8> {
         let Some(handler) = self.handlers.get(&ctx.method) else {
             return encode_reply::<()>(Err(WireError::new(
@@ -399,84 +326,4 @@ fn encode_reply<T: Serialize>(result: Result<T, WireError>) -> Vec<u8> {
         tracing::error!(error = %e, "could not encode a reply");
         br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
     })
-}
-
-/// How a server consumes its queue.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// Requests handled at once by this instance; the broker delivers no more than this many
-    /// unacknowledged requests to it.
-    pub prefetch: u16,
-    /// How long stopping waits for requests in flight before giving up on them. A request given
-    /// up on is not acknowledged, so the broker hands it to another instance.
-    pub shutdown_grace: Duration,
-    /// Also take the calls routed by a key no instance bound (see [`CallOptions::route`]).
-    pub routed: bool,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self {
-            prefetch: 64,
-            shutdown_grace: Duration::from_secs(30),
-            routed: false,
-        }
-    }
-}
-
-/// The requests one server instance is handling.
-///
-/// Stopping waits for them for a grace period, then abandons the rest: their futures are dropped,
-/// so a stuck handler does not finish its work after the request went to another instance.
-#[derive(Debug, Default)]
-pub(crate) struct InFlight {
-    tasks: tokio_util::task::TaskTracker,
-    /// Cancelled when the grace period is over.
-    abandon: CancellationToken,
-}
-
-impl InFlight {
-    pub(crate) fn spawn<F>(&self, request: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.tasks
-            .spawn(self.abandon.clone().run_until_cancelled_owned(request));
-    }
-
-    /// Waits for the requests in flight, for at most `grace`, then abandons what is left.
-    pub(crate) async fn drain(&self, grace: Duration, service: &str) {
-        self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                service,
-                abandoned = self.tasks.len(),
-                "requests still running after the shutdown grace period; abandoning them"
-            );
-            self.abandon.cancel();
-            self.tasks.wait().await;
-        }
-    }
-}
-
-/// A running RPC server. Dropping the handle leaves the server running until the bus shuts down;
-/// [`ServerHandle::stop`] stops this one alone.
-#[derive(Debug)]
-pub struct ServerHandle {
-    /// Cancelled to make the server stop taking requests.
-    pub(crate) stop: CancellationToken,
-    /// Fires once in-flight requests are answered and acknowledged.
-    pub(crate) done: oneshot::Receiver<()>,
-}
-
-impl ServerHandle {
-    /// Stops taking requests, finishes and acknowledges those in flight, then returns. Requests
-    /// still queued go to the other instances, if any.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.done.await;
-    }
 }

@@ -15,6 +15,9 @@ use warren_bus::contracts::{ErrorCode, Method, WireError};
 use warren_bus::{Bus, CallError, CallOptions, Router, ServeOptions};
 
 /// A client that knows nothing of Warren's crates: plain AMQP and JSON, as a pika script would do.
+/// A call on a player's behalf says which broker user publishes it (`user_id`, which the broker
+/// checks), and is served because the service trusts that user: here its own, the default. The
+/// reply says who published it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_amqp_client_can_call_a_service() {
     let url = common::amqp_url();
@@ -44,7 +47,10 @@ async fn a_plain_amqp_client_can_call_a_service() {
         .unwrap();
     let mut headers = FieldTable::default();
     headers.insert("x-user-id".into(), AMQPValue::LongString("u-42".into()));
+    let user: lapin::uri::AMQPUri = url.parse().unwrap();
+    let user = user.authority.userinfo.username;
     let properties = BasicProperties::default()
+        .with_user_id(user.as_str().into())
         .with_type("add".into())
         .with_correlation_id("corr-1".into())
         .with_reply_to("amq.rabbitmq.reply-to".into())
@@ -67,6 +73,11 @@ async fn a_plain_amqp_client_can_call_a_service() {
     assert_eq!(
         reply.properties.correlation_id().as_ref().unwrap().as_str(),
         "corr-1"
+    );
+    assert_eq!(
+        reply.properties.user_id().as_ref().unwrap().as_str(),
+        user,
+        "the server's broker user"
     );
     let body: Value = serde_json::from_slice(&reply.data).unwrap();
     assert_eq!(body, json!({"ok": {"sum": 5, "user_id": "u-42"}}));

@@ -5,7 +5,7 @@
 //! the user), the user is claimed in `accounts`, and only then does the ticket wait in its pool.
 //! If the claim is refused the pending ticket goes, and nobody ever saw it matchable.
 
-use crate::service::{Service, service_call, store_failure, ticket_activity};
+use crate::service::{Service, store_failure, ticket_activity};
 use crate::store::{Removal, TicketRecord, TicketStatus};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub(crate) async fn start(
     let user = caller(&ctx)?.to_owned();
     check_region(&params.region)?;
     bounded("mode", &params.mode)?;
-    let call = service_call(&ctx);
+    let call = ctx.service_call_options();
     // Asked at every start, not cached: a start is rare next to a pass, and never stale.
     let modes = service
         .bus
@@ -126,7 +126,7 @@ async fn rating_of(service: &Service, ctx: &RequestContext, user: &str) -> Resul
     };
     let account = match service
         .bus
-        .call::<GetAccount>(&who, service_call(ctx))
+        .call::<GetAccount>(&who, ctx.service_call_options())
         .await
     {
         Ok(account) => account,
@@ -180,7 +180,11 @@ pub(crate) async fn cancel(
     {
         Removal::Removed(ticket) => {
             service
-                .cancelled(&service_call(&ctx), &ticket, CancelReason::Cancelled)
+                .cancelled(
+                    &ctx.service_call_options(),
+                    &ticket,
+                    CancelReason::Cancelled,
+                )
                 .await;
             Ok(Empty {})
         }

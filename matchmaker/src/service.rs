@@ -6,7 +6,7 @@ use crate::MatchmakerConfig;
 use crate::store::{StoreError, TicketRecord, TicketStore};
 use serde_json::json;
 use std::sync::Arc;
-use warren_bus::{Bus, CallError, CallOptions, RequestContext};
+use warren_bus::{Bus, CallError, CallOptions};
 use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::matchmaker::{CANCELLED, CancelReason, Ended, SERVICE};
 use warren_contracts::{ErrorCode, Event, WireError};
@@ -131,15 +131,6 @@ pub(crate) fn millis(duration: std::time::Duration) -> u64 {
 
 pub(crate) fn ticket_activity(ticket_id: &str) -> Activity {
     Activity::new(ActivityKind::Ticket, ticket_id)
-}
-
-/// Options for a call to another service on behalf of a request: its id and deadline, but not
-/// the user, since the methods services call each other with refuse callers that are clients.
-pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
-    CallOptions {
-        user_id: None,
-        ..ctx.call_options()
-    }
 }
 
 pub(crate) fn store_failure(error: StoreError) -> WireError {

@@ -3,7 +3,7 @@
 //! Joining by code, and the start a join may lead to, are in [`crate::join`].
 
 use crate::code;
-use crate::service::{Change, Service, service_call, store_failure};
+use crate::service::{Change, Service, store_failure};
 use crate::store::{RoomRecord, StoreError};
 use serde_json::json;
 use std::sync::Arc;
@@ -68,7 +68,10 @@ pub(crate) async fn create(
     created.map_err(store_failure)?;
     // Stored first, claimed second, like a join (see `crate::join`); nobody knows the code yet,
     // so nobody else can be in the room to see it come and go.
-    if let Err(error) = service.claim(&service_call(&ctx), &user, record.id()).await {
+    if let Err(error) = service
+        .claim(&ctx.service_call_options(), &user, record.id())
+        .await
+    {
         if let Err(undo) = service.update(record.id(), |_| Ok(Change::Delete)).await {
             tracing::error!(error = %undo, room_id = %record.id(), "could not remove a room whose owner has no claim");
         }
@@ -100,7 +103,7 @@ pub(crate) async fn invite(
     };
     match service
         .bus
-        .call::<GetAccount>(&who, service_call(&ctx))
+        .call::<GetAccount>(&who, ctx.service_call_options())
         .await
     {
         Ok(_) => {}
@@ -168,7 +171,7 @@ pub(crate) async fn leave(
         })
         .await?;
     service
-        .release(&service_call(&ctx), vec![user], &params.room_id)
+        .release(&ctx.service_call_options(), vec![user], &params.room_id)
         .await;
     match change {
         Change::Delete => tracing::info!(room_id = %params.room_id, "private room closed: empty"),
@@ -195,7 +198,7 @@ pub(crate) async fn close(
         .await?;
     tracing::info!(room_id = %params.room_id, "private room closed by its owner");
     service
-        .closed(&record, CloseReason::Closed, &service_call(&ctx))
+        .closed(&record, CloseReason::Closed, &ctx.service_call_options())
         .await;
     Ok(Empty {})
 }

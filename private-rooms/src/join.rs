@@ -12,7 +12,7 @@
 
 use crate::code;
 use crate::handlers::caller;
-use crate::service::{Change, Service, service_call, store_failure};
+use crate::service::{Change, Service, store_failure};
 use crate::start;
 use crate::store::{Joining, RoomRecord};
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub(crate) async fn join(
         // Seated already, or seated by a request of theirs still under way.
         return Ok(record.room);
     }
-    let call = service_call(&ctx);
+    let call = ctx.service_call_options();
     if let Err(error) = service.claim(&call, &user, &room_id).await {
         give_back(&service, &room_id, &user).await;
         return Err(error);

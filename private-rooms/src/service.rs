@@ -57,7 +57,7 @@ impl Service {
     ) -> Result<(), WireError> {
         let modes = self
             .bus
-            .call::<Modes>(&Empty {}, service_call(ctx))
+            .call::<Modes>(&Empty {}, ctx.service_call_options())
             .await
             .map_err(|error| {
                 tracing::warn!(%error, "cannot learn the game modes from sessions");
@@ -215,15 +215,6 @@ impl Service {
     pub(crate) fn expires_from(&self, now: u64) -> u64 {
         let ttl = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX);
         now.saturating_add(ttl)
-    }
-}
-
-/// Options for a call to another service on behalf of a request: its id and deadline, but not
-/// the user, since the methods services call each other with refuse callers that are clients.
-pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
-    CallOptions {
-        user_id: None,
-        ..ctx.call_options()
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::store::{ABANDONED_MS, RoomRecord, RoomStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::{Bus, CallOptions, RequestContext};
+use warren_bus::{Bus, RequestContext};
 use warren_contracts::activity::ActivityKind;
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
@@ -43,7 +43,7 @@ impl Service {
     ) -> Result<(), WireError> {
         let modes = self
             .bus
-            .call::<Modes>(&Empty {}, service_call(ctx))
+            .call::<Modes>(&Empty {}, ctx.service_call_options())
             .await
             .map_err(|error| {
                 tracing::warn!(%error, "cannot learn the game modes from sessions");
@@ -145,14 +145,14 @@ impl Service {
     ) -> Result<(), WireError> {
         let holds = |stale: String| async move { self.seats(&stale, user).await };
         self.claims
-            .claim(&ctx.call_options(), user, room_id, holds)
+            .claim(&ctx.service_call_options(), user, room_id, holds)
             .await
     }
 
     /// Frees `users` from this room in `accounts`.
     pub(crate) async fn release(&self, ctx: &RequestContext, users: Vec<String>, room_id: &str) {
         self.claims
-            .release(&ctx.call_options(), users, room_id)
+            .release(&ctx.service_call_options(), users, room_id)
             .await;
     }
 
@@ -164,15 +164,6 @@ impl Service {
             Err(error) if error.code == ErrorCode::NotFound => Ok(false),
             Err(error) => Err(error),
         }
-    }
-}
-
-/// Options for a call to another service on behalf of a request: its id and deadline, but not
-/// the user, since the methods services call each other with refuse callers that are clients.
-pub(crate) fn service_call(ctx: &RequestContext) -> CallOptions {
-    CallOptions {
-        user_id: None,
-        ..ctx.call_options()
     }
 }
 

@@ -10,7 +10,7 @@
 //! the room again with the starter not ready, as if their ready had not been.
 
 use crate::handlers::updated;
-use crate::service::{Change, Service, service_call};
+use crate::service::{Change, Service};
 use crate::store::{RoomRecord, RoomStore, Start};
 use warren_bus::{CallOptions, RequestContext};
 use warren_contracts::event::now_millis;
@@ -43,7 +43,7 @@ pub(crate) async fn first_attempt(
 ) -> Result<Room, WireError> {
     starts::first_attempt(
         service,
-        &service_call(ctx),
+        &ctx.service_call_options(),
         record.id(),
         record.pending_start(),
     )

@@ -82,7 +82,9 @@ impl Claims {
 
     /// One `accounts.claim`, as it is.
     pub async fn try_claim(&self, call: &CallOptions, claim: &Claim) -> Result<Claimed, CallError> {
-        self.bus.call::<ClaimMethod>(claim, as_service(call)).await
+        self.bus
+            .call::<ClaimMethod>(claim, call.clone().as_service())
+            .await
     }
 
     /// Frees `users` from activity `id`. A failure is logged: the claim is stale from now on, and
@@ -94,7 +96,7 @@ impl Claims {
         };
         if let Err(error) = self
             .bus
-            .call::<ReleaseMethod>(&release, as_service(call))
+            .call::<ReleaseMethod>(&release, call.clone().as_service())
             .await
         {
             tracing::warn!(%error, id, "could not release a claim");
@@ -124,16 +126,8 @@ impl Claims {
             to: Activity::new(ActivityKind::Session, session),
         };
         self.bus
-            .call::<HandOverMethod>(&hand_over, as_service(call))
+            .call::<HandOverMethod>(&hand_over, call.clone().as_service())
             .await
             .map(|_| ())
-    }
-}
-
-/// The call's deadline and request id, without a user: these methods refuse clients.
-fn as_service(call: &CallOptions) -> CallOptions {
-    CallOptions {
-        user_id: None,
-        ..call.clone()
     }
 }

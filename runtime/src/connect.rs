@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::Bus;
+use warren_bus::{Bus, ConnectOptions};
 
 /// The prefix of remembered replies' Redis keys (after the deployment's namespace).
 pub const REPLIES_PREFIX: &str = "replies:";
@@ -21,12 +21,18 @@ pub enum ConnectError {
     Redis(String),
 }
 
-/// The bus: over RabbitMQ when a URL is given, in process otherwise.
-pub async fn connect_bus(amqp_url: Option<&str>, name: &str) -> Result<Bus, ConnectError> {
+/// The bus: over RabbitMQ when a URL is given, in process otherwise. Over RabbitMQ it serves
+/// calls on a player's behalf only from `gateway_user` (`None`: its own broker user).
+pub async fn connect_bus(
+    amqp_url: Option<&str>,
+    gateway_user: Option<&str>,
+    name: &str,
+) -> Result<Bus, ConnectError> {
     let Some(url) = amqp_url else {
         return Ok(Bus::in_process());
     };
-    retry("RabbitMQ", || Bus::connect(url, name))
+    let options = ConnectOptions::new(url, name).gateway_user(gateway_user.map(str::to_owned));
+    retry("RabbitMQ", || Bus::connect_with(&options))
         .await
         .map_err(|e| ConnectError::Broker(e.to_string()))
 }
@@ -37,7 +43,12 @@ pub async fn connect(
     backends: &crate::Backends,
     name: &str,
 ) -> Result<(Bus, Option<redis::aio::ConnectionManager>), ConnectError> {
-    let bus = connect_bus(backends.amqp_url.as_deref(), name).await?;
+    let bus = connect_bus(
+        backends.amqp_url.as_deref(),
+        backends.amqp_gateway_user.as_deref(),
+        name,
+    )
+    .await?;
     let resume = backends.resume();
     let Some(url) = &backends.redis_url else {
         let journal = Arc::new(warren_bus::journal::MemoryJournal::new(resume));

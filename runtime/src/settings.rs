@@ -83,6 +83,11 @@ pub struct Backends {
     /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f. Without it: the in-process bus.
     #[arg(long, env = "WARREN_AMQP_URL")]
     pub amqp_url: Option<String>,
+    /// The broker user whose calls may act for a player (carry a user's id): the gateway's. Such
+    /// a call published by any other broker user is answered `forbidden`. Without it: this
+    /// process's own user, from --amqp-url (one user for everything works as before).
+    #[arg(long, env = "WARREN_AMQP_GATEWAY_USER")]
+    pub amqp_gateway_user: Option<String>,
     /// Redis URL, e.g. redis://127.0.0.1:6379. Without it: state in memory.
     #[arg(long, env = "WARREN_REDIS_URL")]
     pub redis_url: Option<String>,
@@ -377,6 +382,10 @@ mod tests {
         );
         assert_eq!(parsed.backends.log_format, LogFormat::Text);
         assert!(parsed.backends.amqp_url.is_none());
+        assert!(
+            parsed.backends.amqp_gateway_user.is_none(),
+            "the process's own broker user"
+        );
         assert!(
             parsed.backends.otlp_endpoint.is_none(),
             "trace export is off"

@@ -5,6 +5,7 @@
 //! answered. Changes (`command`, `leave`) go to the session's owner (see [`crate::owner`]).
 
 use crate::game::{Game, GameError};
+use crate::owner::forwarded::{ForwardedCommand, ForwardedLeave};
 use crate::owner::{Action, Instance, Route};
 use crate::store::{SessionRecord, StoreError};
 use serde_json::json;
@@ -248,6 +249,46 @@ pub(crate) async fn leave(
     let (session_id, timeout) = (&params.session_id, ctx.remaining());
     service
         .submit(session_id, user, Action::Leave, None, route, timeout)
+        .await?;
+    Ok(Empty {})
+}
+
+/// `sessions.forwarded_command`: a command another instance received and forwarded here, the
+/// session's owner, naming the player. For sessions instances only.
+pub(crate) async fn forwarded_command(
+    service: Arc<Instance>,
+    ctx: RequestContext,
+    params: ForwardedCommand,
+    route: Route,
+) -> Result<Empty, WireError> {
+    service_only(&ctx)?;
+    let action = Action::Command(params.command);
+    let (user, timeout) = (&params.user_id, ctx.remaining());
+    let request_id = ctx.request_id.as_deref();
+    service
+        .submit(&params.session_id, user, action, request_id, route, timeout)
+        .await?;
+    Ok(Empty {})
+}
+
+/// `sessions.forwarded_leave`: a player leaving, forwarded here as `forwarded_command` is.
+pub(crate) async fn forwarded_leave(
+    service: Arc<Instance>,
+    ctx: RequestContext,
+    params: ForwardedLeave,
+    route: Route,
+) -> Result<Empty, WireError> {
+    service_only(&ctx)?;
+    let (user, timeout) = (&params.user_id, ctx.remaining());
+    service
+        .submit(
+            &params.session_id,
+            user,
+            Action::Leave,
+            None,
+            route,
+            timeout,
+        )
         .await?;
     Ok(Empty {})
 }

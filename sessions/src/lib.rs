@@ -25,6 +25,7 @@ pub use game::Games;
 pub use owner::{HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use store::{MemoryStore, PresenceStore, RedisStore, SessionStore, StoreError};
 
+use owner::forwarded::{ForwardCommand, ForwardLeave};
 use owner::{Instance, Route, instance_service};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,13 @@ fn router(instance: Arc<Instance>, route: Route) -> Router {
         })
         .method_with::<Leave, _, _, _>(&instance, move |i, ctx, p| {
             handlers::leave(i, ctx, p, route)
+        })
+        // Also on the shared queue: an owner's queue hands what waits in it there when it dies.
+        .method_with::<ForwardCommand, _, _, _>(&instance, move |i, ctx, p| {
+            handlers::forwarded_command(i, ctx, p, route)
+        })
+        .method_with::<ForwardLeave, _, _, _>(&instance, move |i, ctx, p| {
+            handlers::forwarded_leave(i, ctx, p, route)
         });
     if route == Route::Forwarded {
         return router;

@@ -2,6 +2,7 @@
 //! HTTP with reqwest, the WebSocket with tokio-tungstenite.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod broker;
 pub mod processes;
 
 use futures_util::{SinkExt, StreamExt};

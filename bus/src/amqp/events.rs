@@ -14,7 +14,7 @@ use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
+use lapin::{Channel, Confirmation, Consumer, ExchangeKind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -51,7 +51,9 @@ impl AmqpBus {
                 declare_exchange(&link.events, &exchange).await?;
                 link.declared().insert(exchange.clone());
             }
-            let properties = BasicProperties::default()
+            let properties = self
+                .identity()
+                .properties()
                 .with_content_type("application/json".into())
                 .with_delivery_mode(2) // persistent: a durable queue keeps it across a restart
                 .with_message_id(event.id.to_string().into())

@@ -9,15 +9,20 @@
 //!
 //! - [`rpc`]: calls over direct reply-to, and servers on `<service>.rpc`.
 //! - [`events`]: publishing with confirms, anonymous and durable subscriptions.
+//! - [`identity`]: the broker user every message is published as, and whose word a server takes
+//!   for a player.
 
 mod acks;
+mod context;
 mod events;
+mod identity;
 mod routes;
 mod rpc;
 
 use crate::error::BusError;
 use crate::lock;
 use futures_util::StreamExt;
+use identity::Identity;
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -47,6 +52,8 @@ pub(crate) struct AmqpBus {
 struct Inner {
     url: String,
     name: String,
+    /// The broker user this process publishes as, and the gateway's.
+    identity: Arc<Identity>,
     /// The live connection, or `None` while reconnecting.
     link: watch::Sender<Option<Arc<Link>>>,
     /// Cancelled first at shutdown: servers and subscribers stop taking work.
@@ -241,7 +248,9 @@ async fn watch_connection(link: Arc<Link>) {
 impl AmqpBus {
     /// Connects, failing if the broker cannot be reached now; afterwards the connection is kept up
     /// for as long as the bus lives.
-    pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
+    pub async fn connect(options: &crate::ConnectOptions) -> Result<Self, BusError> {
+        let (url, name) = (options.url.as_str(), options.name.as_str());
+        let identity = Identity::new(url, options.gateway_user.as_deref())?;
         let link = Link::open(url, name)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot connect to the broker: {e}")))?;
@@ -250,6 +259,7 @@ impl AmqpBus {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
                 name: name.to_owned(),
+                identity: Arc::new(identity),
                 link: tx,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -263,6 +273,10 @@ impl AmqpBus {
         *lock(&bus.inner.supervisor) = Some(handle);
         tracing::info!(broker = %redact(url), "connected to the broker");
         Ok(bus)
+    }
+
+    pub(crate) fn identity(&self) -> &Arc<Identity> {
+        &self.inner.identity
     }
 
     /// The current link, if it is alive.
@@ -352,7 +366,7 @@ impl AmqpBus {
 }
 
 /// The URL without its password, for logs.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -4,17 +4,18 @@
 //! acknowledge a request only after its reply is published.
 
 use super::acks::{AckSender, Acks};
+use super::context::{self, long_string};
+use super::identity::Identity;
 use super::{AmqpBus, Answer, Link, REPLY_TO};
 use crate::error::{BusError, CallError};
-use crate::rpc::{InFlight, OutgoingCall, RequestContext, Router, ServeOptions, ServerHandle};
-use crate::trace::TraceHeaders;
+use crate::rpc::{InFlight, OutgoingCall, Router, ServeOptions, ServerHandle};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Consumer};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Consumer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -22,10 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use warren_contracts::event::now_millis;
-use warren_contracts::rpc::{
-    HEADER_CLIENT_ADDR, HEADER_DEADLINE, HEADER_REQUEST_ID, HEADER_USER_ID, route_exchange,
-    rpc_queue,
-};
+use warren_contracts::rpc::{route_exchange, rpc_queue};
 
 /// Removes a call's entry from the pending map however the call ends (reply, timeout, or the
 /// caller's future dropped), so the map never keeps callers that stopped waiting.
@@ -59,9 +57,9 @@ impl AmqpBus {
                         .await
                         .map_err(|e| CallError::Unavailable(e.to_string()))?;
                     let exchange = route_exchange(&call.service);
-                    publish_request(&link, &exchange, key, &id, &call).await?;
+                    publish_request(&link, self.identity(), &exchange, key, &id, &call).await?;
                 }
-                None => publish_request(&link, "", &queue, &id, &call).await?,
+                None => publish_request(&link, self.identity(), "", &queue, &id, &call).await?,
             }
             match rx.await {
                 Ok(Answer::Reply(body)) => Ok(body),
@@ -84,40 +82,24 @@ impl AmqpBus {
 /// name, unless routed).
 async fn publish_request(
     link: &Link,
+    identity: &Identity,
     exchange: &str,
     routing_key: &str,
     id: &str,
     call: &OutgoingCall,
 ) -> Result<(), CallError> {
     // The broker drops a request that waits longer than its caller will (`expiration`); the
-    // server drops one whose absolute deadline passed while it sat in the consumer's buffer or
-    // reached it in the last moments of its expiration (`x-deadline`).
+    // server drops one whose absolute deadline passed (`x-deadline`, see `context::headers`).
     let expiration = call.timeout.as_millis().max(1).to_string();
-    let mut headers = FieldTable::default();
-    headers.insert(
-        HEADER_DEADLINE.into(),
-        AMQPValue::LongLongInt(i64::try_from(call.deadline_ms).unwrap_or(i64::MAX)),
-    );
-    if let Some(request_id) = &call.request_id {
-        headers.insert(HEADER_REQUEST_ID.into(), long_string(request_id));
-    }
-    if let Some(user_id) = &call.user_id {
-        headers.insert(HEADER_USER_ID.into(), long_string(user_id));
-    }
-    if let Some(client_addr) = &call.client_addr {
-        headers.insert(HEADER_CLIENT_ADDR.into(), long_string(client_addr));
-    }
-    for (name, value) in call.trace.iter() {
-        headers.insert(name.into(), long_string(value));
-    }
     // No content type: every body is JSON, and `expiration` makes the broker decode every
     // property of every request.
-    let properties = BasicProperties::default()
+    let properties = identity
+        .properties()
         .with_correlation_id(id.into())
         .with_reply_to(REPLY_TO.into())
         .with_expiration(expiration.into())
         .with_type(call.method.as_str().into())
-        .with_headers(headers);
+        .with_headers(context::headers(call));
     let unavailable = |e: lapin::Error| {
         // A broken calls channel leaves this connection unable to call: replace it.
         if !link.calls.status().connected() {
@@ -139,44 +121,6 @@ async fn publish_request(
         .await
         .map_err(unavailable)?;
     Ok(())
-}
-
-fn long_string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
-}
-
-/// A header's value as text or a number, whichever the sender used.
-fn header<'a>(headers: Option<&'a FieldTable>, name: &str) -> Option<&'a AMQPValue> {
-    headers?.inner().get(name)
-}
-
-fn header_string(headers: Option<&FieldTable>, name: &str) -> Option<String> {
-    match header(headers, name)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
-
-fn trace_headers(headers: Option<&FieldTable>) -> TraceHeaders {
-    let mut trace = TraceHeaders::default();
-    for name in crate::trace::NAMES {
-        if let Some(value) = header_string(headers, name) {
-            trace.insert(name, value);
-        }
-    }
-    trace
-}
-
-fn header_u64(headers: Option<&FieldTable>, name: &str) -> Option<u64> {
-    match header(headers, name)? {
-        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
-        AMQPValue::ShortString(s) => s.as_str().parse().ok(),
-        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
-        _ => None,
-    }
 }
 
 impl AmqpBus {
@@ -344,6 +288,7 @@ impl Server {
                     Some(Ok(delivery)) => {
                         let request = handle(
                             Arc::clone(&self.router),
+                            Arc::clone(self.bus.identity()),
                             Arc::clone(&channel),
                             acks.sender(),
                             delivery,
@@ -382,41 +327,16 @@ impl Server {
     }
 }
 
-/// When nobody waits for the answer any more: the `x-deadline` header (epoch ms), or for a client
-/// that sends none, the request's `expiration` counted from its arrival. Neither: no deadline.
-fn deadline(properties: &BasicProperties, received_at: u64) -> u64 {
-    let by_expiration = properties
-        .expiration()
-        .as_ref()
-        .and_then(|e| e.as_str().parse::<u64>().ok())
-        .map_or(u64::MAX, |ms| received_at.saturating_add(ms));
-    let by_header = header_u64(properties.headers().as_ref(), HEADER_DEADLINE).unwrap_or(u64::MAX);
-    by_expiration.min(by_header)
-}
-
 async fn handle(
     router: Arc<Router>,
+    identity: Arc<Identity>,
     channel: Arc<Channel>,
     acks: AckSender,
     delivery: lapin::message::Delivery,
 ) {
     let tag = delivery.delivery_tag;
-    let received_at = now_millis();
     let properties = &delivery.properties;
-    let headers = properties.headers().as_ref();
-    let ctx = RequestContext {
-        method: properties
-            .kind()
-            .as_ref()
-            .map(|k| k.as_str().to_owned())
-            .unwrap_or_default(),
-        request_id: header_string(headers, HEADER_REQUEST_ID),
-        user_id: header_string(headers, HEADER_USER_ID),
-        client_addr: header_string(headers, HEADER_CLIENT_ADDR),
-        deadline_ms: deadline(properties, received_at),
-        redelivered: delivery.redelivered,
-        trace: trace_headers(headers),
-    };
+    let ctx = context::read(&delivery, now_millis());
     let correlation_id = properties.correlation_id().clone();
     let reply_to = properties.reply_to().clone();
     let span = tracing::info_span!(
@@ -431,10 +351,14 @@ async fn handle(
         if ctx.expired() {
             tracing::debug!("dropping a request whose deadline passed");
         } else {
-            let reply = router.dispatch(ctx, delivery.data).await;
+            let reply = match identity.admit(&ctx, &delivery.properties) {
+                Ok(()) => router.dispatch(ctx, delivery.data).await,
+                Err(refusal) => router.refuse(&ctx, refusal),
+            };
             if let Some(reply_to) = reply_to {
-                let mut reply_properties =
-                    BasicProperties::default().with_content_type("application/json".into());
+                let mut reply_properties = identity
+                    .properties()
+                    .with_content_type("application/json".into());
                 if let Some(id) = correlation_id {
                     reply_properties = reply_properties.with_correlation_id(id);
                 }

@@ -136,6 +136,52 @@ impl Drop for Vhost {
     }
 }
 
+/// A broker user of the test's own, with every permission in one vhost. Deleted when dropped.
+pub struct BrokerUser {
+    pub name: String,
+    password: String,
+    vhost: String,
+}
+
+impl BrokerUser {
+    pub fn create(vhost: &Vhost, prefix: &str) -> Self {
+        let name = unique(prefix);
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        rabbitmqctl(&["add_user", &name, &password]);
+        let user = Self {
+            name,
+            password,
+            vhost: vhost.name.clone(),
+        };
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &vhost.name,
+            &user.name,
+            ".*",
+            ".*",
+            ".*",
+        ]);
+        user
+    }
+
+    /// The URL that logs in as this user, in its vhost.
+    pub fn url(&self) -> String {
+        format!(
+            "amqp://{}:{}@127.0.0.1:5672/{}",
+            self.name, self.password, self.vhost
+        )
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_user", &self.name])
+            .output();
+    }
+}
+
 /// Whether a queue exists, asked on a connection of its own. An exclusive queue of another
 /// connection answers RESOURCE_LOCKED, which still means it exists.
 pub async fn queue_exists(url: &str, queue: &str) -> bool {

@@ -4,20 +4,22 @@
 //! A change (a command, a player leaving) for a session this instance holds goes to the
 //! session's inbox. For one it does not hold, a new session task claims it in the store: free,
 //! or owned by an instance whose heartbeat ran out, it is ours; owned by a live instance, the
-//! change is forwarded to that instance's own queue (`sessions@<instance>.rpc`). When the broker
-//! says that queue is gone (the owner died: its queue went with its connection), the session is
-//! claimed at once instead of after the heartbeat runs out. A forwarded change is never forwarded
-//! again: an instance that does not own it answers `unavailable`, and the caller tries again.
+//! change is forwarded to that instance's own queue (`sessions@<instance>.rpc`), as a service
+//! call that names the player (see [`forwarded`]). When the broker says that queue is gone (the
+//! owner died: its queue went with its connection), the session is claimed at once instead of
+//! after the heartbeat runs out. A forwarded change is never forwarded again: an instance that
+//! does not own it answers `unavailable`, and the caller tries again.
 //!
 //! Ownership is fenced: every commit checks the owner in the same step, so an instance that was
 //! thought dead and lost a session cannot write it; it finds out, drops the session and sends the
 //! change to the new owner.
 
 mod actor;
+pub(crate) mod forwarded;
 
 use crate::game::Games;
 use crate::store::SessionStore;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,8 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use warren_bus::{Bus, CallError, CallOptions};
-use warren_contracts::sessions::{Leave, SERVICE, SendCommand};
-use warren_contracts::{ErrorCode, Method, WireError};
+use warren_contracts::sessions::SERVICE;
+use warren_contracts::{ErrorCode, WireError};
 
 /// How often an instance says it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
@@ -42,15 +44,6 @@ const ATTEMPTS: usize = 4;
 pub(crate) enum Action {
     Command(Value),
     Leave,
-}
-
-impl Action {
-    fn method(&self) -> &'static str {
-        match self {
-            Action::Command(_) => SendCommand::NAME,
-            Action::Leave => Leave::NAME,
-        }
-    }
 }
 
 /// One change on its way to the session's task.
@@ -269,20 +262,14 @@ impl Instance {
         request_id: Option<&str>,
         timeout: Duration,
     ) -> Forwarded {
-        let params = match action {
-            Action::Command(command) => json!({"session_id": session_id, "command": command}),
-            Action::Leave => json!({"session_id": session_id}),
-        };
-        let mut options = CallOptions::default().timeout(timeout).user_id(user);
+        // As a service, the player in the parameters: see `forwarded`.
+        let (method, params) = forwarded::request(session_id, user, action);
+        let mut options = CallOptions::default().timeout(timeout);
         if let Some(request_id) = request_id {
             options = options.request_id(request_id);
         }
         let service = instance_service(owner);
-        match self
-            .bus
-            .call_json(&service, action.method(), &params, options)
-            .await
-        {
+        match self.bus.call_json(&service, method, &params, options).await {
             Ok(_) => Forwarded::Answered(Ok(())),
             Err(CallError::Unavailable(why)) => {
                 tracing::info!(owner, session_id, %why, "the owner's queue is gone; claiming");
