@@ -203,8 +203,8 @@ async fn register(http: &reqwest::Client, base: &str, credentials: &Value) -> St
     }
 }
 
-/// A new player, registered, logged in and connected.
-async fn player(http: &reqwest::Client, port: u16, name: &str) -> (String, Ws) {
+/// A new player, registered, logged in and connected: their id, access token and socket.
+async fn player(http: &reqwest::Client, port: u16, name: &str) -> (String, String, Ws) {
     let base = format!("http://127.0.0.1:{port}");
     let credentials = json!({"username": unique(name), "password": PASSWORD});
     let user_id = register(http, &base, &credentials).await;
@@ -216,11 +216,11 @@ async fn player(http: &reqwest::Client, port: u16, name: &str) -> (String, Ws) {
         .unwrap();
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
-    let token = tokens["access_token"].as_str().unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
     let ws = Ws::connect(&format!("ws://127.0.0.1:{port}/ws?token={token}"))
         .await
         .unwrap();
-    (user_id, ws)
+    (user_id, token, ws)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,8 +237,8 @@ async fn the_setup_script_gives_each_process_what_it_needs() {
         processes.push(broker.start(binary, name, port).await);
     }
     let http = reqwest::Client::new();
-    let (ada, mut ada_ws) = player(&http, port, "ada").await;
-    let (bob, mut bob_ws) = player(&http, port, "bob").await;
+    let (ada, ada_token, mut ada_ws) = player(&http, port, "ada").await;
+    let (bob, _, mut bob_ws) = player(&http, port, "bob").await;
     assert_eq!(ada_ws.call("accounts.me", json!({})).await["user_id"], ada);
 
     // A room and a private room, each left again.
@@ -303,6 +303,18 @@ async fn the_setup_script_gives_each_process_what_it_needs() {
         "{changed}"
     );
     assert_ne!(bob, ada);
+
+    // Logging out everywhere: auth announces the ended logins on auth.events, and the gateway
+    // closes ada's socket.
+    let response = http
+        .post(format!("http://127.0.0.1:{port}/v1/auth/logout"))
+        .bearer_auth(&ada_token)
+        .json(&json!({"all": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(ada_ws.closed(common::WAIT).await, 4003, "the login ended");
 
     drop((ada_ws, bob_ws));
     for process in processes.into_iter().rev() {

@@ -43,8 +43,8 @@ users=(
   '^(amq\.gen-.*|(auth|accounts|rooms|private_rooms|matchmaker|sessions)\.events|sessions\.route)$'
 
   "auth" "WARREN_AMQP_PASSWORD_AUTH"
-  '^auth\.rpc$'
-  '^amq\.default$'
+  '^auth\.(rpc|events)$'
+  '^(amq\.default|auth\.events)$'
   '^auth\.rpc$'
 
   "accounts" "WARREN_AMQP_PASSWORD_ACCOUNTS"
