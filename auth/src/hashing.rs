@@ -17,6 +17,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// waiters takes to drain on a busy instance.
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// What is kept back from a wait, for the answer to reach the caller (through the bus and the
+/// gateway, past the other requests that arrived at once): a slot found later than this is no
+/// use to anyone.
+pub const ANSWER_ALLOWANCE: Duration = Duration::from_millis(100);
+
 /// Why a hash or verify was not done (a wrong password is not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -88,15 +93,17 @@ impl Hashing {
         Duration::from_micros(self.typical_micros.load(Ordering::Relaxed))
     }
 
-    /// Waits for a slot at most the queue timeout less a typical computation (so that slot and
-    /// computation together fit in the timeout), or `deadline_left`, whichever is shorter. A
+    /// Waits for a slot at most the queue timeout less a typical computation and
+    /// [`ANSWER_ALLOWANCE`] (so that the answer comes within the timeout), or `deadline_left`
+    /// less the allowance, whichever is shorter. A
     /// caller that must do something before it computes (count the attempt) takes the slot
     /// first, so that only attempts about to be computed are counted, never those still waiting.
     pub async fn slot(&self, deadline_left: Duration) -> Result<Slot<'_>, HashError> {
         let wait = self
             .queue_timeout
             .saturating_sub(self.typical_computation())
-            .min(deadline_left);
+            .min(deadline_left)
+            .saturating_sub(ANSWER_ALLOWANCE);
         let busy = HashError::Busy {
             retry_after: BUSY_RETRY_AFTER,
         };
