@@ -27,6 +27,7 @@ fn options(state: &AppState, client: &ClientAddr) -> CallOptions {
         (status = 201, description = "registered", body = Registered),
         (status = 409, description = "the username is taken", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "username or password out of bounds", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many requests from this address, or no hashing slot free; see Retry-After", body = crate::http::openapi::ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -65,6 +66,7 @@ pub async fn login(
     responses(
         (status = 200, description = "a new token pair", body = Tokens),
         (status = 401, description = "unknown, used, revoked or expired refresh token", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "too many requests from this address; see Retry-After", body = crate::http::openapi::ErrorBody),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -85,6 +87,7 @@ pub async fn refresh(
     responses(
         (status = 204, description = "logged out; sockets opened with the ended logins' tokens are closed (4003)"),
         (status = 401, description = "`all` without a refresh token, and no valid access token", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "the refresh token is not the caller's (its login is ended all the same)", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "neither a refresh token nor `all`", body = crate::http::openapi::ErrorBody),
     ))]
 pub async fn logout(
