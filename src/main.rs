@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use warren_runtime::{
-    AuthSettings, Backends, GatewaySettings, MatchmakerSettings, PrivateRoomsSettings,
+    AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings, PrivateRoomsSettings,
     SessionsSettings, logging, shutdown,
 };
 
@@ -36,10 +36,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = warren_runtime::parse_or_exit::<Args>();
+    args.auth
+        .check()
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let jwt_secret =
-        warren_runtime::jwt_secret(&args.auth.jwt, &args.backends).map_err(anyhow::Error::msg)?;
+    let jwt_secret = warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let options = warren::Options {
         amqp_url: args.backends.amqp_url.clone(),
         redis_url: args.backends.redis_url.clone(),
@@ -57,44 +60,54 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let gateway_user = args.backends.amqp_gateway_user.clone();
     let system = warren::start_with_gateway_user(options, gateway_user, listener, shutdown).await?;
-    let mode = match (&args.backends.amqp_url, &args.backends.redis_url) {
-        (None, None) => "embedded: in-process bus, state in memory".to_owned(),
-        (amqp, redis) => format!(
-            "bus: {}, state: {}",
-            if amqp.is_some() {
-                "RabbitMQ"
-            } else {
-                "in process"
-            },
-            if redis.is_some() {
-                "Redis"
-            } else {
-                "in memory"
-            }
-        ),
-    };
+    let (bus, state) = (
+        if args.backends.amqp_url.is_some() {
+            "RabbitMQ"
+        } else {
+            "in process"
+        },
+        if args.backends.redis_url.is_some() {
+            "Redis"
+        } else {
+            "in memory"
+        },
+    );
     let url = format!("http://{}", system.address);
+    let websocket = format!("ws://{}/ws?token=<access_token>", system.address);
+    let admin = system
+        .admin_address
+        .map(|address| format!("http://{address}"));
+    // One event, fields and all, so that JSON logs stay one object a line; the friendly hint
+    // below is for a person at a terminal and is left out of JSON logs.
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %url,
+        %websocket,
+        admin = admin.as_deref().unwrap_or("off"),
+        bus,
+        state,
         traces = args.backends.traces(),
-        "warren is up ({mode})"
+        register = %format!("POST {url}/v1/auth/register"),
+        login = %format!("POST {url}/v1/auth/login"),
+        "warren is up"
     );
-    println!(
-        "Warren {} is listening on {url} ({mode}).",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!(
-        "  register:  curl -s -X POST {url}/v1/auth/register -H 'content-type: application/json' -d '{{\"username\":\"ada\",\"password\":\"correct horse\"}}'"
-    );
-    println!(
-        "  log in:    curl -s -X POST {url}/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"ada\",\"password\":\"correct horse\"}}'"
-    );
-    println!(
-        "  connect:   websocat 'ws://{}/ws?token=<access_token>'",
-        system.address
-    );
-    println!("  then send: {{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"accounts.me\"}}");
+    if args.backends.log_format == LogFormat::Text {
+        print_hint(&url, &websocket, bus, state);
+    }
     system.wait().await?;
     Ok(())
+}
+
+/// How to try the server from a shell, for whoever just ran `cargo run`.
+fn print_hint(url: &str, websocket: &str, bus: &str, state: &str) {
+    let body = r#"{"username":"ada","password":"correct horse"}"#;
+    let json = "-H 'content-type: application/json'";
+    println!(
+        "Warren {} is listening on {url} (bus: {bus}, state: {state}).",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("  register:  curl -s -X POST {url}/v1/auth/register {json} -d '{body}'");
+    println!("  log in:    curl -s -X POST {url}/v1/auth/login {json} -d '{body}'");
+    println!("  connect:   websocat '{websocket}'");
+    println!(r#"  then send: {{"jsonrpc":"2.0","id":1,"method":"accounts.me"}}"#);
 }

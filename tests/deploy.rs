@@ -8,30 +8,12 @@
 //! every setting each binary's `--help` shows, as read by that binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::processes::{SERVICES, binary};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use yaml_rust2::{Yaml, YamlLoader};
-
-const BINARIES: [&str; 7] = [
-    "warren-gateway",
-    "warren-auth",
-    "warren-accounts",
-    "warren-sessions",
-    "warren-rooms",
-    "warren-private-rooms",
-    "warren-matchmaker",
-];
-
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
-        path.display()
-    );
-    path
-}
 
 /// A mapping with YAML merge keys (`<<: *anchor`) applied, the keys its own win.
 fn merged(node: &Yaml) -> BTreeMap<String, Yaml> {
@@ -122,7 +104,7 @@ fn every_container_runs_a_binary_with_the_settings_it_reads() {
         run.push(program.clone());
     }
     run.sort();
-    let mut expected: Vec<String> = BINARIES.iter().map(|b| (*b).to_owned()).collect();
+    let mut expected: Vec<String> = SERVICES.iter().map(|b| (*b).to_owned()).collect();
     expected.sort();
     assert_eq!(run, expected, "one container per service and the gateway");
 }
@@ -203,7 +185,7 @@ fn each_process_logs_in_to_a_broker_reachable_from_this_machine_only_as_its_own_
     users.dedup();
     assert_eq!(
         users.len(),
-        BINARIES.len(),
+        SERVICES.len(),
         "one broker user per process: {users:?}"
     );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/rabbitmq/setup-users.sh");
@@ -303,7 +285,7 @@ fn the_configuration_doc_lists_every_setting_of_every_binary() {
         .map(|l| l.split(" | ").map(str::trim).collect())
         .collect();
     let mut checked = 0;
-    for name in std::iter::once("warren").chain(BINARIES) {
+    for name in std::iter::once("warren").chain(SERVICES) {
         let settings = settings_of(name);
         assert!(
             settings.len() >= 8,

@@ -19,10 +19,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = warren_runtime::parse_or_exit::<Args>();
+    args.auth
+        .check()
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let jwt_secret =
-        warren_runtime::jwt_secret(&args.auth.jwt, &args.backends).map_err(anyhow::Error::msg)?;
+    let jwt_secret = warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let config = AuthConfig::from_settings(jwt_secret, &args.auth);
     let prefix = format!(
         "{}{}",

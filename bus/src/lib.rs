@@ -54,6 +54,24 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
+    /// Whether `url` is a broker URL this bus can connect with, judged by the parser that will
+    /// read it, so that a binary can refuse a malformed one at start instead of retrying it.
+    /// The error says what is wrong without repeating the URL, which may hold a password.
+    pub fn check_url(url: &str) -> Result<(), String> {
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err("must start with amqp:// or amqps://".into());
+        }
+        url.parse::<lapin::uri::AMQPUri>()
+            .map(drop)
+            .map_err(|error| {
+                if error.contains(url) {
+                    "does not parse as a URL".to_owned()
+                } else {
+                    format!("does not parse: {error}")
+                }
+            })
+    }
+
     pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             url: url.into(),

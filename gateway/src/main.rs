@@ -24,10 +24,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = warren_runtime::parse_or_exit::<Args>();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let secret =
-        warren_runtime::jwt_secret(&args.jwt, &args.backends).map_err(anyhow::Error::msg)?;
+    let secret = warren_runtime::jwt_secret(&args.jwt, &args.backends)
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     warren_runtime::metrics::handle();
     let (bus, redis) = warren_runtime::connect(&args.backends, "warren-gateway").await?;
     let mut probes = Vec::new();

@@ -22,7 +22,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = warren_runtime::parse_or_exit::<Args>();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let config = PrivateRoomsConfig::from(&args.private_rooms);
     let prefix = format!(

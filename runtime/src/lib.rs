@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
+//! checks.rs     values checked before anything connects; a bad one exits 2 with one line
 //! edge.rs       the gateway's settings against abuse: admin listener, trusted proxies, socket limits
 //! logging.rs    text or JSON logs
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod admin;
+pub mod checks;
 pub mod claims;
 pub mod connect;
 pub mod edge;
@@ -33,6 +35,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod starts;
 
+pub use checks::{parse_or_exit, refuse};
 pub use claims::Claims;
 pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};
 pub use edge::EdgeSettings;

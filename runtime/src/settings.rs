@@ -2,8 +2,9 @@
 //!
 //! Names and defaults are the design's Settings table; operators, docs and tests rely on them.
 //! Each binary flattens the groups it needs into its own `clap::Parser`. A bad value stops the
-//! binary at start-up with a message naming the setting (clap does that for us).
+//! binary at start-up with a line naming the setting (`checks.rs`).
 
+use crate::checks::{amqp_url, http_url, non_negative, origin, positive_duration, redis_url};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,25 +39,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(n.saturating_mul(millis)).min(LONGEST_DURATION))
 }
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text)?;
-    if duration.is_zero() {
-        return Err("must be more than zero".into());
-    }
-    Ok(duration)
-}
-
-fn http_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-        .ok_or_else(|| format!("{text:?} must start with http:// or https://"))?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("{text:?} names no host"));
-    }
-    Ok(text.to_owned())
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -81,7 +63,7 @@ pub fn redacted(url: &str) -> String {
 #[derive(Debug, Clone, Args)]
 pub struct Backends {
     /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f. Without it: the in-process bus.
-    #[arg(long, env = "WARREN_AMQP_URL")]
+    #[arg(long, env = "WARREN_AMQP_URL", value_parser = amqp_url)]
     pub amqp_url: Option<String>,
     /// The broker user whose calls may act for a player (carry a user's id): the gateway's. Such
     /// a call published by any other broker user is answered `forbidden`. Without it: this
@@ -89,7 +71,7 @@ pub struct Backends {
     #[arg(long, env = "WARREN_AMQP_GATEWAY_USER")]
     pub amqp_gateway_user: Option<String>,
     /// Redis URL, e.g. redis://127.0.0.1:6379. Without it: state in memory.
-    #[arg(long, env = "WARREN_REDIS_URL")]
+    #[arg(long, env = "WARREN_REDIS_URL", value_parser = redis_url)]
     pub redis_url: Option<String>,
     /// Put before every Redis key, so that several Warren deployments can share one Redis.
     #[arg(long, env = "WARREN_REDIS_NAMESPACE", default_value = "")]
@@ -176,6 +158,22 @@ pub struct AuthSettings {
     pub auth_rate_per_address: u32,
 }
 
+impl AuthSettings {
+    /// What no single value shows: a login (a refresh-token family) must live at least as long
+    /// as the access tokens it issues, or its revocation could be forgotten while one of them
+    /// still works.
+    pub fn check(&self) -> Result<(), String> {
+        if self.refresh_token_ttl < self.jwt.access_token_ttl {
+            return Err(
+                "--refresh-token-ttl (WARREN_REFRESH_TOKEN_TTL) must be at least \
+                 --access-token-ttl (WARREN_ACCESS_TOKEN_TTL)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What the accounts service needs (nothing of its own yet beyond the backends).
 #[derive(Debug, Clone, Args)]
 pub struct AccountsSettings {}
@@ -216,16 +214,9 @@ pub struct MatchmakerSettings {
     pub rating_window_max: f64,
 }
 
-fn non_negative(text: &str) -> Result<f64, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("{text:?} must be a finite number, zero or more"));
-    }
-    Ok(value)
-}
+/// The largest WebSocket message a gateway may be told to take: 16 MiB. A lobby's messages are
+/// small, and every socket may hold one this big while it is read.
+const MAX_FRAME_BYTES: i64 = 16 * 1024 * 1024;
 
 /// What the gateway needs.
 #[derive(Debug, Clone, Args)]
@@ -234,7 +225,7 @@ pub struct GatewaySettings {
     #[arg(long, env = "WARREN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Largest WebSocket message, in bytes.
-    #[arg(long, env = "WARREN_MAX_FRAME_BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(256..))]
+    #[arg(long, env = "WARREN_MAX_FRAME_BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(256..=MAX_FRAME_BYTES))]
     pub max_frame_bytes: u32,
     /// Requests per second per connection (bursts of twice that).
     #[arg(long, env = "WARREN_RATE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -251,7 +242,7 @@ pub struct GatewaySettings {
     /// Origins allowed to call /v1 from a browser (CORS), comma-separated. None: same origin only.
     /// `*` alone allows any origin, without credentials (tokens travel in the Authorization
     /// header, not in cookies).
-    #[arg(long, env = "WARREN_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = "WARREN_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub edge: crate::edge::EdgeSettings,
@@ -448,6 +439,35 @@ mod tests {
             jwt_secret(&given.auth.jwt, &given.backends).unwrap(),
             enough.as_bytes()
         );
+    }
+
+    #[test]
+    fn a_login_outlives_its_access_tokens() {
+        let parsed = Gateway::try_parse_from(["warren"]).unwrap();
+        parsed.auth.check().unwrap();
+        let parsed = Gateway::try_parse_from([
+            "warren",
+            "--access-token-ttl",
+            "2h",
+            "--refresh-token-ttl",
+            "1h",
+        ])
+        .unwrap();
+        let error = parsed.auth.check().unwrap_err();
+        assert!(error.contains("--refresh-token-ttl"), "{error}");
+    }
+
+    #[test]
+    fn frames_are_bounded_both_ways() {
+        for bad in ["255", "16777217"] {
+            let error = Gateway::try_parse_from(["warren", "--max-frame-bytes", bad]).unwrap_err();
+            assert!(
+                error.to_string().contains("--max-frame-bytes"),
+                "{bad}: {error}"
+            );
+        }
+        let parsed = Gateway::try_parse_from(["warren", "--max-frame-bytes", "16777216"]).unwrap();
+        assert_eq!(parsed.gateway.max_frame_bytes, 16 * 1024 * 1024);
     }
 
     #[test]

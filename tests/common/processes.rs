@@ -8,6 +8,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The service binaries, each deployed on its own; `warren` runs them all in one process.
+pub const SERVICES: [&str; 7] = [
+    "warren-gateway",
+    "warren-auth",
+    "warren-accounts",
+    "warren-sessions",
+    "warren-rooms",
+    "warren-private-rooms",
+    "warren-matchmaker",
+];
+
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
