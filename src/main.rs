@@ -35,7 +35,11 @@ struct Args {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    warren_runtime::logging::exit_code(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = warren_runtime::parse_or_exit::<Args>();
     args.auth
         .check()

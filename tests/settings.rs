@@ -229,3 +229,27 @@ fn with_json_logs_every_line_is_json_from_start_to_stop() {
     json_lines(&rest.join("\n"), "stdout");
     json_lines(&String::from_utf8_lossy(&output.stderr), "stderr");
 }
+
+#[test]
+fn with_json_logs_a_failure_at_run_time_is_json_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = run(
+        "warren",
+        &[
+            "--log-format",
+            "json",
+            "--listen",
+            &address,
+            "--admin-listen",
+            ":0",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let lines = json_lines(&String::from_utf8_lossy(&output.stdout), "stdout");
+    json_lines(&String::from_utf8_lossy(&output.stderr), "stderr");
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(last["error"].as_str().unwrap().contains(&address), "{last}");
+}

@@ -17,7 +17,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    warren_runtime::logging::exit_code(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = warren_runtime::parse_or_exit::<Args>();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let prefix = format!(

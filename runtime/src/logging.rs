@@ -103,6 +103,22 @@ pub fn init(backends: &Backends, service: &'static str) -> Result<Telemetry, Tel
     Ok(Telemetry { tracer })
 }
 
+/// The process's exit status from what its `main` returned. A failure is logged as one error
+/// event (with its causes, as anyhow's `{:#}` shows them) rather than printed by the runtime, so
+/// that with JSON logs the last line is JSON too.
+pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    let Err(error) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let error = format!("{error:#}");
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!(%error, "stopped");
+    } else {
+        eprintln!("Error: {error}");
+    }
+    std::process::ExitCode::FAILURE
+}
+
 fn tracer_provider(
     endpoint: &str,
     service: &'static str,
