@@ -265,7 +265,8 @@ async fn start_services(
     }
     if options.runs("rooms") {
         let store = stores.rooms;
-        background.push(warren_rooms::report_open_rooms(
+        background.push(warren_rooms::report_metrics(
+            bus,
             Arc::clone(&store),
             consumers.clone(),
         ));

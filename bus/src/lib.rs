@@ -14,6 +14,7 @@
 //! journal/    numbering and keeping each user's events, for events.resume
 //! replies.rs  replies remembered by request id, for requests delivered again
 //! error.rs    CallError, BusError: each maps to a stable ErrorCode
+//! series.rs   the metrics it records, declared at start
 //! amqp/       the RabbitMQ transport: connection supervisor, rpc, events
 //! memory/     the in-process transport
 //! ```
@@ -26,6 +27,7 @@ pub mod journal;
 mod memory;
 pub mod replies;
 pub mod rpc;
+pub mod series;
 mod serve;
 pub mod trace;
 
@@ -136,6 +138,7 @@ impl Bus {
 
     /// Connects to RabbitMQ as `options` say; otherwise as [`Bus::connect`].
     pub async fn connect_with(options: &ConnectOptions) -> Result<Self, BusError> {
+        series::declare_bus();
         Ok(Self {
             transport: Transport::Amqp(amqp::AmqpBus::connect(options).await?),
             journal: Arc::new(MemoryJournal::new(ResumeConfig::default())),
@@ -145,6 +148,7 @@ impl Bus {
 
     /// A bus that lives in this process only, with its journal in memory.
     pub fn in_process() -> Self {
+        series::declare_bus();
         Self {
             transport: Transport::Memory(memory::MemoryBus::new()),
             journal: Arc::new(MemoryJournal::new(ResumeConfig::default())),
@@ -229,11 +233,11 @@ impl Bus {
             ("service", service.to_owned()),
             ("method", method.to_owned()),
         ];
-        metrics::histogram!("warren_rpc_call_seconds", &labels)
+        metrics::histogram!(series::CALL_SECONDS, &labels)
             .record(call_started.elapsed().as_secs_f64());
         let [service, method] = labels;
         metrics::counter!(
-            "warren_rpc_calls_total",
+            series::CALLS,
             &[service, method, ("outcome", outcome.to_owned())]
         )
         .increment(1);
@@ -247,6 +251,7 @@ impl Bus {
         router: Router,
         options: ServeOptions,
     ) -> Result<ServerHandle, BusError> {
+        series::declare_served(&router);
         let router = router.remembering(Arc::clone(&self.replies));
         match &self.transport {
             Transport::Amqp(bus) => bus.serve(router, options).await,
@@ -277,8 +282,9 @@ impl Bus {
             Transport::Amqp(bus) => bus.publish(service, event).await,
             Transport::Memory(bus) => bus.publish(service, event).await,
         };
-        let outcome = if published.is_ok() { "ok" } else { "failed" };
-        metrics::counter!("warren_events_published_total", "service" => service.to_owned(), "outcome" => outcome)
+        let [ok, failed] = series::PUBLISH_OUTCOMES;
+        let outcome = if published.is_ok() { ok } else { failed };
+        metrics::counter!(series::PUBLISHED, "service" => service.to_owned(), "outcome" => outcome)
             .increment(1);
         published
     }

@@ -6,6 +6,7 @@
 //! the server side and `Bus::call` on the client side, so the two behave the same by construction.
 
 use crate::replies::{self, ReplyStore};
+use crate::series;
 use crate::trace::TraceHeaders;
 use futures_util::FutureExt;
 use serde::Serialize;
@@ -132,6 +133,11 @@ impl Router {
         self
     }
 
+    /// The methods it answers, in no particular order.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+
     /// The name whose queue this router consumes.
     pub fn queue_name(&self) -> &str {
         self.queue.as_deref().unwrap_or(&self.service)
@@ -235,14 +241,10 @@ impl Router {
             "answered"
         );
         let labels = [("service", self.service.clone()), ("method", method)];
-        metrics::histogram!("warren_rpc_request_seconds", &labels)
+        metrics::histogram!(series::REQUEST_SECONDS, &labels)
             .record(started.elapsed().as_secs_f64());
         let [service, method] = labels;
-        metrics::counter!(
-            "warren_rpc_requests_total",
-            &[service, method, ("outcome", outcome)]
-        )
-        .increment(1);
+        metrics::counter!(series::REQUESTS, &[service, method, ("outcome", outcome)]).increment(1);
         reply
     }
 
@@ -250,7 +252,7 @@ impl Router {
     /// Counted as any answer is.
     pub(crate) fn refuse(&self, ctx: &RequestContext, error: WireError) -> Vec<u8> {
         metrics::counter!(
-            "warren_rpc_requests_total",
+            series::REQUESTS,
             "service" => self.service.clone(),
             "method" => ctx.method.clone(),
             "outcome" => error.code.as_str().to_owned(),

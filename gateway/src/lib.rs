@@ -15,6 +15,7 @@
 //! token.rs     access tokens: where they come from, whether they are valid
 //! hub/         connected sockets by user; event delivery; slow-client eviction; ended logins
 //! revocations.rs  the logins that have ended, in memory; kept in step with auth
+//! series.rs    the metrics it records, declared before the first scrape
 //! cursor.rs    one socket's place in its user's event sequence: no duplicate, no gap
 //! http/        /v1 handlers, extractors (the client's address among them), health, OpenAPI
 //! ws/          the WebSocket endpoint, JSON-RPC codec, client-facing method table, admission
@@ -28,6 +29,7 @@ pub mod http;
 pub mod hub;
 pub mod listener;
 pub mod revocations;
+pub mod series;
 pub mod state;
 pub mod token;
 pub mod ws;
@@ -101,6 +103,8 @@ pub async fn serve_with_admin(
     admin: Option<TcpListener>,
     state: AppState,
 ) -> Result<(), GatewayError> {
+    // Before the admin listener answers: the first scrape shows every series.
+    series::declare();
     let shutdown = state.shutdown().clone();
     // Subscribed before the first client connects, so no event for it is missed.
     let subscription = hub::Hub::subscribe(state.bus()).await?;

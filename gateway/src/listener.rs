@@ -88,7 +88,7 @@ pub async fn serve(
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             // Dropped here, so closed now: a client told at once can go elsewhere, one left
             // waiting in the backlog would hold its descriptor meanwhile.
-            metrics::counter!("warren_http_connections_refused_total").increment(1);
+            metrics::counter!(crate::series::HTTP_CONNECTIONS_REFUSED).increment(1);
             tracing::debug!(%peer, "connection refused: too many open");
             continue;
         };

@@ -20,6 +20,7 @@
 //! sweeper.rs    expiry of tickets whose time ran out; matches carried on where they stopped
 //! presence.rs   a player whose last connection closes loses their ticket
 //! queues.rs     the queue-length gauge, read from the store when /metrics is scraped
+//! series.rs     the metrics it records, declared at start
 //! service.rs    what they share: claims in accounts, events, store failures
 //! pool.rs       the matching rules, pure
 //! store/        TicketStore: in memory, or Redis with a Lua script for every multi-key change
@@ -32,6 +33,7 @@ mod matcher;
 pub mod pool;
 mod presence;
 mod queues;
+mod series;
 mod service;
 pub mod store;
 mod sweeper;
@@ -133,6 +135,7 @@ pub async fn serve_background(
     config: MatchmakerConfig,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, BusError> {
+    series::declare();
     let events = presence::subscribe(bus).await?;
     let gauge = queues::report(Arc::clone(&store), shutdown.clone());
     let service = Arc::new(Service::new(bus.clone(), store, config));

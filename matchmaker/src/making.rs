@@ -181,12 +181,11 @@ fn matched(record: &MatchRecord) {
     for since in &record.searching_since {
         let waited = now.saturating_sub(*since) as f64 / 1000.0;
         metrics::histogram!(
-            "warren_matchmaker_wait_seconds",
+            crate::series::WAIT_SECONDS,
             "mode" => mode.clone(),
             "region" => region.clone()
         )
         .record(waited);
     }
-    metrics::counter!("warren_matchmaker_matches_total", "mode" => mode, "region" => region)
-        .increment(1);
+    metrics::counter!(crate::series::MATCHES, "mode" => mode, "region" => region).increment(1);
 }

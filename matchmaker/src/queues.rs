@@ -2,13 +2,12 @@
 //! reports every pool, whichever instance matched it last, and a pool that emptied reads 0 rather
 //! than keeping its last length.
 
+use crate::series::QUEUE_LENGTH as GAUGE;
 use crate::store::TicketStore;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const GAUGE: &str = "warren_matchmaker_queue_length";
 
 /// Keeps `warren_matchmaker_queue_length{mode, region, players_per_match}` true at each scrape,
 /// until `stop` is cancelled.

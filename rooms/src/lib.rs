@@ -18,15 +18,18 @@
 //! service.rs    the compare-and-set loop, events, and the user's claim in accounts
 //! store/        RoomStore (with the start schedule, warren_runtime::starts::StartSchedule): in
 //!               memory, or Redis with a version check on every write
-//! (here)        report_open_rooms(): the open-rooms gauge, read from the store when scraped
+//! series.rs     report_metrics(): the open-rooms gauge, read from the store when scraped, and
+//!               the created-rooms counters, declared per game mode
 //! ```
 
 mod handlers;
 mod seating;
+mod series;
 mod service;
 mod start;
 pub mod store;
 
+pub use series::report_metrics;
 pub use store::{MemoryStore, RedisStore, RoomStore, StoreError};
 
 use service::Service;
@@ -64,15 +67,6 @@ pub fn serve_starts(
 /// completer does on each tick, for tools and tests that want to control the moment.
 pub async fn complete_starts(bus: &Bus, store: Arc<dyn RoomStore>) -> usize {
     warren_runtime::starts::complete_due(&Service::new(bus.clone(), store)).await
-}
-
-/// Keeps `warren_rooms_open` (rooms listed: open with a free seat, of every mode) true at each
-/// scrape of `/metrics`, read from `store`, until `stop` is cancelled.
-pub fn report_open_rooms(store: Arc<dyn RoomStore>, stop: CancellationToken) -> JoinHandle<()> {
-    warren_runtime::metrics::gauge_on_scrape("warren_rooms_open", stop, move || {
-        let store = Arc::clone(&store);
-        async move { store.count_listed().await }
-    })
 }
 
 /// The service's methods and their handlers; `bus` carries the calls and events it makes.

@@ -38,13 +38,14 @@ async fn run() -> anyhow::Result<()> {
                 Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
                 None => Arc::new(MemoryStore::new()),
             };
-            let gauge = warren_rooms::report_open_rooms(Arc::clone(&store), background.clone());
+            let metrics =
+                warren_rooms::report_metrics(&bus, Arc::clone(&store), background.clone());
             // The completer stops after the server, at the signal, finishing what it holds.
             let starts = warren_rooms::serve_starts(&bus, Arc::clone(&store), background);
             let server = warren_rooms::serve(&bus, store, ServeOptions::default()).await?;
             Ok(Started {
                 server,
-                background: vec![gauge, starts],
+                background: vec![metrics, starts],
             })
         },
     )

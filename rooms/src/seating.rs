@@ -61,8 +61,7 @@ pub(crate) async fn create(
     }
     let record = take_seat(&service, &ctx, &room_id, &user).await?;
     tracing::info!(room_id, mode = %record.room.mode, "room created");
-    metrics::counter!("warren_rooms_created_total", "mode" => record.room.mode.clone())
-        .increment(1);
+    metrics::counter!(crate::series::CREATED, "mode" => record.room.mode.clone()).increment(1);
     Ok(record.room)
 }
 

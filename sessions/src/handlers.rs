@@ -150,7 +150,7 @@ pub(crate) async fn create(
     });
     service.announce(STARTED, &session.players, started).await;
     tracing::info!(session_id = %session.session_id, game = %session.game, "session started");
-    metrics::counter!("warren_sessions_started_total", "game" => session.game.clone()).increment(1);
+    metrics::counter!(crate::series::STARTED, "game" => session.game.clone()).increment(1);
     Ok(session)
 }
 

@@ -11,6 +11,7 @@
 //! handlers.rs   create, join, command, leave, modes, holds
 //! owner/        one owner per live session: this instance's session tasks, claiming, forwarding
 //! presence.rs   the grace period: presence events in, deadlines swept, seats given up
+//! series.rs     the metrics it records, declared at start
 //! store/        SessionStore: in memory, or Redis with every change fenced by its owner
 //! game/         the Game trait, tic-tac-toe, relay, the registry
 //! ```
@@ -19,6 +20,7 @@ pub mod game;
 mod handlers;
 mod owner;
 pub mod presence;
+mod series;
 pub mod store;
 
 pub use game::Games;
@@ -59,6 +61,7 @@ pub async fn start(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<Started, BusError> {
+    series::declare(&games);
     let instance = Arc::new(Instance::new(bus.clone(), store, games));
     // Alive before it owns anything: a session it creates is not anyone's to claim.
     instance.heartbeat().await;
@@ -98,7 +101,7 @@ pub fn report_running(
     store: Arc<dyn SessionStore>,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    warren_runtime::metrics::gauge_on_scrape("warren_sessions_running", stop, move || {
+    warren_runtime::metrics::gauge_on_scrape(series::RUNNING, stop, move || {
         let store = Arc::clone(&store);
         async move { store.count_running().await }
     })

@@ -4,7 +4,7 @@
 
 use super::{PASSWORD, Vhost, Ws, unique};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -39,22 +39,18 @@ pub struct Process {
 
 impl Process {
     pub fn start(name: &'static str, env: &[(&str, String)]) -> Self {
-        let mut command = Command::new(binary(name));
-        command.stdout(Stdio::null()).stderr(Stdio::inherit());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Self {
-            name,
-            child: command.spawn().unwrap(),
-        }
+        Self::spawn(name, &binary(name), env, Stdio::null())
     }
 
     /// Like [`Process::start`], with the process's log (its standard output) written to `log`.
-    pub fn start_logged(name: &'static str, env: &[(&str, String)], log: &std::path::Path) -> Self {
-        let mut command = Command::new(binary(name));
+    pub fn start_logged(name: &'static str, env: &[(&str, String)], log: &Path) -> Self {
         let file = std::fs::File::create(log).unwrap();
-        command.stdout(Stdio::from(file)).stderr(Stdio::inherit());
+        Self::spawn(name, &binary(name), env, Stdio::from(file))
+    }
+
+    fn spawn(name: &'static str, path: &Path, env: &[(&str, String)], stdout: Stdio) -> Self {
+        let mut command = Command::new(path);
+        command.stdout(stdout).stderr(Stdio::inherit());
         for (key, value) in env {
             command.env(key, value);
         }
@@ -70,30 +66,56 @@ impl Process {
     pub async fn start_service(
         name: &'static str,
         env: &[(&'static str, String)],
-        log: &std::path::Path,
+        log: &Path,
     ) -> (Self, String) {
-        let mut env = env.to_vec();
-        env.retain(|(key, _)| !matches!(*key, "WARREN_LISTEN" | "WARREN_LOG_FORMAT" | "RUST_LOG"));
-        env.push(("WARREN_LISTEN", "127.0.0.1:0".into()));
-        env.push(("WARREN_LOG_FORMAT", "json".into()));
-        env.push(("RUST_LOG", "info".into()));
-        let process = Self::start_logged(name, &env, log);
+        let env = json_log_with(env, &[("WARREN_LISTEN", "127.0.0.1:0")]);
+        Self::start_until_logged(name, &binary(name), &env, log, "serving", "health").await
+    }
+
+    /// The all-in-one binary at `path` (embedded unless `env` names a broker and Redis), on client
+    /// and admin ports of its own choosing, and its admin listener's address (`/metrics`), read
+    /// from the line the gateway logs once it listens.
+    pub async fn start_warren(
+        path: &Path,
+        env: &[(&'static str, String)],
+        log: &Path,
+    ) -> (Self, String) {
+        let ports = [
+            ("WARREN_LISTEN", "127.0.0.1:0"),
+            ("WARREN_ADMIN_LISTEN", "127.0.0.1:0"),
+        ];
+        let env = json_log_with(env, &ports);
+        Self::start_until_logged("warren", path, &env, log, "gateway listening", "admin").await
+    }
+
+    /// Starts `path` with its log in `log`, waits for the JSON log line `message`, and returns
+    /// the address that line gives in `field` as a base URL.
+    async fn start_until_logged(
+        name: &'static str,
+        path: &Path,
+        env: &[(&'static str, String)],
+        log: &Path,
+        message: &str,
+        field: &str,
+    ) -> (Self, String) {
+        let file = std::fs::File::create(log).unwrap();
+        let process = Self::spawn(name, path, env, Stdio::from(file));
         let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            let health = text
+            let address = text
                 .lines()
                 .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-                .find(|line| line["message"] == "serving")
-                .and_then(|line| line["health"].as_str().map(str::to_owned));
-            if let Some(health) = health {
-                // Logged as `Some(127.0.0.1:PORT)`.
-                let address = health.trim_start_matches("Some(").trim_end_matches(')');
+                .find(|line| line["message"] == message)
+                .and_then(|line| line[field].as_str().map(str::to_owned));
+            if let Some(address) = address {
+                // Logged as `127.0.0.1:PORT`, or `Some(127.0.0.1:PORT)` when it was optional.
+                let address = address.trim_start_matches("Some(").trim_end_matches(')');
                 return (process, format!("http://{address}"));
             }
             assert!(
                 tokio::time::Instant::now() < give_up,
-                "{name} never logged that it was serving:\n{text}"
+                "{name} never logged {message:?}:\n{text}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -116,6 +138,21 @@ impl Drop for Process {
         let _ = self.child.wait();
         eprintln!("stopped {}", self.name);
     }
+}
+
+/// `env` with JSON logs at `info` (the lines the start-up helpers read) and `extra`, each replacing
+/// whatever `env` said of it.
+fn json_log_with(
+    env: &[(&'static str, String)],
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut env = env.to_vec();
+    let replaced = [("WARREN_LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    for (key, value) in replaced.iter().chain(extra) {
+        env.retain(|(k, _)| k != key);
+        env.push((key, (*value).to_owned()));
+    }
+    env
 }
 
 pub fn free_port() -> u16 {

@@ -344,7 +344,7 @@ impl AmqpBus {
             self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
             self.inner.link.send_replace(Some(Arc::clone(&link)));
             tracing::info!("reconnected to the broker");
-            metrics::counter!("warren_bus_reconnects_total").increment(1);
+            metrics::counter!(crate::series::RECONNECTS).increment(1);
         }
         // Servers and subscribers have stopped (see `shutdown`): close cleanly.
         link.mark_lost();

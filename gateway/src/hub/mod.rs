@@ -223,7 +223,7 @@ impl Hub {
                 match offer {
                     Offer::Send => {
                         if conn.send(frame.clone()) {
-                            metrics::counter!("warren_events_delivered_total").increment(1);
+                            metrics::counter!(crate::series::EVENTS_DELIVERED).increment(1);
                         }
                     }
                     Offer::Skip => {}

@@ -91,7 +91,7 @@ fn key(client: IpAddr) -> IpAddr {
 /// The answer to an upgrade over the rate: 429 `rate_limited`, with `Retry-After` in whole
 /// seconds (at least one).
 pub fn too_many_upgrades(wait: Duration) -> Response {
-    metrics::counter!("warren_ws_upgrades_refused_total").increment(1);
+    metrics::counter!(crate::series::WS_UPGRADES_REFUSED).increment(1);
     let mut refusal = ApiError::new(
         axum::http::StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,

@@ -26,6 +26,11 @@ const CLIENT_METHODS: &[(&str, &str)] = &[
     ("sessions.leave", "sessions"),
 ];
 
+/// Every method a client may call, with the service that serves it.
+pub fn client_methods() -> impl Iterator<Item = (&'static str, &'static str)> {
+    CLIENT_METHODS.iter().copied()
+}
+
 /// The service that serves `method`, if a client may call it.
 pub fn service_for(method: &str) -> Option<&'static str> {
     CLIENT_METHODS

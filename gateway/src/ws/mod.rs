@@ -22,6 +22,7 @@ pub mod resume;
 
 use crate::http::client::ClientAddr;
 use crate::hub::{CLOSE_SILENT, Conn};
+use crate::series;
 use crate::state::AppState;
 use crate::token::{self, Verified};
 use axum::body::Bytes;
@@ -106,7 +107,7 @@ async fn serve(state: AppState, caller: Verified, socket: WebSocket) {
     let (conn, first) = state
         .hub()
         .register(&user_id, &sid, state.config().send_queue, start);
-    metrics::gauge!("warren_ws_connections").increment(1.0);
+    metrics::gauge!(series::WS_CONNECTIONS).increment(1.0);
     admission::make_room(state.hub(), &user_id, state.config().max_sockets_per_user);
     if first {
         announce_presence(&state, presence::ONLINE, &user_id);
@@ -116,7 +117,7 @@ async fn serve(state: AppState, caller: Verified, socket: WebSocket) {
         .run()
         .instrument(span)
         .await;
-    metrics::gauge!("warren_ws_connections").decrement(1.0);
+    metrics::gauge!(series::WS_CONNECTIONS).decrement(1.0);
     if state.hub().unregister(&user_id, &conn) {
         announce_presence(&state, presence::OFFLINE, &user_id);
     }
@@ -341,7 +342,7 @@ impl<'a> Socket<'a> {
             let message = if std::mem::take(&mut self.ping_due) {
                 Message::Ping(Bytes::new())
             } else if let Some(frame) = self.conn.outbox().pop() {
-                metrics::counter!("warren_ws_messages_out_total").increment(1);
+                metrics::counter!(series::WS_MESSAGES_OUT).increment(1);
                 Message::Text(frame)
             } else {
                 break;
@@ -401,7 +402,7 @@ impl<'a> Socket<'a> {
     fn handle(&self, message: Message) -> ControlFlow<()> {
         let config = self.state.config();
         let conn = &self.conn;
-        metrics::counter!("warren_ws_messages_in_total").increment(1);
+        metrics::counter!(series::WS_MESSAGES_IN).increment(1);
         if matches!(message, Message::Text(_) | Message::Binary(_)) && self.limiter.check().is_err()
         {
             // Every message counts, malformed and oversized ones too: refusing them costs the
@@ -538,9 +539,9 @@ impl<'a> Socket<'a> {
                     "answered"
                 );
                 let method = request.method;
-                metrics::histogram!("warren_gateway_request_seconds", "method" => method.clone())
+                metrics::histogram!(series::REQUEST_SECONDS, "method" => method.clone())
                     .record(started.elapsed().as_secs_f64());
-                metrics::counter!("warren_gateway_requests_total", "method" => method, "outcome" => outcome)
+                metrics::counter!(series::REQUESTS, "method" => method, "outcome" => outcome)
                     .increment(1);
             }
             .instrument(span),

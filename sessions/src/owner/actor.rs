@@ -322,11 +322,11 @@ impl Live {
 
     fn counted(&self, before: Status, action: &Action) {
         if matches!(action, Action::Command(_)) {
-            metrics::counter!("warren_session_commands_total").increment(1);
+            metrics::counter!(crate::series::COMMANDS).increment(1);
         }
         if before == Status::Running && self.record.session.status == Status::Finished {
             let game = self.record.session.game.clone();
-            metrics::counter!("warren_sessions_finished_total", "game" => game).increment(1);
+            metrics::counter!(crate::series::FINISHED, "game" => game).increment(1);
         }
     }
 }
