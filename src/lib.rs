@@ -12,36 +12,66 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use warren_auth::AuthConfig;
-use warren_bus::{Bus, ServeOptions, ServerHandle, journal};
+use warren_bus::{Bus, ServerHandle, journal};
 use warren_gateway::{AppState, GatewayConfig, GatewayError, ReadinessProbe};
-use warren_sessions::Games;
+use warren_runtime::{Started, Storage};
 
-/// What the whole system needs.
+/// What the whole system needs. [`Options::default`] is embedded with every setting at the
+/// design's default; tests and benchmarks change what they are about with `..Default::default()`.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub amqp_url: Option<String>,
+    /// The broker user whose calls may act for a player (`--amqp-gateway-user`); `None`: this
+    /// process's own, from `amqp_url`.
+    pub gateway_user: Option<String>,
     pub redis_url: Option<String>,
     /// Prefix prepended to every service's Redis keys (tests use their own).
     pub redis_namespace: String,
+    /// How much of each user's events is kept for `events.resume`.
+    pub resume: journal::ResumeConfig,
     /// The gateway's settings; its `access_token_ttl` is taken from `auth`.
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
-    /// How long a player who went away keeps their seat in a game.
-    pub grace_period: std::time::Duration,
-    /// Private rooms' time to live and the limit on wrong invite codes.
+    pub accounts: warren_accounts::AccountsConfig,
+    pub sessions: warren_sessions::SessionsConfig,
+    pub rooms: warren_rooms::RoomsConfig,
     pub private_rooms: warren_private_rooms::PrivateRoomsConfig,
-    /// Tickets' time to live and the rating window.
     pub matchmaker: warren_matchmaker::MatchmakerConfig,
-    /// How much of each user's events is kept for `events.resume`.
-    pub resume: warren_bus::journal::ResumeConfig,
     /// Services this process does not run, by name (e.g. `"matchmaker"`): another process runs
     /// them, or a test stands in for them. Empty: all of them.
     pub without: Vec<String>,
 }
 
 impl Options {
+    /// Embedded, every setting at its default, tokens signed with `jwt_secret` (auth signs with
+    /// it, the gateway verifies with it).
+    pub fn with_secret(jwt_secret: &[u8]) -> Self {
+        Self {
+            amqp_url: None,
+            gateway_user: None,
+            redis_url: None,
+            redis_namespace: String::new(),
+            resume: journal::ResumeConfig::default(),
+            gateway: GatewayConfig::new(jwt_secret.to_vec()),
+            auth: AuthConfig::new(jwt_secret),
+            accounts: Default::default(),
+            sessions: Default::default(),
+            rooms: Default::default(),
+            private_rooms: Default::default(),
+            matchmaker: Default::default(),
+            without: Vec::new(),
+        }
+    }
+
     fn runs(&self, service: &str) -> bool {
         !self.without.iter().any(|s| s == service)
+    }
+}
+
+/// Embedded, with a signing secret made for this process.
+impl Default for Options {
+    fn default() -> Self {
+        Self::with_secret(&warren_runtime::settings::random_secret())
     }
 }
 
@@ -58,68 +88,6 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
-}
-
-/// Every service's storage: in memory, or in Redis under each service's own prefix.
-struct Stores {
-    auth: Arc<dyn warren_auth::AuthStore>,
-    accounts: Arc<dyn warren_accounts::AccountStore>,
-    sessions: Arc<dyn warren_sessions::SessionStore>,
-    rooms: Arc<dyn warren_rooms::RoomStore>,
-    private_rooms: Arc<dyn warren_private_rooms::PrivateRoomStore>,
-    matchmaker: Arc<dyn warren_matchmaker::TicketStore>,
-}
-
-impl Stores {
-    fn memory() -> Self {
-        Self {
-            auth: Arc::new(warren_auth::MemoryStore::new()),
-            accounts: Arc::new(warren_accounts::MemoryStore::new()),
-            sessions: Arc::new(warren_sessions::MemoryStore::new()),
-            rooms: Arc::new(warren_rooms::MemoryStore::new()),
-            private_rooms: Arc::new(warren_private_rooms::MemoryStore::new()),
-            matchmaker: Arc::new(warren_matchmaker::MemoryStore::new()),
-        }
-    }
-
-    fn redis(
-        redis: &redis::aio::ConnectionManager,
-        namespace: &str,
-        resume: journal::ResumeConfig,
-    ) -> Self {
-        let prefix = |service: &str| format!("{namespace}{service}");
-        Self {
-            auth: Arc::new(warren_auth::RedisStore::new(
-                redis.clone(),
-                prefix(warren_auth::REDIS_PREFIX),
-            )),
-            accounts: Arc::new(warren_accounts::RedisStore::new(
-                redis.clone(),
-                prefix(warren_accounts::REDIS_PREFIX),
-            )),
-            sessions: Arc::new(
-                warren_sessions::RedisStore::new(
-                    redis.clone(),
-                    prefix(warren_sessions::REDIS_PREFIX),
-                )
-                .numbering_in(warren_runtime::connect::redis_journal(
-                    redis, namespace, resume,
-                )),
-            ),
-            rooms: Arc::new(warren_rooms::RedisStore::new(
-                redis.clone(),
-                prefix(warren_rooms::REDIS_PREFIX),
-            )),
-            private_rooms: Arc::new(warren_private_rooms::RedisStore::new(
-                redis.clone(),
-                prefix(warren_private_rooms::REDIS_PREFIX),
-            )),
-            matchmaker: Arc::new(warren_matchmaker::RedisStore::new(
-                redis.clone(),
-                prefix(warren_matchmaker::REDIS_PREFIX),
-            )),
-        }
-    }
 }
 
 /// A running system.
@@ -147,22 +115,9 @@ impl std::fmt::Debug for System {
 }
 
 /// Starts the services, then the gateway on `listener`. Cancelling `shutdown` stops it all;
-/// [`System::wait`] returns once everything has finished. Over RabbitMQ its services serve calls
-/// on a player's behalf only from its own broker user: see [`start_with_gateway_user`].
+/// [`System::wait`] returns once everything has finished.
 pub async fn start(
     options: Options,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<System, StartError> {
-    start_with_gateway_user(options, None, listener, shutdown).await
-}
-
-/// [`start`], with the services serving calls on a player's behalf only from broker user
-/// `gateway_user` (`--amqp-gateway-user`; `None`: this process's own), for a process that shares
-/// the work with gateways that log in as another user.
-pub async fn start_with_gateway_user(
-    options: Options,
-    gateway_user: Option<String>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<System, StartError> {
@@ -170,31 +125,36 @@ pub async fn start_with_gateway_user(
     warren_runtime::metrics::handle();
     let bus = warren_runtime::connect_bus(
         options.amqp_url.as_deref(),
-        gateway_user.as_deref(),
+        options.gateway_user.as_deref(),
         "warren",
     )
     .await?;
     let mut probes: Vec<(&'static str, ReadinessProbe)> = Vec::new();
-    let (bus, stores) = match &options.redis_url {
+    let mut storage = Storage {
+        redis: None,
+        namespace: options.redis_namespace.clone(),
+        resume: options.resume,
+    };
+    let bus = match &options.redis_url {
         Some(url) => {
             let redis = warren_runtime::connect_redis(url).await?;
             probes.push(("redis", warren_gateway::redis_probe(redis.clone())));
-            let stores = Stores::redis(&redis, &options.redis_namespace, options.resume);
             let bus = warren_runtime::connect::with_redis(
                 bus,
                 &redis,
                 &options.redis_namespace,
                 options.resume,
             );
-            (bus, stores)
+            storage.redis = Some(redis);
+            bus
         }
         None => {
             let journal = journal::MemoryJournal::new(options.resume);
-            (bus.with_journal(Arc::new(journal)), Stores::memory())
+            bus.with_journal(Arc::new(journal))
         }
     };
     let consumers = CancellationToken::new();
-    let (servers, background) = start_services(&bus, stores, &options, &consumers).await?;
+    let (servers, background) = start_services(&bus, &storage, &options, &consumers).await?;
     let address = listener.local_addr()?;
     let admin = match options.gateway.admin_listen {
         Some(address) => Some(
@@ -223,90 +183,51 @@ pub async fn start_with_gateway_user(
     })
 }
 
-/// Starts every service `options` does not leave out, each with its background work (consumers,
-/// sweepers, the matching loop), which ends when `consumers` is cancelled.
+/// Starts every service `options` does not leave out, each as its own binary starts it, with
+/// its background work (consumers, sweepers, the matching loop) ending when `consumers` is
+/// cancelled.
 async fn start_services(
     bus: &Bus,
-    stores: Stores,
+    storage: &Storage,
     options: &Options,
     consumers: &CancellationToken,
 ) -> Result<(Vec<ServerHandle>, Vec<JoinHandle<()>>), StartError> {
-    let (mut servers, mut background) = (Vec::new(), Vec::new());
-    let serve = ServeOptions::default;
+    let mut started: Vec<Started> = Vec::new();
+    let background = || consumers.clone();
     if options.runs("auth") {
-        let auth = options.auth.clone();
-        servers
-            .push(warren_auth::serve(bus, stores.auth, auth, warren_auth::serve_options()).await?);
+        let store = warren_auth::store(storage);
+        started.push(warren_auth::start(bus, store, options.auth.clone(), background()).await?);
     }
     if options.runs("accounts") {
-        let store = stores.accounts;
-        background.push(
-            warren_accounts::serve_results(bus, Arc::clone(&store), consumers.clone()).await?,
-        );
-        servers.push(warren_accounts::serve(bus, store, serve()).await?);
+        let (store, config) = (warren_accounts::store(storage), options.accounts.clone());
+        started.push(warren_accounts::start(bus, store, config, background()).await?);
     }
     if options.runs("sessions") {
-        let (store, grace) = (stores.sessions, options.grace_period);
-        background.push(warren_sessions::report_running(
-            Arc::clone(&store),
-            consumers.clone(),
-        ));
-        let sessions = warren_sessions::start(
-            bus,
-            store,
-            Games::builtin(),
-            grace,
-            serve(),
-            consumers.clone(),
-        )
-        .await?;
-        servers.push(sessions.server);
-        background.push(sessions.background);
+        let (store, config) = (warren_sessions::store(storage), options.sessions.clone());
+        started.push(warren_sessions::start(bus, store, config, background()).await?);
     }
     if options.runs("rooms") {
-        let store = stores.rooms;
-        background.push(warren_rooms::report_metrics(
-            bus,
-            Arc::clone(&store),
-            consumers.clone(),
-        ));
-        background.push(warren_rooms::serve_starts(
-            bus,
-            Arc::clone(&store),
-            consumers.clone(),
-        ));
-        servers.push(warren_rooms::serve(bus, store, serve()).await?);
+        let (store, config) = (warren_rooms::store(storage), options.rooms.clone());
+        started.push(warren_rooms::start(bus, store, config, background()).await?);
     }
     if options.runs("private_rooms") {
-        let (store, config) = (stores.private_rooms, options.private_rooms.clone());
-        background.push(warren_private_rooms::serve_expiry(
-            bus,
-            Arc::clone(&store),
-            config.clone(),
-            consumers.clone(),
-        ));
-        background.push(warren_private_rooms::serve_starts(
-            bus,
-            Arc::clone(&store),
-            config.clone(),
-            consumers.clone(),
-        ));
-        servers.push(warren_private_rooms::serve(bus, store, config, serve()).await?);
+        let store = warren_private_rooms::store(storage);
+        let config = options.private_rooms.clone();
+        started.push(warren_private_rooms::start(bus, store, config, background()).await?);
     }
     if options.runs("matchmaker") {
-        let (store, config) = (stores.matchmaker, options.matchmaker.clone());
-        background.push(
-            warren_matchmaker::serve_background(
-                bus,
-                Arc::clone(&store),
-                config.clone(),
-                consumers.clone(),
-            )
-            .await?,
+        let (store, config) = (
+            warren_matchmaker::store(storage),
+            options.matchmaker.clone(),
         );
-        servers.push(warren_matchmaker::serve(bus, store, config, serve()).await?);
+        started.push(warren_matchmaker::start(bus, store, config, background()).await?);
     }
-    Ok((servers, background))
+    let (mut servers, mut tasks) = (Vec::new(), Vec::new());
+    for service in started {
+        servers.push(service.server);
+        tasks.extend(service.background);
+    }
+    Ok((servers, tasks))
 }
 
 impl System {

@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use warren_runtime::{
-    AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings, PrivateRoomsSettings,
-    SessionsSettings, logging, shutdown,
+    AccountsSettings, AuthSettings, Backends, GatewaySettings, LogFormat, MatchmakerSettings,
+    PrivateRoomsSettings, RoomsSettings, SessionsSettings, logging, shutdown,
 };
 
 /// Warren, a game-lobby backend: the gateway and every service in one process.
@@ -21,7 +21,11 @@ struct Args {
     #[command(flatten)]
     auth: AuthSettings,
     #[command(flatten)]
+    accounts: AccountsSettings,
+    #[command(flatten)]
     sessions: SessionsSettings,
+    #[command(flatten)]
+    rooms: RoomsSettings,
     #[command(flatten)]
     private_rooms: PrivateRoomsSettings,
     #[command(flatten)]
@@ -49,21 +53,23 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let options = warren::Options {
         amqp_url: args.backends.amqp_url.clone(),
+        gateway_user: args.backends.amqp_gateway_user.clone(),
         redis_url: args.backends.redis_url.clone(),
         redis_namespace: args.backends.redis_namespace.clone(),
+        resume: args.backends.resume(),
         gateway: warren_gateway::GatewayConfig::from_settings(&args.gateway, jwt_secret.clone()),
         auth: warren_auth::AuthConfig::from_settings(jwt_secret, &args.auth),
-        grace_period: args.sessions.grace_period,
+        accounts: (&args.accounts).into(),
+        sessions: (&args.sessions).into(),
+        rooms: (&args.rooms).into(),
         private_rooms: (&args.private_rooms).into(),
         matchmaker: (&args.matchmaker).into(),
-        resume: args.backends.resume(),
         without: Vec::new(),
     };
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
     let shutdown = shutdown::on_signal();
-    let gateway_user = args.backends.amqp_gateway_user.clone();
-    let system = warren::start_with_gateway_user(options, gateway_user, listener, shutdown).await?;
+    let system = warren::start(options, listener, shutdown).await?;
     let (bus, state) = (
         if args.backends.amqp_url.is_some() {
             "RabbitMQ"

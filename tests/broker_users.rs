@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use warren_bus::{Bus, CallOptions, ConnectOptions, ServeOptions};
+use warren_bus::{Bus, CallOptions, ConnectOptions};
 use warren_contracts::sessions::{Command as SessionCommand, Create, NewSession, SendCommand};
 
 /// The processes and the broker user each logs in as, without the script's prefix.
@@ -345,9 +345,8 @@ async fn a_players_change_is_forwarded_to_the_owner_as_a_service() {
     let start = |bus: Bus| {
         let (store, shutdown) = (Arc::clone(&store), shutdown.child_token());
         async move {
-            let games = warren_sessions::Games::builtin();
-            let grace = Duration::from_secs(30);
-            warren_sessions::start(&bus, store, games, grace, ServeOptions::default(), shutdown)
+            let config = warren_sessions::SessionsConfig::default();
+            warren_sessions::start(&bus, store, config, shutdown)
                 .await
                 .unwrap()
         }
@@ -383,10 +382,11 @@ async fn a_players_change_is_forwarded_to_the_owner_as_a_service() {
         .await
         .expect("the forwarded command is applied");
 
-    other.server.stop().await;
-    shutdown.cancel();
-    owner.background.await.unwrap();
-    other.background.await.unwrap();
+    // The parent of both instances' tokens: the owner's handover ends too.
+    other.stop(&shutdown).await;
+    for task in owner.background {
+        task.await.unwrap();
+    }
     for bus in [client, owner_bus, other_bus] {
         bus.shutdown().await;
     }

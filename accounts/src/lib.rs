@@ -13,6 +13,8 @@
 //!
 //! ```text
 //! lib.rs           serve() and router(): the methods wired to their handlers; serve_results()
+//! startup.rs       AccountsConfig, store() and start(): the service as its binary and `warren`
+//!                  start it
 //! handlers.rs      one async fn per account method; maps store errors to wire errors (and logs
 //!                  them)
 //! activity.rs      accounts.claim, hand_over, release; asks an activity's owner whether it still
@@ -33,9 +35,11 @@ mod departures;
 pub mod elo;
 mod handlers;
 pub mod results;
+mod startup;
 pub mod store;
 mod validate;
 
+pub use startup::{AccountsConfig, start, store};
 pub use store::{AccountStore, MemoryStore, RatingChange, RedisStore, StoreError};
 
 /// Where this service's keys live in Redis (after the deployment's namespace).

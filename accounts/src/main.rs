@@ -1,10 +1,7 @@
 //! `warren-accounts`: the accounts service as a process of its own.
 
 use clap::Parser;
-use std::sync::Arc;
-use warren_accounts::{AccountStore, MemoryStore, RedisStore};
-use warren_bus::ServeOptions;
-use warren_runtime::{Backends, ServiceSettings, Started, logging, run_service};
+use warren_runtime::{AccountsSettings, Backends, ServiceSettings, logging, run_service};
 
 /// Warren's accounts service: profiles, ratings, games played and won.
 #[derive(Debug, Parser)]
@@ -14,38 +11,25 @@ struct Args {
     backends: Backends,
     #[command(flatten)]
     service: ServiceSettings,
+    #[command(flatten)]
+    accounts: AccountsSettings,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    warren_runtime::logging::exit_code(run().await)
+    logging::exit_code(run().await)
 }
 
 async fn run() -> anyhow::Result<()> {
     let args = warren_runtime::parse_or_exit::<Args>();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let prefix = format!(
-        "{}{}",
-        args.backends.redis_namespace,
-        warren_accounts::REDIS_PREFIX
-    );
+    let config = warren_accounts::AccountsConfig::from(&args.accounts);
     run_service(
-        "warren-accounts",
+        env!("CARGO_BIN_NAME"),
         &args.backends,
         &args.service,
-        |bus, redis, background| async move {
-            let store: Arc<dyn AccountStore> = match redis {
-                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-                None => Arc::new(MemoryStore::new()),
-            };
-            // At the signal the results consumer finishes the result it holds, then stops.
-            let results =
-                warren_accounts::serve_results(&bus, Arc::clone(&store), background).await?;
-            let server = warren_accounts::serve(&bus, store, ServeOptions::default()).await?;
-            Ok(Started {
-                server,
-                background: vec![results],
-            })
+        |bus, storage, background| async move {
+            warren_accounts::start(&bus, warren_accounts::store(&storage), config, background).await
         },
     )
     .await?;

@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! lib.rs          serve / router: the methods wired to their handlers
+//! startup.rs      store() and start(): the service as its binary and `warren` start it
 //! config.rs       AuthConfig: JWT secret, token lifetimes, hashing slots, rate; throttle limits
 //! handlers/       one function per method; starting and ending logins; internal failures
 //!                 logged and hidden here
@@ -24,6 +25,7 @@ mod config;
 mod handlers;
 mod hashing;
 mod password;
+mod startup;
 pub mod store;
 mod tokens;
 mod validate;
@@ -36,6 +38,7 @@ pub use config::{
 };
 pub use hashing::Slot;
 pub use hashing::{BUSY_RETRY_AFTER, HashError, Hashing};
+pub use startup::{start, store};
 pub use store::{
     Admission, AuthStore, Deleted, Ended, LoginLimits, MemoryStore, REDIS_PREFIX, RedisStore,
     Rotation, Settle, StoreError, UserRecord,

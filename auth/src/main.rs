@@ -1,9 +1,7 @@
 //! `warren-auth`: the auth service as a process of its own.
 
 use clap::Parser;
-use std::sync::Arc;
-use warren_auth::{AuthConfig, AuthStore, MemoryStore, RedisStore};
-use warren_runtime::{AuthSettings, Backends, ServiceSettings, logging, run_service};
+use warren_runtime::{AuthSettings, Backends, ServiceSettings, logging, refuse, run_service};
 
 /// Warren's auth service: registration, login, refresh and logout.
 #[derive(Debug, Parser)]
@@ -19,33 +17,22 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    warren_runtime::logging::exit_code(run().await)
+    logging::exit_code(run().await)
 }
 
 async fn run() -> anyhow::Result<()> {
     let args = warren_runtime::parse_or_exit::<Args>();
-    args.auth
-        .check()
-        .unwrap_or_else(|e| warren_runtime::refuse(&e));
+    args.auth.check().unwrap_or_else(|e| refuse(&e));
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let jwt_secret = warren_runtime::jwt_secret(&args.auth.jwt, &args.backends)
-        .unwrap_or_else(|e| warren_runtime::refuse(&e));
-    let config = AuthConfig::from_settings(jwt_secret, &args.auth);
-    let prefix = format!(
-        "{}{}",
-        args.backends.redis_namespace,
-        warren_auth::REDIS_PREFIX
-    );
+    let secret =
+        warren_runtime::jwt_secret(&args.auth.jwt, &args.backends).unwrap_or_else(|e| refuse(&e));
+    let config = warren_auth::AuthConfig::from_settings(secret, &args.auth);
     run_service(
-        "warren-auth",
+        env!("CARGO_BIN_NAME"),
         &args.backends,
         &args.service,
-        |bus, redis, _background| async move {
-            let store: Arc<dyn AuthStore> = match redis {
-                Some(redis) => Arc::new(RedisStore::new(redis, prefix)),
-                None => Arc::new(MemoryStore::new()),
-            };
-            warren_auth::serve(&bus, store, config, warren_auth::serve_options()).await
+        |bus, storage, background| async move {
+            warren_auth::start(&bus, warren_auth::store(&storage), config, background).await
         },
     )
     .await?;

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const SECRET: &[u8] = b"logins-test-secret-logins-test-secret";
@@ -20,19 +19,11 @@ impl Server {
     /// (`--auth-rate-per-address 1000000`), and the failed-login limits as they are.
     async fn start() -> Self {
         let options = warren::Options {
-            amqp_url: None,
-            redis_url: None,
-            redis_namespace: String::new(),
-            gateway: warren_gateway::GatewayConfig::new(SECRET.to_vec()),
             auth: warren_auth::AuthConfig {
                 auth_rate_per_address: 1_000_000,
                 ..warren_auth::AuthConfig::new(SECRET)
             },
-            grace_period: Duration::from_secs(30),
-            private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
-            matchmaker: warren_matchmaker::MatchmakerConfig::default(),
-            resume: warren_bus::journal::ResumeConfig::default(),
-            without: Vec::new(),
+            ..warren::Options::with_secret(SECRET)
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shutdown = CancellationToken::new();

@@ -23,9 +23,6 @@ impl Server {
         let mut gateway = warren_gateway::GatewayConfig::new(SECRET.to_vec());
         gateway.rate_limit = rate_limit;
         let options = warren::Options {
-            amqp_url: None,
-            redis_url: None,
-            redis_namespace: String::new(),
             gateway,
             auth: warren_auth::AuthConfig {
                 jwt_secret: SECRET.to_vec(),
@@ -37,11 +34,7 @@ impl Server {
                 hash_queue_timeout: Duration::from_secs(30),
                 ..warren_auth::AuthConfig::new(SECRET)
             },
-            grace_period: Duration::from_secs(30),
-            private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
-            matchmaker: warren_matchmaker::MatchmakerConfig::default(),
-            resume: warren_bus::journal::ResumeConfig::default(),
-            without: Vec::new(),
+            ..warren::Options::with_secret(SECRET)
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shutdown = CancellationToken::new();

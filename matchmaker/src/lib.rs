@@ -14,6 +14,7 @@
 //!
 //! ```text
 //! lib.rs        config, serve(), serve_background(), router(), run_pass(), sweep()
+//! startup.rs    store() and start(): the service as its binary and `warren` start it
 //! handlers.rs   start, cancel, status, holds
 //! matcher.rs    the matching loop: lease a pool, find groups, take them into matches
 //! making.rs     a match from its take to its players told, step by recorded step
@@ -35,10 +36,12 @@ mod presence;
 mod queues;
 mod series;
 mod service;
+mod startup;
 pub mod store;
 mod sweeper;
 
 pub use presence::PRESENCE_QUEUE;
+pub use startup::{start, store};
 pub use store::{
     Abandoned, MatchRecord, MemoryStore, RedisStore, Removal, Step, StoreError, TicketRecord,
     TicketStatus, TicketStore,

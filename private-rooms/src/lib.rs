@@ -11,6 +11,7 @@
 //! ```text
 //! lib.rs        serve(), serve_expiry(), serve_starts() and router(): the methods wired to
 //!               their handlers, and the background work
+//! startup.rs    store() and start(): the service as its binary and `warren` start it
 //! handlers.rs   create, invite, leave, close, holds
 //! join.rs       join by code, wrong codes counted; the join that fills a room starts it
 //! start.rs      the start a filling join leads to: one recorded decision, and what the shared
@@ -29,9 +30,11 @@ mod handlers;
 mod join;
 mod service;
 mod start;
+mod startup;
 pub mod store;
 
 pub use handlers::MAX_INVITES;
+pub use startup::{start, store};
 pub use store::{MemoryStore, PrivateRoomStore, RedisStore, RoomRecord, Start, StoreError};
 
 use service::Service;

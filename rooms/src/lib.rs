@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! lib.rs        serve() and router(): the methods wired to their handlers
+//! startup.rs    RoomsConfig, store() and start(): the service as its binary and `warren` start it
 //! seating.rs    create and join: a seat held, the user claimed, the seat taken
 //! handlers.rs   list, leave, ready, holds
 //! start.rs      the start a ready leads to: one recorded decision, and what the shared start
@@ -27,9 +28,11 @@ mod seating;
 mod series;
 mod service;
 mod start;
+mod startup;
 pub mod store;
 
 pub use series::report_metrics;
+pub use startup::{RoomsConfig, start, store};
 pub use store::{MemoryStore, RedisStore, RoomStore, StoreError};
 
 use service::Service;

@@ -13,6 +13,7 @@
 //! journal.rs    the bus's event journal in Redis, shared by a deployment's processes
 //! replies.rs    replies remembered by request id in Redis, shared by a service's instances
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
+//! storage.rs    where a service keeps its state: Redis under a namespace, or memory
 //! admin.rs      a service's /healthz, /readyz and /metrics
 //! metrics.rs    the process's Prometheus recorder
 //! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
@@ -34,6 +35,7 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod starts;
+pub mod storage;
 
 pub use checks::{parse_or_exit, refuse};
 pub use claims::Claims;
@@ -42,6 +44,7 @@ pub use edge::EdgeSettings;
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,
-    MatchmakerSettings, PrivateRoomsSettings, ServiceSettings, SessionsSettings, jwt_secret,
-    parse_duration,
+    MatchmakerSettings, PrivateRoomsSettings, RoomsSettings, ServiceSettings, SessionsSettings,
+    jwt_secret, parse_duration,
 };
+pub use storage::Storage;

@@ -2,6 +2,7 @@
 
 use crate::connect::{ConnectError, connect};
 use crate::settings::{Backends, ServiceSettings};
+use crate::storage::Storage;
 use std::future::Future;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -30,6 +31,20 @@ pub struct Started {
     pub background: Vec<JoinHandle<()>>,
 }
 
+impl Started {
+    /// A graceful stop: the server first (it answers and acknowledges what it holds), then the
+    /// background told to stop with `background`, the token it was started with, and awaited.
+    pub async fn stop(self, background: &CancellationToken) {
+        self.server.stop().await;
+        background.cancel();
+        for task in self.background {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a service's background task failed");
+            }
+        }
+    }
+}
+
 impl From<ServerHandle> for Started {
     fn from(server: ServerHandle) -> Self {
         Self {
@@ -39,9 +54,9 @@ impl From<ServerHandle> for Started {
     }
 }
 
-/// Runs one service until Ctrl-C or SIGTERM. `start` gets the bus, a Redis connection when
-/// `--redis-url` was given (otherwise the service keeps its state in memory), and the token its
-/// background work ends with. `/healthz` and `/readyz` are served on `--listen`. On the signal
+/// Runs one service until Ctrl-C or SIGTERM. `start` gets the bus, where to keep its state
+/// (Redis when `--redis-url` was given, otherwise memory), and the token its background work
+/// ends with. `/healthz` and `/readyz` are served on `--listen`. On the signal
 /// the service stops taking requests and finishes and acknowledges those it holds; then its
 /// background work is told to stop and awaited; then the bus closes.
 pub async fn run_service<F, Fut, S>(
@@ -51,7 +66,7 @@ pub async fn run_service<F, Fut, S>(
     start: F,
 ) -> Result<(), ServiceError>
 where
-    F: FnOnce(Bus, Option<redis::aio::ConnectionManager>, CancellationToken) -> Fut,
+    F: FnOnce(Bus, Storage, CancellationToken) -> Fut,
     Fut: Future<Output = Result<S, BusError>>,
     S: Into<Started>,
 {
@@ -71,7 +86,14 @@ where
         shutdown.clone(),
     ));
     let background = CancellationToken::new();
-    let started: Started = start(bus.clone(), redis, background.clone()).await?.into();
+    let storage = Storage {
+        redis,
+        namespace: backends.redis_namespace.clone(),
+        resume: backends.resume(),
+    };
+    let started: Started = start(bus.clone(), storage, background.clone())
+        .await?
+        .into();
     let (broker, redis_at) = backends.describe();
     tracing::info!(
         service = name,

@@ -178,6 +178,10 @@ impl AuthSettings {
 #[derive(Debug, Clone, Args)]
 pub struct AccountsSettings {}
 
+/// What the rooms service needs (nothing of its own yet beyond the backends).
+#[derive(Debug, Clone, Args)]
+pub struct RoomsSettings {}
+
 /// What the sessions service needs.
 #[derive(Debug, Clone, Args)]
 pub struct SessionsSettings {
@@ -251,6 +255,13 @@ pub struct GatewaySettings {
 /// The shortest JWT signing secret accepted.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// A signing secret for one process's life: tokens it signs do not outlive it.
+pub fn random_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; MIN_JWT_SECRET_BYTES];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
+    secret
+}
+
 /// The JWT signing secret: the one given, or, when embedded, a random one for this run.
 /// Refused over RabbitMQ without one: every instance must verify every other's tokens.
 pub fn jwt_secret(jwt: &JwtSettings, backends: &Backends) -> Result<Vec<u8>, String> {
@@ -264,9 +275,7 @@ pub fn jwt_secret(jwt: &JwtSettings, backends: &Backends) -> Result<Vec<u8>, Str
             tracing::info!(
                 "generated a JWT signing secret for this run: tokens do not outlive the process"
             );
-            let mut secret = vec![0u8; 32];
-            rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
-            Ok(secret)
+            Ok(random_secret())
         }
         (None, Some(_)) => Err(
             "--jwt-secret (WARREN_JWT_SECRET) is required with --amqp-url: \

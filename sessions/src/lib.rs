@@ -7,7 +7,9 @@
 //! Redis and a new game needs nothing but the trait.
 //!
 //! ```text
-//! lib.rs        start(): the instance, its two queues, its heartbeat and its grace period
+//! lib.rs        the router, shared by the instance's two queues
+//! startup.rs    SessionsConfig, store(), start(): the instance, its two queues, its heartbeat
+//!               and its grace period, as its binary and `warren` start it
 //! handlers.rs   create, join, command, leave, modes, holds
 //! owner/        one owner per live session: this instance's session tasks, claiming, forwarding
 //! presence.rs   the grace period: presence events in, deadlines swept, seats given up
@@ -21,79 +23,22 @@ mod handlers;
 mod owner;
 pub mod presence;
 mod series;
+mod startup;
 pub mod store;
 
 pub use game::Games;
 pub use owner::{HEARTBEAT_EVERY, HEARTBEAT_TTL};
+pub use startup::{SessionsConfig, start, store};
 pub use store::{MemoryStore, PresenceStore, RedisStore, SessionStore, StoreError};
 
 use owner::forwarded::{ForwardCommand, ForwardLeave};
-use owner::{Instance, Route, instance_service};
+use owner::{Instance, Route};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use warren_bus::{Bus, BusError, Router, ServeOptions, ServerHandle};
+use warren_bus::Router;
 use warren_contracts::sessions::{Create, HoldsMethod, Join, Leave, Modes, SERVICE, SendCommand};
 
 /// Where this service's keys live in Redis (after the deployment's namespace).
 pub const REDIS_PREFIX: &str = "warren:sessions:";
-
-/// A running instance of the service.
-#[derive(Debug)]
-pub struct Started {
-    /// The service's shared queue: stop it first at shutdown.
-    pub server: ServerHandle,
-    /// The instance's heartbeat, its own queue and the grace period. At `shutdown` it hands the
-    /// sessions it holds over (each finishes what it accepted and is given up in the store),
-    /// then stops its own queue; await it before closing the bus.
-    pub background: JoinHandle<()>,
-}
-
-/// Starts an instance of the service on `bus`: it answers `sessions.*` on the shared queue, owns
-/// the sessions it creates or claims, and takes changes forwarded by other instances on its own
-/// queue. Several instances over one store share the sessions, each session owned by one.
-pub async fn start(
-    bus: &Bus,
-    store: Arc<dyn SessionStore>,
-    games: Games,
-    grace: Duration,
-    options: ServeOptions,
-    shutdown: CancellationToken,
-) -> Result<Started, BusError> {
-    series::declare(&games);
-    let instance = Arc::new(Instance::new(bus.clone(), store, games));
-    // Alive before it owns anything: a session it creates is not anyone's to claim.
-    instance.heartbeat().await;
-    let own = bus
-        .serve(
-            router(Arc::clone(&instance), Route::Forwarded)
-                .serving_as(instance_service(instance.id())),
-            options.clone(),
-        )
-        .await?;
-    let presence =
-        presence::start(bus, Arc::clone(&instance), grace, shutdown.child_token()).await?;
-    // The shared queue also takes the changes whose session no instance has bound yet.
-    let shared = ServeOptions {
-        routed: true,
-        ..options
-    };
-    let server = bus
-        .serve(router(Arc::clone(&instance), Route::Any), shared)
-        .await?;
-    tracing::info!(instance = instance.id(), "sessions instance started");
-    let background = tokio::spawn(async move {
-        let grace_period = async {
-            if let Err(error) = presence.await {
-                tracing::error!(%error, "the grace period's task failed");
-            }
-        };
-        tokio::join!(grace_period, instance.keep_alive(shutdown));
-        own.stop().await;
-    });
-    Ok(Started { server, background })
-}
 
 /// Keeps `warren_sessions_running` true at each scrape of `/metrics`, read from `store`, until
 /// `stop` is cancelled.

@@ -1,11 +1,7 @@
 //! `warren-sessions`: the sessions service as a process of its own.
 
 use clap::Parser;
-use std::sync::Arc;
-use warren_bus::ServeOptions;
-use warren_runtime::connect::redis_journal;
-use warren_runtime::{Backends, ServiceSettings, SessionsSettings, Started, logging, run_service};
-use warren_sessions::{Games, MemoryStore, RedisStore, SessionStore};
+use warren_runtime::{Backends, ServiceSettings, SessionsSettings, logging, run_service};
 
 /// Warren's sessions service: game sessions and the games they run.
 #[derive(Debug, Parser)]
@@ -21,50 +17,19 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    warren_runtime::logging::exit_code(run().await)
+    logging::exit_code(run().await)
 }
 
 async fn run() -> anyhow::Result<()> {
     let args = warren_runtime::parse_or_exit::<Args>();
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
-    let grace = args.sessions.grace_period;
-    let prefix = format!(
-        "{}{}",
-        args.backends.redis_namespace,
-        warren_sessions::REDIS_PREFIX
-    );
-    let (namespace, resume) = (
-        args.backends.redis_namespace.clone(),
-        args.backends.resume(),
-    );
+    let config = warren_sessions::SessionsConfig::from(&args.sessions);
     run_service(
-        "warren-sessions",
+        env!("CARGO_BIN_NAME"),
         &args.backends,
         &args.service,
-        |bus, redis, background| async move {
-            let store: Arc<dyn SessionStore> = match redis {
-                Some(redis) => {
-                    let journal = redis_journal(&redis, &namespace, resume);
-                    Arc::new(RedisStore::new(redis, prefix).numbering_in(journal))
-                }
-                None => Arc::new(MemoryStore::new()),
-            };
-            let gauge = warren_sessions::report_running(Arc::clone(&store), background.clone());
-            // The shared queue stops first, at the signal; then the background hands the
-            // sessions over and stops the instance's own queue.
-            let sessions = warren_sessions::start(
-                &bus,
-                store,
-                Games::builtin(),
-                grace,
-                ServeOptions::default(),
-                background,
-            )
-            .await?;
-            Ok(Started {
-                server: sessions.server,
-                background: vec![sessions.background, gauge],
-            })
+        |bus, storage, background| async move {
+            warren_sessions::start(&bus, warren_sessions::store(&storage), config, background).await
         },
     )
     .await?;

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use warren_bus::{Bus, CallOptions, ServeOptions, SubscribeOptions, Subscription};
+use warren_bus::{Bus, CallOptions, SubscribeOptions, Subscription};
 use warren_contracts::sessions::{
     Command, Create, Join, NewSession, SERVICE, SendCommand, Session, SessionId,
 };
-use warren_sessions::{Games, MemoryStore, SessionStore, Started};
+use warren_runtime::Started;
+use warren_sessions::{MemoryStore, SessionStore, SessionsConfig};
 
 struct Instance {
     started: Started,
@@ -24,9 +25,7 @@ async fn instance(bus: &Bus, store: &Arc<dyn SessionStore>) -> Instance {
     let started = warren_sessions::start(
         bus,
         Arc::clone(store),
-        Games::builtin(),
-        Duration::from_secs(30),
-        ServeOptions::default(),
+        SessionsConfig::default(),
         shutdown.clone(),
     )
     .await
@@ -37,9 +36,7 @@ async fn instance(bus: &Bus, store: &Arc<dyn SessionStore>) -> Instance {
 impl Instance {
     /// A graceful stop: the shared queue first, then the sessions handed over.
     async fn stop(self) {
-        self.started.server.stop().await;
-        self.shutdown.cancel();
-        self.started.background.await.unwrap();
+        self.started.stop(&self.shutdown).await;
     }
 }
 

@@ -5,22 +5,20 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use warren_bus::{Bus, CallOptions, ServeOptions};
+use warren_bus::{Bus, CallOptions};
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::sessions::{
     Command, Create, HoldsMethod, Leave, Modes, NewSession, SendCommand, SessionId,
 };
 use warren_contracts::{Empty, ErrorCode};
-use warren_sessions::{Games, MemoryStore};
+use warren_sessions::MemoryStore;
 
-async fn system() -> (Bus, warren_sessions::Started) {
+async fn system() -> (Bus, warren_runtime::Started) {
     let bus = Bus::in_process();
     let started = warren_sessions::start(
         &bus,
         Arc::new(MemoryStore::new()),
-        Games::builtin(),
-        std::time::Duration::from_secs(30),
-        ServeOptions::default(),
+        warren_sessions::SessionsConfig::default(),
         tokio_util::sync::CancellationToken::new(),
     )
     .await

@@ -27,7 +27,6 @@ impl Systems {
                 amqp_url: Some(amqp_url.to_owned()),
                 redis_url: Some(redis_url.to_owned()),
                 redis_namespace: namespace.clone(),
-                gateway: warren_gateway::GatewayConfig::new(SECRET.to_vec()),
                 auth: warren_auth::AuthConfig {
                     jwt_secret: SECRET.to_vec(),
                     access_token_ttl: Duration::from_secs(3600),
@@ -38,11 +37,11 @@ impl Systems {
                     hash_queue_timeout: Duration::from_secs(30),
                     ..warren_auth::AuthConfig::new(SECRET)
                 },
-                grace_period: Duration::from_secs(5),
-                private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
-                matchmaker: warren_matchmaker::MatchmakerConfig::default(),
-                resume: warren_bus::journal::ResumeConfig::default(),
-                without: Vec::new(),
+                sessions: warren_sessions::SessionsConfig {
+                    grace_period: Duration::from_secs(5),
+                    ..Default::default()
+                },
+                ..warren::Options::with_secret(SECRET)
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let system = warren::start(options, listener, shutdown.clone()).await?;

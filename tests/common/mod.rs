@@ -107,11 +107,11 @@ pub async fn start_configured(
             hash_queue_timeout: Duration::from_secs(30),
             ..warren_auth::AuthConfig::new(SECRET)
         },
-        grace_period: GRACE,
-        private_rooms: warren_private_rooms::PrivateRoomsConfig::default(),
-        matchmaker: warren_matchmaker::MatchmakerConfig::default(),
-        resume: warren_bus::journal::ResumeConfig::default(),
-        without: Vec::new(),
+        sessions: warren_sessions::SessionsConfig {
+            grace_period: GRACE,
+            ..Default::default()
+        },
+        ..warren::Options::with_secret(SECRET)
     };
     configure(&mut options);
     // On a port of its own choosing: tests run side by side.
