@@ -57,7 +57,11 @@ async fn run() -> anyhow::Result<()> {
         redis_url: args.backends.redis_url.clone(),
         redis_namespace: args.backends.redis_namespace.clone(),
         resume: args.backends.resume(),
-        gateway: warren_gateway::GatewayConfig::from_settings(&args.gateway, jwt_secret.clone()),
+        gateway: warren_gateway::GatewayConfig::from_settings(
+            &args.gateway,
+            &args.auth.jwt,
+            jwt_secret.clone(),
+        ),
         auth: warren_auth::AuthConfig::from_settings(jwt_secret, &args.auth),
         accounts: (&args.accounts).into(),
         sessions: (&args.sessions).into(),

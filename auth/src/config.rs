@@ -32,18 +32,6 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// The address a request without one (a service-to-service call) is counted under.
 pub const UNKNOWN_CLIENT: &str = "unknown";
 
-/// The design's default access token lifetime (`--access-token-ttl`).
-pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-
-/// The design's default refresh token lifetime (`--refresh-token-ttl`).
-pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// The design's default `--hash-queue-timeout`.
-pub const DEFAULT_HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The design's default `--auth-rate-per-address`.
-pub const DEFAULT_AUTH_RATE_PER_ADDRESS: u32 = 60;
-
 /// The design's default `--hash-concurrency`: the core count (1 when it cannot be known).
 pub fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -67,22 +55,16 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// A configuration with the design's defaults.
+    /// A configuration with the design's defaults, as the settings table declares them.
     pub fn new(jwt_secret: impl Into<Vec<u8>>) -> Self {
-        Self {
-            jwt_secret: jwt_secret.into(),
-            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
-            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL,
-            hash_concurrency: default_hash_concurrency(),
-            hash_queue_timeout: DEFAULT_HASH_QUEUE_TIMEOUT,
-            auth_rate_per_address: DEFAULT_AUTH_RATE_PER_ADDRESS,
-        }
+        Self::from_settings(jwt_secret, &warren_runtime::defaults::<AuthSettings>())
     }
 
     /// The configuration the binaries' settings describe: the one way from flags to config, for
     /// `warren-auth` and the all-in-one `warren` alike.
     pub fn from_settings(jwt_secret: impl Into<Vec<u8>>, settings: &AuthSettings) -> Self {
         Self {
+            jwt_secret: jwt_secret.into(),
             access_token_ttl: settings.jwt.access_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             hash_concurrency: settings
@@ -90,7 +72,6 @@ impl AuthConfig {
                 .unwrap_or_else(default_hash_concurrency),
             hash_queue_timeout: settings.hash_queue_timeout,
             auth_rate_per_address: settings.auth_rate_per_address,
-            ..Self::new(jwt_secret)
         }
     }
 }

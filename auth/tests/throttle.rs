@@ -167,8 +167,10 @@ async fn logins_waiting_for_a_slot_do_not_count_against_the_address(store: Arc<d
 
 /// Sixty throttled requests a minute per address, whichever of register, login and refresh.
 async fn the_61st_request_from_an_address_is_refused(store: Arc<dyn AuthStore>) {
-    let auth = Auth::start(store, patient()).await;
-    let limit = warren_auth::DEFAULT_AUTH_RATE_PER_ADDRESS;
+    let config = patient();
+    let limit = config.auth_rate_per_address;
+    assert_eq!(limit, 60, "the design's default");
+    let auth = Auth::start(store, config).await;
     auth.register("busy_bee", ATTACKER).await.unwrap();
     // Names outside the rules cost no hashing but count all the same.
     for _ in 1..limit - 1 {

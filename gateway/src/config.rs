@@ -52,41 +52,40 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// From the binary's settings.
-    pub fn from_settings(settings: &warren_runtime::GatewaySettings, jwt_secret: Vec<u8>) -> Self {
+    /// From the binary's settings: its own, and the tokens' (whose lifetime bounds the tokens it
+    /// accepts).
+    pub fn from_settings(
+        settings: &warren_runtime::GatewaySettings,
+        jwt: &warren_runtime::JwtSettings,
+        jwt_secret: Vec<u8>,
+    ) -> Self {
         Self {
+            jwt_secret,
+            access_token_ttl: jwt.access_token_ttl,
             max_frame_bytes: settings.max_frame_bytes as usize,
             rate_limit: settings.rate_limit,
             ping_interval: settings.ping_interval,
             max_in_flight: settings.max_in_flight as usize,
             send_queue: settings.send_queue as usize,
             cors_origins: settings.cors_origins.clone(),
+            call_timeout: Duration::from_secs(10),
+            max_body_bytes: 65_536,
             admin_listen: Some(settings.edge.admin_listen),
             trusted_proxies: settings.edge.trusted_proxies.clone(),
             connect_rate_per_address: settings.edge.connect_rate_per_address,
             max_sockets_per_user: settings.edge.max_sockets_per_user as usize,
-            ..Self::new(jwt_secret)
+            listener: ListenerLimits::default(),
         }
     }
 
-    /// The design's defaults, with the given secret; no admin listener.
+    /// The design's defaults, as the settings table declares them, with the given secret; no
+    /// admin listener.
     pub fn new(jwt_secret: Vec<u8>) -> Self {
+        let settings = warren_runtime::defaults::<warren_runtime::GatewaySettings>();
+        let jwt = warren_runtime::defaults::<warren_runtime::JwtSettings>();
         Self {
-            jwt_secret,
-            access_token_ttl: Duration::from_secs(15 * 60),
-            max_frame_bytes: 65_536,
-            rate_limit: 100,
-            ping_interval: Duration::from_secs(15),
-            max_in_flight: 32,
-            send_queue: 256,
-            cors_origins: Vec::new(),
-            call_timeout: Duration::from_secs(10),
-            max_body_bytes: 65_536,
             admin_listen: None,
-            trusted_proxies: Vec::new(),
-            connect_rate_per_address: 120,
-            max_sockets_per_user: 5,
-            listener: ListenerLimits::default(),
+            ..Self::from_settings(&settings, &jwt, jwt_secret)
         }
     }
 }

@@ -54,10 +54,7 @@ async fn run() -> anyhow::Result<()> {
         "warren-gateway starting"
     );
     let shutdown = shutdown::on_signal();
-    let config = GatewayConfig {
-        access_token_ttl: args.jwt.access_token_ttl,
-        ..GatewayConfig::from_settings(&args.gateway, secret)
-    };
+    let config = GatewayConfig::from_settings(&args.gateway, &args.jwt, secret);
     let state = AppState::with_probes(bus.clone(), config, shutdown, probes);
     warren_gateway::serve_with_admin(listener, Some(admin), state).await?;
     bus.shutdown().await;

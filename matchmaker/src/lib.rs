@@ -77,18 +77,12 @@ pub struct MatchmakerConfig {
     pub matching_deadline: Duration,
 }
 
+/// The design's defaults, as the settings table declares them.
 impl Default for MatchmakerConfig {
     fn default() -> Self {
-        Self {
-            ticket_ttl: Duration::from_secs(120),
-            window: Window {
-                start: 50.0,
-                growth_per_sec: 10.0,
-                max: 400.0,
-            },
-            match_every: Duration::from_millis(200),
-            matching_deadline: Duration::from_secs(6),
-        }
+        Self::from(&warren_runtime::defaults::<
+            warren_runtime::MatchmakerSettings,
+        >())
     }
 }
 
@@ -112,10 +106,17 @@ impl From<&warren_runtime::MatchmakerSettings> for MatchmakerConfig {
                 growth_per_sec: settings.rating_window_growth,
                 max: settings.rating_window_max,
             },
-            ..Self::default()
+            match_every: MATCH_EVERY,
+            matching_deadline: MATCHING_DEADLINE,
         }
     }
 }
+
+/// How often each instance runs a matching pass.
+const MATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// How long a match may take from its take to its players told before the sweeper carries it on.
+const MATCHING_DEADLINE: Duration = Duration::from_secs(6);
 
 /// Starts answering the `matchmaker.*` methods on `bus`. Several instances over one store share
 /// the tickets: any instance serves any player.

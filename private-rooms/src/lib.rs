@@ -65,14 +65,12 @@ pub struct PrivateRoomsConfig {
     pub sweep_every: Duration,
 }
 
+/// The design's defaults, as the settings table declares them.
 impl Default for PrivateRoomsConfig {
     fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(600),
-            code_attempts: 10,
-            attempts_window: Duration::from_secs(60),
-            sweep_every: Duration::from_secs(1),
-        }
+        Self::from(&warren_runtime::defaults::<
+            warren_runtime::PrivateRoomsSettings,
+        >())
     }
 }
 
@@ -91,7 +89,8 @@ impl From<&warren_runtime::PrivateRoomsSettings> for PrivateRoomsConfig {
         Self {
             ttl: settings.private_room_ttl,
             code_attempts: settings.code_attempts,
-            ..Self::default()
+            attempts_window: Duration::from_secs(60),
+            sweep_every: Duration::from_secs(1),
         }
     }
 }

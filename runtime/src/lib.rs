@@ -45,6 +45,6 @@ pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,
     MatchmakerSettings, PrivateRoomsSettings, RoomsSettings, ServiceSettings, SessionsSettings,
-    jwt_secret, parse_duration,
+    defaults, jwt_secret, parse_duration,
 };
 pub use storage::Storage;

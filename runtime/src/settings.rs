@@ -39,6 +39,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(n.saturating_mul(millis)).min(LONGEST_DURATION))
 }
 
+/// The group of settings `T` with every value at the default this table declares, the one place
+/// each default is written; no flag or environment variable is read. Each service's config takes
+/// its `Default` from here, so a default changed in the table changes everywhere.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+    command
+        .try_get_matches_from(["defaults"])
+        .and_then(|matches| T::from_arg_matches(&matches))
+        // Every group's defaults parse: `every_group_has_defaults` below holds it.
+        .unwrap_or_else(|error| panic!("a settings default does not parse: {error}"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -448,6 +460,27 @@ mod tests {
             jwt_secret(&given.auth.jwt, &given.backends).unwrap(),
             enough.as_bytes()
         );
+    }
+
+    #[test]
+    fn every_group_has_defaults() {
+        let parsed = Gateway::try_parse_from(["warren"]).unwrap();
+        assert_eq!(
+            defaults::<GatewaySettings>().ping_interval,
+            parsed.gateway.ping_interval
+        );
+        assert_eq!(
+            defaults::<AuthSettings>().refresh_token_ttl,
+            parsed.auth.refresh_token_ttl
+        );
+        assert_eq!(
+            defaults::<SessionsSettings>().grace_period,
+            Duration::from_secs(30)
+        );
+        assert_eq!(defaults::<PrivateRoomsSettings>().code_attempts, 10);
+        assert_eq!(defaults::<MatchmakerSettings>().rating_window_max, 400.0);
+        let _: (AccountsSettings, RoomsSettings, crate::EdgeSettings) =
+            (defaults(), defaults(), defaults());
     }
 
     #[test]

@@ -18,12 +18,10 @@ pub struct SessionsConfig {
     pub games: Games,
 }
 
+/// The design's defaults, as the settings table declares them, and the built-in games.
 impl Default for SessionsConfig {
     fn default() -> Self {
-        Self {
-            grace_period: Duration::from_secs(30),
-            games: Games::builtin(),
-        }
+        Self::from(&warren_runtime::defaults::<warren_runtime::SessionsSettings>())
     }
 }
 
@@ -31,7 +29,7 @@ impl From<&warren_runtime::SessionsSettings> for SessionsConfig {
     fn from(settings: &warren_runtime::SessionsSettings) -> Self {
         Self {
             grace_period: settings.grace_period,
-            ..Self::default()
+            games: Games::builtin(),
         }
     }
 }
