@@ -5,7 +5,7 @@
 //! `accounts.create` (auth calls it at registration), `accounts.record_result` (sessions calls it
 //! when a game ends).
 
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "accounts";
@@ -43,6 +43,7 @@ pub struct AccountUpdate {
     pub display_name: String,
 }
 
+declare_methods! {
 /// `accounts.create` (service-to-service): the account of a newly registered user, rating 1000,
 /// display name = username. `already_exists` if there is one.
 pub struct Create;
@@ -58,6 +59,7 @@ pub struct Me;
 impl Method for Me {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "accounts.me";
+    const CLIENT: bool = true;
     const REMEMBER_REPLY: bool = false;
     type Params = Empty;
     type Result = Account;
@@ -68,6 +70,7 @@ pub struct Get;
 impl Method for Get {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "accounts.get";
+    const CLIENT: bool = true;
     const REMEMBER_REPLY: bool = false;
     type Params = UserId;
     type Result = Account;
@@ -101,4 +104,5 @@ impl Method for RecordResult {
     const NAME: &'static str = "accounts.record_result";
     type Params = crate::sessions::Finished;
     type Result = Empty;
+}
 }

@@ -12,7 +12,7 @@
 //! owner is asked whether it still holds the user (`<owner>.holds`), and a stale claim is replaced.
 
 use crate::error::{ErrorCode, WireError};
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 /// What kind of place holds a user.
@@ -130,6 +130,7 @@ pub struct Holds {
     pub held: bool,
 }
 
+declare_methods! {
 /// `accounts.claim` (service-to-service): the user now belongs to `activity` if nothing else
 /// holds them (or only `replaces`, or an activity whose owner says it no longer holds them).
 /// Claiming the activity the user is already in succeeds.
@@ -157,6 +158,7 @@ impl Method for ReleaseMethod {
     const NAME: &'static str = "accounts.release";
     type Params = Release;
     type Result = Empty;
+}
 }
 
 #[cfg(test)]

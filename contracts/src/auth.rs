@@ -10,7 +10,7 @@
 //! [`REVOKED_EVENT`]; every gateway then refuses the access tokens of that login and closes the
 //! sockets opened with them, without asking anyone per call.
 
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "auth";
@@ -130,6 +130,7 @@ impl Claims {
     }
 }
 
+declare_methods! {
 /// `auth.register`: creates the credentials and the account; `already_exists` for a taken name.
 pub struct Register;
 impl Method for Register {
@@ -191,4 +192,5 @@ impl Method for RevokeUserMethod {
     const NAME: &'static str = "auth.revoke_user";
     type Params = RevokeUser;
     type Result = Empty;
+}
 }

@@ -5,7 +5,7 @@
 //! Service-to-service only: `matchmaker.holds`.
 
 use crate::activity::{Holds as Held, HoldsQuery};
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "matchmaker";
@@ -105,11 +105,13 @@ pub struct Ended {
     pub reason: Option<CancelReason>,
 }
 
+declare_methods! {
 /// `matchmaker.start`: a ticket for the caller; `already_searching` if they have one.
 pub struct Start;
 impl Method for Start {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "matchmaker.start";
+    const CLIENT: bool = true;
     type Params = Search;
     type Result = Started;
 }
@@ -121,6 +123,7 @@ pub struct Cancel;
 impl Method for Cancel {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "matchmaker.cancel";
+    const CLIENT: bool = true;
     type Params = Empty;
     type Result = Empty;
 }
@@ -130,6 +133,7 @@ pub struct Status;
 impl Method for Status {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "matchmaker.status";
+    const CLIENT: bool = true;
     const REMEMBER_REPLY: bool = false;
     type Params = Empty;
     type Result = Option<Ticket>;
@@ -144,4 +148,5 @@ impl Method for HoldsMethod {
     const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
+}
 }

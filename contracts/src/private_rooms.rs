@@ -7,7 +7,7 @@
 
 use crate::activity::{Holds as Held, HoldsQuery};
 use crate::rooms::{RoomId, RoomPlayer};
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "private_rooms";
@@ -72,11 +72,13 @@ pub struct Invited {
     pub max_players: u32,
 }
 
+declare_methods! {
 /// `private_rooms.create`: a new private room with its invite code; the caller owns it.
 pub struct Create;
 impl Method for Create {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "private_rooms.create";
+    const CLIENT: bool = true;
     type Params = NewPrivateRoom;
     type Result = PrivateRoom;
 }
@@ -86,6 +88,7 @@ pub struct SendInvite;
 impl Method for SendInvite {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "private_rooms.invite";
+    const CLIENT: bool = true;
     type Params = Invite;
     type Result = Empty;
 }
@@ -95,6 +98,7 @@ pub struct Join;
 impl Method for Join {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "private_rooms.join";
+    const CLIENT: bool = true;
     type Params = Code;
     type Result = PrivateRoom;
 }
@@ -104,6 +108,7 @@ pub struct Leave;
 impl Method for Leave {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "private_rooms.leave";
+    const CLIENT: bool = true;
     type Params = RoomId;
     type Result = Empty;
 }
@@ -113,6 +118,7 @@ pub struct Close;
 impl Method for Close {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "private_rooms.close";
+    const CLIENT: bool = true;
     type Params = RoomId;
     type Result = Empty;
 }
@@ -125,4 +131,5 @@ impl Method for HoldsMethod {
     const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
+}
 }

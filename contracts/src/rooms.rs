@@ -4,7 +4,7 @@
 //! `rooms.leave`, `rooms.ready`. Service-to-service only: `rooms.holds`.
 
 use crate::activity::{Holds as Held, HoldsQuery};
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "rooms";
@@ -133,11 +133,13 @@ pub struct SetReady {
     pub ready: bool,
 }
 
+declare_methods! {
 /// `rooms.create`: a new room, the caller its owner and first player.
 pub struct Create;
 impl Method for Create {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.create";
+    const CLIENT: bool = true;
     type Params = NewRoom;
     type Result = Room;
 }
@@ -147,6 +149,7 @@ pub struct List;
 impl Method for List {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.list";
+    const CLIENT: bool = true;
     const REMEMBER_REPLY: bool = false;
     type Params = ListRooms;
     type Result = Vec<Room>;
@@ -157,6 +160,7 @@ pub struct Join;
 impl Method for Join {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.join";
+    const CLIENT: bool = true;
     type Params = RoomId;
     type Result = Room;
 }
@@ -166,6 +170,7 @@ pub struct Leave;
 impl Method for Leave {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.leave";
+    const CLIENT: bool = true;
     type Params = RoomId;
     type Result = Empty;
 }
@@ -176,6 +181,7 @@ pub struct Ready;
 impl Method for Ready {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "rooms.ready";
+    const CLIENT: bool = true;
     type Params = SetReady;
     type Result = Room;
 }
@@ -188,4 +194,5 @@ impl Method for HoldsMethod {
     const REMEMBER_REPLY: bool = false;
     type Params = HoldsQuery;
     type Result = Held;
+}
 }

@@ -95,7 +95,53 @@ pub trait Method {
     /// same reply instead of being applied twice. Off for reads, which may simply run again, and
     /// for replies that carry secrets (tokens), which are not to be stored.
     const REMEMBER_REPLY: bool = true;
+    /// Whether a client may call this method over the gateway's WebSocket. The gateway forwards
+    /// exactly these; the rest are between services (claims, holds, account creation…), and
+    /// a client naming one is told the method does not exist.
+    const CLIENT: bool = false;
 }
+
+/// A method as a table of every method lists it: its name, its service and whether clients may
+/// call it, without its types, so that methods of different types fit one slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    pub name: &'static str,
+    pub service: &'static str,
+    pub client: bool,
+}
+
+impl MethodInfo {
+    pub const fn of<M: Method>() -> Self {
+        Self {
+            name: M::NAME,
+            service: M::SERVICE,
+            client: M::CLIENT,
+        }
+    }
+}
+
+/// Declares a module's methods (each a unit struct and its [`Method`] impl, written out as
+/// usual) and the module's `METHODS` table of them, so that a method is listed where it is
+/// declared and nowhere else: whatever is built from [`crate::methods`] (the gateway's routing
+/// table, its per-method metrics) knows a new method without being told.
+macro_rules! declare_methods {
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident;
+        impl Method for $for:ident { $($body:tt)* }
+    )*) => {
+        $(
+            $(#[$meta])*
+            pub struct $name;
+            impl $crate::rpc::Method for $for { $($body)* }
+        )*
+
+        /// Every method declared in this module.
+        pub const METHODS: &[$crate::rpc::MethodInfo] =
+            &[$($crate::rpc::MethodInfo::of::<$name>()),*];
+    };
+}
+pub(crate) use declare_methods;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 
 use crate::activity::{Holds as Held, HoldsQuery};
 use crate::error::{ErrorCode, WireError};
-use crate::rpc::{Empty, Method};
+use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -82,6 +82,7 @@ pub struct PlayerLeft {
     pub user_id: String,
 }
 
+declare_methods! {
 /// `sessions.create` (service-to-service): starts a session and tells its players
 /// (`session.started`).
 pub struct Create;
@@ -97,6 +98,7 @@ pub struct Join;
 impl Method for Join {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.join";
+    const CLIENT: bool = true;
     const REMEMBER_REPLY: bool = false;
     type Params = SessionId;
     type Result = Session;
@@ -107,6 +109,7 @@ pub struct SendCommand;
 impl Method for SendCommand {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.command";
+    const CLIENT: bool = true;
     /// The session's owner recognises a command delivered again by its request id, kept with the
     /// session in the command's own write: remembering the reply too would cost every command a
     /// second write.
@@ -120,8 +123,31 @@ pub struct Leave;
 impl Method for Leave {
     const SERVICE: &'static str = SERVICE;
     const NAME: &'static str = "sessions.leave";
+    const CLIENT: bool = true;
     type Params = SessionId;
     type Result = Empty;
+}
+
+/// `sessions.modes` (service-to-service): every game mode, by name.
+pub struct Modes;
+impl Method for Modes {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = "sessions.modes";
+    const REMEMBER_REPLY: bool = false;
+    type Params = Empty;
+    type Result = Vec<GameMode>;
+}
+
+/// `sessions.holds` (service-to-service): is the user still playing in this session (seated, not
+/// gone, the game not over)?
+pub struct HoldsMethod;
+impl Method for HoldsMethod {
+    const SERVICE: &'static str = SERVICE;
+    const NAME: &'static str = HOLDS;
+    const REMEMBER_REPLY: bool = false;
+    type Params = HoldsQuery;
+    type Result = Held;
+}
 }
 
 /// One game mode the service runs, and how many players its sessions take.
@@ -161,27 +187,6 @@ pub fn check_mode(
         ));
     }
     Ok(())
-}
-
-/// `sessions.modes` (service-to-service): every game mode, by name.
-pub struct Modes;
-impl Method for Modes {
-    const SERVICE: &'static str = SERVICE;
-    const NAME: &'static str = "sessions.modes";
-    const REMEMBER_REPLY: bool = false;
-    type Params = Empty;
-    type Result = Vec<GameMode>;
-}
-
-/// `sessions.holds` (service-to-service): is the user still playing in this session (seated, not
-/// gone, the game not over)?
-pub struct HoldsMethod;
-impl Method for HoldsMethod {
-    const SERVICE: &'static str = SERVICE;
-    const NAME: &'static str = HOLDS;
-    const REMEMBER_REPLY: bool = false;
-    type Params = HoldsQuery;
-    type Result = Held;
 }
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+//! What the gateway lets in: sockets, and the requests on them.
+//!
 //! Who may open a socket, beyond a valid token: WebSocket upgrades per client address per minute
 //! (`--connect-rate-per-address`), and sockets per user (`--max-sockets-per-user`), both kept in
 //! this gateway's memory, so each gateway instance counts on its own.
@@ -6,15 +8,27 @@
 //! socket more than allowed keeps the new one; their oldest here is closed with
 //! [`CLOSE_TOO_MANY_SOCKETS`], so a client that reconnects without closing its old socket (a
 //! reloaded page) is never the one locked out.
+//!
+//! Which messages on a socket become calls ([`RequestLimits::admit`]): within the socket's rate
+//! (`--rate-limit`) and its requests in flight (`--max-in-flight`), text within the size limit,
+//! valid JSON-RPC, naming a method a client may call. Anything else is answered with its error
+//! here, before it costs a task or a call.
 
+use super::jsonrpc::{self, Request};
+use super::{methods, resume};
+use crate::config::GatewayConfig;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use axum::extract::ws::Message;
 use axum::response::{IntoResponse, Response};
 use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use warren_contracts::ErrorCode;
 
@@ -111,6 +125,132 @@ pub fn make_room(hub: &Hub, user_id: &str, max: usize) {
         );
         conn.kick(CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user");
     }
+}
+
+/// One socket's limits on its requests: a rate, which every message counts against, and the
+/// requests it may have in flight.
+pub(crate) struct RequestLimits {
+    limiter: DefaultDirectRateLimiter,
+    in_flight: Arc<Semaphore>,
+}
+
+/// What became of one message from the client.
+pub(crate) enum Verdict {
+    /// A request to answer.
+    Call(Admitted),
+    /// Refused: this error response goes back, and nothing else happens.
+    Refused(String),
+    /// Nothing to answer (a ping or a pong).
+    Ignored,
+    /// The client closes.
+    Closed,
+}
+
+/// A request let in, holding its place among the requests in flight until it is answered.
+pub(crate) struct Admitted {
+    pub request: Request,
+    pub answerer: Answerer,
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Who answers an admitted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answerer {
+    /// The service whose queue serves the method.
+    Service(&'static str),
+    /// The gateway itself (`events.resume`).
+    Gateway,
+}
+
+impl RequestLimits {
+    pub(crate) fn new(config: &GatewayConfig) -> Self {
+        Self {
+            limiter: rate_limiter(config.rate_limit),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+        }
+    }
+
+    /// The requests in flight: all of its permits back means every request read is answered.
+    pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {
+        &self.in_flight
+    }
+
+    /// Judges one message from the client, in the order that refuses the cheapest way first.
+    pub(crate) fn admit(&self, message: Message, config: &GatewayConfig) -> Verdict {
+        if matches!(message, Message::Text(_) | Message::Binary(_)) && self.limiter.check().is_err()
+        {
+            // Every message counts, malformed and oversized ones too: refusing them costs the
+            // gateway as much as answering.
+            let id = match &message {
+                Message::Text(text) if text.len() <= config.max_frame_bytes => {
+                    jsonrpc::parse(text.as_str()).map_or(Value::Null, |request| request.id)
+                }
+                _ => Value::Null,
+            };
+            return Verdict::Refused(app_error(
+                &id,
+                ErrorCode::RateLimited,
+                "too many requests: slow down",
+            ));
+        }
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return Verdict::Refused(jsonrpc::error_response(
+                    &Value::Null,
+                    jsonrpc::INVALID_REQUEST,
+                    "binary frames are not supported: send JSON-RPC as text",
+                    None,
+                ));
+            }
+            Message::Close(_) => return Verdict::Closed,
+            Message::Ping(_) | Message::Pong(_) => return Verdict::Ignored,
+        };
+        if text.len() > config.max_frame_bytes {
+            return Verdict::Refused(jsonrpc::error_response(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                &format!("message larger than {} bytes", config.max_frame_bytes),
+                None,
+            ));
+        }
+        let request = match jsonrpc::parse(text.as_str()) {
+            Ok(request) => request,
+            Err(response) => return Verdict::Refused(response),
+        };
+        let answerer = match methods::service_for(&request.method) {
+            Some(service) => Answerer::Service(service),
+            None if request.method == resume::METHOD => Answerer::Gateway,
+            None => {
+                let message = format!("unknown method {:?}", request.method);
+                return Verdict::Refused(jsonrpc::error_response(
+                    &request.id,
+                    jsonrpc::METHOD_NOT_FOUND,
+                    &message,
+                    None,
+                ));
+            }
+        };
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            let message = format!("more than {} requests in flight", config.max_in_flight);
+            return Verdict::Refused(app_error(&request.id, ErrorCode::RateLimited, &message));
+        };
+        Verdict::Call(Admitted {
+            request,
+            answerer,
+            permit,
+        })
+    }
+}
+
+fn rate_limiter(per_second: u32) -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+}
+
+fn app_error(id: &Value, code: ErrorCode, message: &str) -> String {
+    jsonrpc::error_response(id, jsonrpc::APPLICATION_ERROR, message, Some(code))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The WebSocket endpoint `/ws`: one authenticated socket per client, JSON-RPC 2.0 over text
 //! frames, replies in any order, events pushed as they come.
 //!
-//! Each socket is one task that both reads and writes: it parses requests and spawns one task
-//! per call (bounded by `max_in_flight` and a per-connection rate limit), and it drains the
-//! socket's bounded [`outbox`], which replies and events share, and pings. It polls the read
+//! Each socket is one task that both reads and writes: it lets requests in ([`admission`]: the
+//! per-connection rate limit, `max_in_flight`, parse and size errors) and spawns one task per
+//! call ([`forward`]), and it drains the socket's bounded [`outbox`], which replies and events
+//! share, and pings. It polls the read
 //! side, the write side and its timer itself rather than splitting the socket between a reader
 //! and a writer task: a gateway holds tens of thousands of mostly idle sockets, and the second
 //! task and the lock a split socket shares cost each of them memory for nothing. A client that
@@ -15,6 +16,7 @@
 //! [`admission`]).
 
 pub mod admission;
+mod forward;
 pub mod jsonrpc;
 pub mod methods;
 pub mod outbox;
@@ -25,30 +27,26 @@ use crate::hub::{CLOSE_SILENT, Conn};
 use crate::series;
 use crate::state::AppState;
 use crate::token::{self, Verified};
+use admission::{RequestLimits, Verdict};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use outbox::CloseReason;
 use serde::Deserialize;
-use serde_json::Value;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::WaitForCancellationFuture;
 use tracing::Instrument;
-use warren_bus::CallOptions;
-use warren_contracts::{ErrorCode, Event, presence};
+use warren_contracts::{Event, presence};
 
 /// Close code when the gateway shuts down.
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -149,8 +147,7 @@ struct Socket<'a> {
     user_id: &'a str,
     ws: WebSocket,
     conn: Conn,
-    limiter: DefaultDirectRateLimiter,
-    in_flight: Arc<Semaphore>,
+    requests: RequestLimits,
     /// A ping is due: it goes out before the next queued frame.
     ping_due: bool,
     /// Frames handed to the socket that are not flushed yet.
@@ -184,8 +181,7 @@ impl<'a> Socket<'a> {
             user_id,
             ws,
             conn,
-            limiter: rate_limiter(config.rate_limit),
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            requests: RequestLimits::new(config),
             ping_due: false,
             unflushed: false,
         }
@@ -244,7 +240,7 @@ impl<'a> Socket<'a> {
                 }
                 Step::Shutdown => {
                     let all = u32::try_from(self.state.config().max_in_flight).unwrap_or(u32::MAX);
-                    let in_flight = Arc::clone(&self.in_flight);
+                    let in_flight = Arc::clone(self.requests.in_flight());
                     // Each call ends by its timeout at the latest.
                     draining = Some(Box::pin(async move {
                         let _ = in_flight.acquire_many_owned(all).await;
@@ -397,169 +393,19 @@ impl<'a> Socket<'a> {
         .await;
     }
 
-    /// One message from the client: a request is checked, then answered by the gateway or
+    /// One message from the client: a request is admitted, then answered by the gateway or
     /// handed to its service in a task of its own. Breaks when the client closes.
     fn handle(&self, message: Message) -> ControlFlow<()> {
-        let config = self.state.config();
-        let conn = &self.conn;
         metrics::counter!(series::WS_MESSAGES_IN).increment(1);
-        if matches!(message, Message::Text(_) | Message::Binary(_)) && self.limiter.check().is_err()
-        {
-            // Every message counts, malformed and oversized ones too: refusing them costs the
-            // gateway as much as answering.
-            let id = match &message {
-                Message::Text(text) if text.len() <= config.max_frame_bytes => {
-                    jsonrpc::parse(text.as_str()).map_or(Value::Null, |request| request.id)
-                }
-                _ => Value::Null,
-            };
-            reply(
-                conn,
-                app_error(&id, ErrorCode::RateLimited, "too many requests: slow down"),
-            );
-            return ControlFlow::Continue(());
-        }
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => {
-                reply(
-                    conn,
-                    jsonrpc::error_response(
-                        &Value::Null,
-                        jsonrpc::INVALID_REQUEST,
-                        "binary frames are not supported: send JSON-RPC as text",
-                        None,
-                    ),
-                );
-                return ControlFlow::Continue(());
+        match self.requests.admit(message, self.state.config()) {
+            Verdict::Call(call) => forward::forward(self.state, &self.conn, self.user_id, call),
+            Verdict::Refused(response) => {
+                // A full queue closes the socket by itself (4001).
+                self.conn.send(response.into());
             }
-            Message::Close(_) => return ControlFlow::Break(()),
-            Message::Ping(_) | Message::Pong(_) => return ControlFlow::Continue(()),
-        };
-        if text.len() > config.max_frame_bytes {
-            reply(
-                conn,
-                jsonrpc::error_response(
-                    &Value::Null,
-                    jsonrpc::INVALID_REQUEST,
-                    &format!("message larger than {} bytes", config.max_frame_bytes),
-                    None,
-                ),
-            );
-            return ControlFlow::Continue(());
+            Verdict::Ignored => {}
+            Verdict::Closed => return ControlFlow::Break(()),
         }
-        let request = match jsonrpc::parse(text.as_str()) {
-            Ok(request) => request,
-            Err(response) => {
-                reply(conn, response);
-                return ControlFlow::Continue(());
-            }
-        };
-        let is_resume = request.method == resume::METHOD;
-        let service = methods::service_for(&request.method);
-        if service.is_none() && !is_resume {
-            let message = format!("unknown method {:?}", request.method);
-            reply(
-                conn,
-                jsonrpc::error_response(&request.id, jsonrpc::METHOD_NOT_FOUND, &message, None),
-            );
-            return ControlFlow::Continue(());
-        }
-        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
-            let message = format!("more than {} requests in flight", config.max_in_flight);
-            reply(
-                conn,
-                app_error(&request.id, ErrorCode::RateLimited, &message),
-            );
-            return ControlFlow::Continue(());
-        };
-        let user_id = self.user_id;
-        let Some(service) = service else {
-            // No service answers it: the gateway itself does (events.resume).
-            let journal = Arc::clone(self.state.hub().journal());
-            let (conn, user_id) = (conn.clone(), user_id.to_owned());
-            tokio::spawn(
-                async move {
-                    resume::answer(
-                        journal.as_ref(),
-                        &user_id,
-                        &conn,
-                        request.id,
-                        request.params,
-                    )
-                    .await;
-                    drop(permit);
-                }
-                .in_current_span(),
-            );
-            return ControlFlow::Continue(());
-        };
-        let bus = self.state.bus().clone();
-        let mut options = CallOptions::default()
-            .timeout(config.call_timeout)
-            .request_id(uuid::Uuid::new_v4().to_string())
-            .user_id(user_id);
-        // Straight to the instance that owns the session, when one has said so.
-        if let Some(key) = warren_contracts::rpc::route_key(&request.method, &request.params) {
-            options = options.route(key);
-        }
-        let conn = conn.clone();
-        // A root of its own rather than a child of the connection's span: in a trace viewer,
-        // each client request is one trace, not one more step of an hours-long connection.
-        let span = tracing::info_span!(
-            parent: None,
-            "request",
-            method = %request.method,
-            request_id = options.request_id.as_deref().unwrap_or(""),
-            user_id = %user_id,
-            conn = conn.id(),
-        );
-        tokio::spawn(
-            async move {
-                let started = std::time::Instant::now();
-                let (response, outcome) = match bus
-                    .call_json(service, &request.method, &request.params, options)
-                    .await
-                {
-                    Ok(result) => (jsonrpc::result_response(&request.id, &result), "ok"),
-                    Err(error) => {
-                        if !matches!(error, warren_bus::CallError::Service(_)) {
-                            tracing::warn!(%error, "call failed");
-                        }
-                        let wire = error.to_wire();
-                        let outcome = wire.code.as_str();
-                        (jsonrpc::application_error(&request.id, &wire), outcome)
-                    }
-                };
-                conn.send(response.into());
-                drop(permit);
-                tracing::debug!(
-                    outcome,
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "answered"
-                );
-                let method = request.method;
-                metrics::histogram!(series::REQUEST_SECONDS, "method" => method.clone())
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!(series::REQUESTS, "method" => method, "outcome" => outcome)
-                    .increment(1);
-            }
-            .instrument(span),
-        );
         ControlFlow::Continue(())
     }
-}
-
-fn rate_limiter(per_second: u32) -> DefaultDirectRateLimiter {
-    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
-    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
-}
-
-fn app_error(id: &Value, code: ErrorCode, message: &str) -> String {
-    jsonrpc::error_response(id, jsonrpc::APPLICATION_ERROR, message, Some(code))
-}
-
-fn reply(conn: &Conn, response: String) {
-    conn.send(response.into());
 }
