@@ -87,7 +87,9 @@ async fn thousands_of_players_through_two_instances(backend: Backend) {
             matchable |= !pool::find_matches(&left, size, &WINDOW, now_millis()).is_empty();
             waiting.extend(left.into_iter().map(|w| w.ticket_id));
         }
-        if !matchable && seated.len() + waiting.len() == PLAYERS {
+        // A match is done when its players' claims are handed to the session, a step after the
+        // session is created: one still under way is not settled.
+        if !matchable && seated.len() + waiting.len() == PLAYERS && handed_over(&h) {
             break (seated, waiting);
         }
         assert!(
@@ -141,6 +143,17 @@ async fn thousands_of_players_through_two_instances(backend: Backend) {
         }
     }
     h.stop().await;
+}
+
+/// Whether every player of every session has their claim handed over to it.
+fn handed_over(h: &Harness) -> bool {
+    h.fakes.sessions().iter().all(|session| {
+        let in_session = Activity::new(ActivityKind::Session, &session.session_id);
+        session
+            .players
+            .iter()
+            .all(|user| h.fakes.claim_of(user).as_ref() == Some(&in_session))
+    })
 }
 
 /// Everyone in a session, checking that nobody is in two.
