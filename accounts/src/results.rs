@@ -131,7 +131,7 @@ pub(crate) async fn record(
     ctx: warren_bus::RequestContext,
     finished: Finished,
 ) -> Result<warren_contracts::Empty, warren_contracts::WireError> {
-    crate::handlers::service_only(&ctx)?;
+    ctx.service_only()?;
     let store = service.store.as_ref();
     let unavailable = |error: StoreError| {
         warren_contracts::WireError::new(

@@ -41,13 +41,6 @@ impl Instance {
     }
 }
 
-fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    ctx.user_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
-}
-
 pub(crate) fn store_failure(error: StoreError) -> WireError {
     tracing::error!(%error, "session store failed");
     match error {
@@ -87,7 +80,7 @@ pub(crate) async fn create(
     ctx: RequestContext,
     params: NewSession,
 ) -> Result<Session, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let game = service.game(&params.mode)?;
     // The game refuses a wrong count, empty ids and a player seated twice.
     let players = params.players;
@@ -154,17 +147,6 @@ pub(crate) async fn create(
     Ok(session)
 }
 
-/// Refuses a method meant for services when the gateway forwarded it for a signed-in user.
-fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// `sessions.modes`: the games this service runs and their player counts, so that rooms and the
 /// matchmaker refuse a mode or a size before anyone waits for a session that cannot start.
 pub(crate) async fn modes(
@@ -192,7 +174,7 @@ pub(crate) async fn holds(
     ctx: RequestContext,
     params: HoldsQuery,
 ) -> Result<Holds, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let held = match service
         .store()
         .get(&params.id)
@@ -212,7 +194,7 @@ pub(crate) async fn join(
     ctx: RequestContext,
     params: SessionId,
 ) -> Result<Session, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let record = service.load(&params.session_id).await?;
     seated(&record, user)?;
     Ok(record.session)
@@ -224,7 +206,7 @@ pub(crate) async fn command(
     params: Command,
     route: Route,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let action = Action::Command(params.command);
     service
         .submit(
@@ -245,7 +227,7 @@ pub(crate) async fn leave(
     params: SessionId,
     route: Route,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let (session_id, timeout) = (&params.session_id, ctx.remaining());
     service
         .submit(session_id, user, Action::Leave, None, route, timeout)
@@ -261,7 +243,7 @@ pub(crate) async fn forwarded_command(
     params: ForwardedCommand,
     route: Route,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let action = Action::Command(params.command);
     let (user, timeout) = (&params.user_id, ctx.remaining());
     let request_id = ctx.request_id.as_deref();
@@ -278,7 +260,7 @@ pub(crate) async fn forwarded_leave(
     params: ForwardedLeave,
     route: Route,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let (user, timeout) = (&params.user_id, ctx.remaining());
     service
         .submit(

@@ -7,8 +7,9 @@ use super::{
 };
 use crate::pool::Waiting;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use warren_bus::lock;
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::CancelReason;
 
@@ -99,11 +100,6 @@ impl State {
             .cloned()
             .collect()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every step under this lock completes before it can panic, so a poisoned lock is sound.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryStore {

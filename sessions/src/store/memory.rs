@@ -8,6 +8,7 @@ use super::{
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use warren_bus::lock;
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
 
@@ -41,14 +42,6 @@ impl Presence {
             .get(user_id)
             .is_some_and(|g| g.values().any(|(_, online)| *online))
     }
-}
-
-/// Locks one of the store's maps; every update under them is whole, so a poisoned lock is still
-/// good to use.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryStore {
