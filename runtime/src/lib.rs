@@ -15,7 +15,9 @@
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
 //! admin.rs      a service's /healthz, /readyz and /metrics
 //! metrics.rs    the process's Prometheus recorder
-//! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
+//! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker), and
+//!               the holds method accounts calls back
+//! consumer.rs   a durable queue's consumer: ack once handled, back off and retry while failing
 //! starts/       a room's start as one recorded decision (Start), the store's schedule of
 //!               pending starts (StartSchedule), and over RoomStarts, the trait rooms and private
 //!               rooms implement, the steps of an attempt and the completer (completer.rs)
@@ -25,6 +27,7 @@ pub mod admin;
 pub mod checks;
 pub mod claims;
 pub mod connect;
+pub mod consumer;
 pub mod edge;
 pub mod journal;
 pub mod logging;
