@@ -19,7 +19,6 @@ use warren_contracts::sessions::{GameMode, Modes, check_mode};
 use warren_contracts::{Empty, ErrorCode, WireError};
 use warren_runtime::claims;
 
-/// Longest id or mode name accepted, in bytes.
 /// How long a cancel waits for a match being made to be decided, and how often it looks.
 const CANCEL_WAIT: Duration = Duration::from_secs(1);
 const CANCEL_POLL: Duration = Duration::from_millis(20);

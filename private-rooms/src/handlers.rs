@@ -17,7 +17,6 @@ use warren_contracts::rooms::{CloseReason, RoomId, RoomPlayer};
 use warren_contracts::{Empty, ErrorCode, WireError};
 use warren_runtime::claims;
 
-/// Longest id or mode name accepted, in bytes.
 /// Invitations one room may send in its life.
 pub const MAX_INVITES: u32 = 50;
 /// Codes drawn before giving up on finding a free one (a collision is already rare).

@@ -14,8 +14,6 @@ use warren_contracts::rooms::{ListRooms, MAX_LIST, Room, RoomId, RoomStatus, Set
 use warren_contracts::{Empty, ErrorCode, WireError};
 use warren_runtime::claims;
 
-/// Longest id or mode name accepted, in bytes.
-
 pub(crate) async fn list(
     service: Arc<Service>,
     _ctx: RequestContext,

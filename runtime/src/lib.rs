@@ -21,6 +21,7 @@
 //! starts/       a room's start as one recorded decision (Start), the store's schedule of
 //!               pending starts (StartSchedule), and over RoomStarts, the trait rooms and private
 //!               rooms implement, the steps of an attempt and the completer (completer.rs)
+//! versioned.rs  changing a record by compare-and-set on its version, retried until a deadline
 //! ```
 
 pub mod admin;
@@ -37,6 +38,7 @@ pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod starts;
+pub mod versioned;
 
 pub use checks::{parse_or_exit, refuse};
 pub use claims::Claims;
