@@ -15,6 +15,7 @@
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
 //! admin.rs      a service's /healthz, /readyz and /metrics
 //! metrics.rs    the process's Prometheus recorder
+//! presence.rs   who is online on which gateway, in Redis or in memory (matchmaker, sessions)
 //! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker), and
 //!               the holds method accounts calls back
 //! consumer.rs   a durable queue's consumer: ack once handled, back off and retry while failing
@@ -33,6 +34,7 @@ pub mod edge;
 pub mod journal;
 pub mod logging;
 pub mod metrics;
+pub mod presence;
 pub mod replies;
 pub mod service;
 pub mod settings;
