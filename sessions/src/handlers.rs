@@ -1,79 +1,22 @@
-//! One function per `sessions.*` method, and the one place where a store failure is logged and
-//! turned into the error a caller sees.
+//! One function per `sessions.*` method: check the caller and the parameters, then read the store
+//! or hand the change to the session's owner. What they share with the owner (reading a session,
+//! telling its players, turning store and game errors into wire errors) is in [`crate::service`].
 //!
 //! Reads (`join`, `holds`) come from the store, where every accepted change is before it is
 //! answered. Changes (`command`, `leave`) go to the session's owner (see [`crate::owner`]).
 
-use crate::game::{Game, GameError};
 use crate::owner::forwarded::{ForwardedCommand, ForwardedLeave};
 use crate::owner::{Action, Instance, Route};
+use crate::service::{refused, seated, store_failure};
 use crate::store::{SessionRecord, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::sessions::{
-    Command, GameMode, NewSession, SERVICE, STARTED, Session, SessionId, Status,
+    Command, GameMode, NewSession, STARTED, Session, SessionId, Status,
 };
-use warren_contracts::{Empty, ErrorCode, Event, WireError};
-
-impl Instance {
-    fn game(&self, mode: &str) -> Result<Arc<dyn Game>, WireError> {
-        self.games().get(mode).ok_or_else(|| {
-            WireError::new(ErrorCode::InvalidParams, format!("no game mode {mode:?}"))
-        })
-    }
-
-    pub(crate) async fn load(&self, session_id: &str) -> Result<SessionRecord, WireError> {
-        self.store()
-            .get(session_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such session"))
-    }
-
-    /// Tells the session's players; a failed publish is logged, the change stands.
-    async fn announce(&self, kind: &str, players: &[String], data: serde_json::Value) {
-        let event = Event::new(kind, players.to_vec(), data);
-        if let Err(error) = self.bus().publish(SERVICE, &event).await {
-            tracing::error!(%error, kind, "could not publish a session event");
-        }
-    }
-}
-
-pub(crate) fn store_failure(error: StoreError) -> WireError {
-    tracing::error!(%error, "session store failed");
-    match error {
-        StoreError::Unavailable(_) => WireError::new(
-            ErrorCode::Unavailable,
-            "sessions are unavailable; try again",
-        ),
-        StoreError::AlreadyExists | StoreError::Corrupt(_) => {
-            WireError::new(ErrorCode::Internal, "internal error")
-        }
-    }
-}
-
-pub(crate) fn refused(error: GameError) -> WireError {
-    WireError::new(error.code(), error.to_string())
-}
-
-/// A player who may act in the session: seated and not gone.
-pub(crate) fn seated(record: &SessionRecord, user: &str) -> Result<(), WireError> {
-    if !record.session.players.iter().any(|p| p == user) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "you are not a player of this session",
-        ));
-    }
-    if record.left.iter().any(|p| p == user) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "you have left this session",
-        ));
-    }
-    Ok(())
-}
+use warren_contracts::{Empty, WireError};
 
 pub(crate) async fn create(
     service: Arc<Instance>,

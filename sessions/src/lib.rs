@@ -21,6 +21,7 @@ mod handlers;
 mod owner;
 pub mod presence;
 mod series;
+mod service;
 pub mod store;
 
 pub use game::Games;
