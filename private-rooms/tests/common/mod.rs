@@ -5,8 +5,8 @@
 //! may be one that fails (see [`faults`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-pub mod fakes;
 pub mod faults;
+pub use warren_testkit::{fakes, user};
 
 pub use fakes::Fakes;
 
@@ -22,6 +22,7 @@ use warren_bus::{SubscribeOptions, Subscription};
 use warren_contracts::event::now_millis;
 use warren_contracts::{ErrorCode, Event, Method, WireError};
 use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
+use warren_testkit::TestRedis;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -31,10 +32,10 @@ pub enum Backend {
     Redis,
 }
 
-/// A store, and for Redis the prefix whose keys go when the test is done.
+/// A store, and for Redis the test's corner of it, whose keys go when the test is done.
 pub struct TestStore {
     pub store: Arc<dyn PrivateRoomStore>,
-    redis: Option<(redis::aio::ConnectionManager, String)>,
+    redis: Option<TestRedis>,
 }
 
 impl TestStore {
@@ -45,11 +46,10 @@ impl TestStore {
                 redis: None,
             },
             Backend::Redis => {
-                let redis = redis().await;
-                let prefix = format!("test-private-rooms-{}:", uuid::Uuid::new_v4().simple());
+                let redis = TestRedis::new("private-rooms").await;
                 Self {
-                    store: Arc::new(RedisStore::new(redis.clone(), prefix.clone())),
-                    redis: Some((redis, prefix)),
+                    store: Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone())),
+                    redis: Some(redis),
                 }
             }
         }
@@ -57,37 +57,10 @@ impl TestStore {
 
     /// Deletes the test's Redis keys.
     pub async fn clean(self) {
-        let Some((mut redis, prefix)) = self.redis else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
+        if let Some(redis) = self.redis {
+            redis.clean().await;
         }
     }
-}
-
-/// The test Redis; a test that needs it fails, loudly, when it is not there.
-pub async fn redis() -> redis::aio::ConnectionManager {
-    let url =
-        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
-    tokio::time::timeout(WAIT, redis::aio::ConnectionManager::new(client))
-        .await
-        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no answer"))
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
-}
-
-pub fn user() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 /// The service (`instances` of it over one store) with its stand-in neighbours on one bus.
