@@ -76,18 +76,23 @@ pub fn accounts_router(fakes: &Arc<Fakes>) -> Router {
                 if !known {
                     return Err(WireError::new(ErrorCode::NotFound, "no such account"));
                 }
-                Ok(Account {
-                    user_id: params.user_id.clone(),
-                    username: params.user_id,
-                    display_name: "player".into(),
-                    rating: 1000.0,
-                    games_played: 0,
-                    games_won: 0,
-                })
+                Ok(account(params.user_id, 1000.0))
             }
         },
     );
     serve_claims(router, &fakes.claims)
+}
+
+/// An account as the stand-ins for accounts answer `accounts.get`: a new player's, rated `rating`.
+pub fn account(user_id: String, rating: f64) -> Account {
+    Account {
+        username: user_id.clone(),
+        user_id,
+        display_name: "player".into(),
+        rating,
+        games_played: 0,
+        games_won: 0,
+    }
 }
 
 /// The games the stand-in for sessions runs.

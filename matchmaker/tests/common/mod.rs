@@ -12,15 +12,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, CallOptions, Router, ServeOptions, ServerHandle};
 use warren_bus::{SubscribeOptions, Subscription};
-use warren_contracts::accounts::{self, Account, UserId};
+use warren_contracts::accounts::{self, UserId};
 use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::matchmaker::{Search, Start, Started};
 use warren_contracts::presence::{self, Presence};
-use warren_contracts::sessions::{self, GameMode, Modes, NewSession, Session, Status};
+use warren_contracts::sessions::{self, Modes, NewSession, Session, Status};
 use warren_contracts::{Empty, ErrorCode, Event, Method, WireError};
 use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
 use warren_testkit::TestRedis;
 use warren_testkit::claims::{FakeClaims, serve_claims};
+use warren_testkit::fakes::account;
+pub use warren_testkit::fakes::modes;
 pub use warren_testkit::user;
 
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -146,33 +148,11 @@ fn accounts_router(fakes: &Arc<Fakes>) -> Router {
                 let Some(rating) = rating else {
                     return Err(WireError::new(ErrorCode::NotFound, "no such account"));
                 };
-                Ok(Account {
-                    user_id: params.user_id.clone(),
-                    username: params.user_id,
-                    display_name: "player".into(),
-                    rating,
-                    games_played: 0,
-                    games_won: 0,
-                })
+                Ok(account(params.user_id, rating))
             }
         },
     );
     serve_claims(router, &fakes.claims)
-}
-
-pub fn modes() -> Vec<GameMode> {
-    vec![
-        GameMode {
-            mode: "relay".into(),
-            min_players: 1,
-            max_players: 64,
-        },
-        GameMode {
-            mode: "tic-tac-toe".into(),
-            min_players: 2,
-            max_players: 2,
-        },
-    ]
 }
 
 fn sessions_router(fakes: &Arc<Fakes>) -> Router {
