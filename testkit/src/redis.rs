@@ -1,7 +1,10 @@
 //! The test Redis. Tests share one server, so each works under a key prefix of its own and deletes
 //! its keys when done; a test that needs Redis fails, naming the address, when there is none.
 
+use futures_util::FutureExt;
 use redis::aio::ConnectionManager;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// How long a test waits for Redis to answer before it says Redis is not there.
@@ -39,21 +42,60 @@ impl TestRedis {
         }
     }
 
+    /// Every key under the prefix, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", self.prefix);
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("SCAN");
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys
+    }
+
     /// Deletes every key under the prefix.
     pub async fn clean(&self) {
+        let keys = self.keys().await;
         let mut conn = self.conn.clone();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
         // A few hundred keys a command, so that a test that made many does not send one huge DEL.
         for chunk in keys.chunks(500) {
-            let _: () = redis::cmd("DEL")
+            let _: u64 = redis::cmd("DEL")
                 .arg(chunk)
                 .query_async(&mut conn)
                 .await
-                .unwrap();
+                .expect("DEL");
         }
     }
+}
+
+/// Runs `test` with a fresh [`TestRedis`] (`what` names the crate), then deletes the keys it made,
+/// also when it panics (the panic goes on afterwards), and checks that none came back: a test that
+/// leaves a task writing would otherwise leave keys behind unnoticed.
+pub async fn with_redis<F, Fut>(what: &str, test: F)
+where
+    F: FnOnce(TestRedis) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let redis = TestRedis::new(what).await;
+    let outcome = AssertUnwindSafe(test(redis.clone())).catch_unwind().await;
+    redis.clean().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(redis.keys().await.is_empty(), "keys left after clean-up");
 }
