@@ -64,7 +64,9 @@ impl TestRedis {
             }
             cursor = next;
         }
+        // SCAN may name a key twice.
         keys.sort();
+        keys.dedup();
         keys
     }
 
