@@ -95,6 +95,19 @@ pub fn account(user_id: String, rating: f64) -> Account {
     }
 }
 
+/// A session as the stand-ins for sessions make one: running, with nothing played yet.
+pub fn session(session_id: String, params: NewSession) -> Session {
+    Session {
+        session_id,
+        game: params.mode,
+        players: params.players,
+        state: Value::Null,
+        version: 0,
+        status: Status::Running,
+        winner: None,
+    }
+}
+
 /// The games the stand-in for sessions runs.
 pub fn modes() -> Vec<GameMode> {
     vec![
@@ -142,15 +155,7 @@ pub fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                     match sessions.iter().find(|s| s.session_id == session_id) {
                         Some(existing) => existing.clone(),
                         None => {
-                            let session = Session {
-                                session_id,
-                                game: params.mode,
-                                players: params.players,
-                                state: Value::Null,
-                                version: 0,
-                                status: Status::Running,
-                                winner: None,
-                            };
+                            let session = session(session_id, params);
                             sessions.push(session.clone());
                             session
                         }

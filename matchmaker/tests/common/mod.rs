@@ -3,7 +3,7 @@
 //! `sessions` and `accounts` with simple in-memory logic, and listens to every event it publishes.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,13 +16,13 @@ use warren_contracts::accounts::{self, UserId};
 use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::matchmaker::{Search, Start, Started};
 use warren_contracts::presence::{self, Presence};
-use warren_contracts::sessions::{self, Modes, NewSession, Session, Status};
+use warren_contracts::sessions::{self, Modes, NewSession, Session};
 use warren_contracts::{Empty, ErrorCode, Event, Method, WireError};
 use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
 use warren_testkit::TestRedis;
 use warren_testkit::claims::{FakeClaims, serve_claims};
-use warren_testkit::fakes::account;
 pub use warren_testkit::fakes::modes;
+use warren_testkit::fakes::{account, session};
 pub use warren_testkit::user;
 
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -174,15 +174,7 @@ fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                 if let Some(made) = requests.get(&request) {
                     return Ok(made.clone());
                 }
-                let session = Session {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    game: params.mode,
-                    players: params.players,
-                    state: Value::Null,
-                    version: 0,
-                    status: Status::Running,
-                    winner: None,
-                };
+                let session = session(uuid::Uuid::new_v4().to_string(), params);
                 fakes.sessions.lock().unwrap().push(session.clone());
                 requests.insert(request, session.clone());
                 Ok(session)
