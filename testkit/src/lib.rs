@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! redis.rs    the test Redis, and a key prefix of a test's own that is deleted afterwards
+//! store.rs    a store in memory or in that Redis, for scenarios run on both
 //! claims.rs   a stand-in for accounts' claims: claim, hand over, release
 //! fakes.rs    stand-ins for accounts and sessions as rooms and private rooms meet them
 //! ```
@@ -12,10 +13,12 @@
 pub mod claims;
 pub mod fakes;
 pub mod redis;
+pub mod store;
 
 pub use claims::FakeClaims;
 pub use fakes::Fakes;
 pub use redis::TestRedis;
+pub use store::{Backend, TestStore};
 
 /// A new user id, as auth would issue.
 pub fn user() -> String {

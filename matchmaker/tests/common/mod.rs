@@ -19,7 +19,6 @@ use warren_contracts::presence::{self, Presence};
 use warren_contracts::sessions::{self, Modes, NewSession, Session};
 use warren_contracts::{Empty, ErrorCode, Event, Method, WireError};
 use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
-use warren_testkit::TestRedis;
 use warren_testkit::claims::{FakeClaims, serve_claims};
 pub use warren_testkit::fakes::modes;
 use warren_testkit::fakes::{account, session};
@@ -27,41 +26,20 @@ pub use warren_testkit::user;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
+pub use warren_testkit::Backend;
 
 /// A store, and for Redis the test's corner of it, whose keys go when the test is done.
-pub struct TestStore {
-    pub store: Arc<dyn TicketStore>,
-    redis: Option<TestRedis>,
-}
+pub type TestStore = warren_testkit::TestStore<dyn TicketStore>;
 
-impl TestStore {
-    pub async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Memory => Self {
-                store: Arc::new(MemoryStore::new()),
-                redis: None,
-            },
-            Backend::Redis => {
-                let redis = TestRedis::new("matchmaker").await;
-                Self {
-                    store: Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone())),
-                    redis: Some(redis),
-                }
-            }
-        }
-    }
-
-    /// Deletes the test's Redis keys.
-    pub async fn clean(self) {
-        if let Some(redis) = self.redis {
-            redis.clean().await;
-        }
-    }
+/// The store a test of `backend` runs on.
+pub async fn test_store(backend: Backend) -> TestStore {
+    TestStore::new(
+        backend,
+        "matchmaker",
+        || Arc::new(MemoryStore::new()),
+        |redis, prefix| Arc::new(RedisStore::new(redis, prefix)),
+    )
+    .await
 }
 
 /// The test Redis; a test that needs it fails, loudly, when it is not there.
@@ -232,7 +210,7 @@ impl Harness {
         bus: Bus,
         wrap: impl FnOnce(Arc<dyn TicketStore>) -> Arc<dyn TicketStore>,
     ) -> Self {
-        let test_store = TestStore::new(backend).await;
+        let test_store = test_store(backend).await;
         let store = wrap(Arc::clone(&test_store.store));
         let fakes = Arc::new(Fakes::new());
         let events = bus

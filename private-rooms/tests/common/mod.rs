@@ -22,45 +22,23 @@ use warren_bus::{SubscribeOptions, Subscription};
 use warren_contracts::event::now_millis;
 use warren_contracts::{ErrorCode, Event, Method, WireError};
 use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, RedisStore};
-use warren_testkit::TestRedis;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
+pub use warren_testkit::Backend;
 
 /// A store, and for Redis the test's corner of it, whose keys go when the test is done.
-pub struct TestStore {
-    pub store: Arc<dyn PrivateRoomStore>,
-    redis: Option<TestRedis>,
-}
+pub type TestStore = warren_testkit::TestStore<dyn PrivateRoomStore>;
 
-impl TestStore {
-    pub async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Memory => Self {
-                store: Arc::new(MemoryStore::new()),
-                redis: None,
-            },
-            Backend::Redis => {
-                let redis = TestRedis::new("private-rooms").await;
-                Self {
-                    store: Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone())),
-                    redis: Some(redis),
-                }
-            }
-        }
-    }
-
-    /// Deletes the test's Redis keys.
-    pub async fn clean(self) {
-        if let Some(redis) = self.redis {
-            redis.clean().await;
-        }
-    }
+/// The store a test of `backend` runs on.
+pub async fn test_store(backend: Backend) -> TestStore {
+    TestStore::new(
+        backend,
+        "private-rooms",
+        || Arc::new(MemoryStore::new()),
+        |redis, prefix| Arc::new(RedisStore::new(redis, prefix)),
+    )
+    .await
 }
 
 /// The service (`instances` of it over one store) with its stand-in neighbours on one bus.
@@ -100,7 +78,7 @@ impl Harness {
         with_sessions: bool,
         journal: Option<Arc<dyn JournalStore>>,
     ) -> Self {
-        let test_store = TestStore::new(backend).await;
+        let test_store = test_store(backend).await;
         let faults = Arc::new(FaultyStore::new(Arc::clone(&test_store.store)));
         let store: Arc<dyn PrivateRoomStore> = faults.clone();
         let journal =
