@@ -12,7 +12,7 @@
 //! check who they are. So a user is kept in one place even if their account is not (or no longer)
 //! there.
 
-use crate::handlers::{Service, service_only, store_failure};
+use crate::handlers::{Service, store_failure};
 use crate::validate;
 use serde_json::json;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub(crate) async fn claim(
     ctx: RequestContext,
     params: Claim,
 ) -> Result<Claimed, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let user_id = validate::user_id(&params.user_id)?;
     let activity = validate::activity("activity", &params.activity)?;
     let replaceable: Vec<Activity> = match &params.replaces {
@@ -91,7 +91,7 @@ pub(crate) async fn hand_over(
     ctx: RequestContext,
     params: HandOver,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let user_ids = validate::user_ids(&params.user_ids)?;
     let from = validate::activity("from", &params.from)?;
     let to = validate::activity("to", &params.to)?;
@@ -118,7 +118,7 @@ pub(crate) async fn release(
     ctx: RequestContext,
     params: Release,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let user_ids = validate::user_ids(&params.user_ids)?;
     let activity = validate::activity("activity", &params.activity)?;
     let released = service

@@ -1,8 +1,7 @@
 //! One async fn per account method (`accounts.create`, `me`, `get`, `update`, `delete`): check the
 //! caller and the parameters, ask the store, and turn what went wrong into a wire error. The
-//! activity methods live in [`crate::activity`] and share [`Service`], [`service_only`] and
-//! [`store_failure`], the one place store errors become wire errors, and the one place their
-//! internal detail is logged.
+//! activity methods live in [`crate::activity`] and share [`Service`] and [`store_failure`], the
+//! one place store errors become wire errors, and the one place their internal detail is logged.
 
 use crate::store::{AccountStore, StoreError};
 use crate::validate;
@@ -33,7 +32,7 @@ pub(crate) async fn create(
 ) -> Result<Account, WireError> {
     // A request the gateway forwarded for a signed-in user must not be able to create accounts
     // for arbitrary ids.
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let user_id = validate::user_id(&params.user_id)?;
     let username = validate::username(&params.username)?;
     let account = Account {
@@ -118,26 +117,13 @@ pub(crate) async fn delete(
     Ok(Empty {})
 }
 
-/// `forbidden` for a request made for a signed-in user: the method is for other services only.
-pub(crate) fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// The authenticated caller, or `unauthorized`.
+/// The authenticated caller, or `unauthorized` in the words accounts has always used: its
+/// methods are the ones a game client reads its own account with.
 fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    match ctx.user_id.as_deref() {
-        Some(user_id) if !user_id.is_empty() => Ok(user_id),
-        _ => Err(WireError::new(
-            ErrorCode::Unauthorized,
-            "this method needs a signed-in user",
-        )),
-    }
+    ctx.caller().map_err(|error| WireError {
+        message: "this method needs a signed-in user".into(),
+        ..error
+    })
 }
 
 /// The account of `user_id`, or `not_found`.

@@ -11,19 +11,19 @@
 //! `{session_id, rating, delta}`; then acknowledge. A `session.player_left` releases that player.
 //! Other events are acknowledged and passed over. A store that cannot serve now leaves the event
 //! unacknowledged (the broker hands it out again) and the consumer backs off, 100 ms doubling to
-//! 5 s. What can never succeed (unreadable data, a damaged record) is logged and acknowledged, so
+//! 5 s ([`warren_runtime::consumer`]). What can never succeed (unreadable data, a damaged record) is logged and acknowledged, so
 //! that it does not block the queue.
 
 use crate::store::{AccountStore, RatingChange, StoreError};
 use crate::{departures, elo};
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Delivery, SubscribeOptions, Subscription};
 use warren_contracts::Event;
 use warren_contracts::accounts::{Account, INITIAL_RATING};
 use warren_contracts::sessions::{FINISHED, Finished, PLAYER_LEFT};
+use warren_runtime::consumer;
 
 /// The durable queue accounts reads finished games from, shared by every instance.
 pub const RESULTS_QUEUE: &str = "accounts.results";
@@ -31,10 +31,6 @@ pub const RESULTS_QUEUE: &str = "accounts.results";
 /// The event each player of a finished game gets, on `accounts.events`.
 pub const RATING_CHANGED: &str = "rating.changed";
 
-/// The first pause after the store failed; it doubles with each failure in a row.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest pause between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Attempts to publish one `rating.changed` while the broker is away (about 3 s in all).
 const PUBLISH_ATTEMPTS: u32 = 6;
 
@@ -61,40 +57,31 @@ pub async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
 pub async fn run(
     bus: Bus,
     store: Arc<dyn AccountStore>,
-    mut events: Subscription,
+    events: Subscription,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::default();
-    loop {
-        let delivery = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            delivery = events.next() => match delivery {
-                Some(delivery) => delivery,
-                None => break,
-            },
-        };
-        match handle(&bus, store.as_ref(), &delivery, &shutdown).await {
-            Ok(()) => {
-                backoff.reset();
-                if let Err(error) = delivery.ack().await {
-                    // It comes again and is found applied.
-                    tracing::warn!(%error, "could not acknowledge a handled event");
-                }
-            }
-            Err(error) => {
-                // Dropping the delivery unacknowledged hands it back to the queue.
-                drop(delivery);
-                let pause = backoff.next_pause();
-                tracing::debug!(%error, ?pause, "backing off");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(pause) => {}
-                }
-            }
-        }
-    }
+    let results = Results {
+        bus,
+        store,
+        shutdown: shutdown.clone(),
+    };
+    consumer::consume("accounts results", &results, events, &shutdown).await;
     tracing::info!("stopped applying game results");
+}
+
+/// What applying a result needs; the shutdown token cuts short retries of a publish.
+struct Results {
+    bus: Bus,
+    store: Arc<dyn AccountStore>,
+    shutdown: CancellationToken,
+}
+
+impl consumer::Handle for Results {
+    type Error = StoreError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        handle(&self.bus, self.store.as_ref(), delivery, &self.shutdown).await
+    }
 }
 
 /// Handles one delivery. `Err` only when the store is unavailable and the event should come again.
@@ -131,7 +118,7 @@ pub(crate) async fn record(
     ctx: warren_bus::RequestContext,
     finished: Finished,
 ) -> Result<warren_contracts::Empty, warren_contracts::WireError> {
-    crate::handlers::service_only(&ctx)?;
+    ctx.service_only()?;
     let store = service.store.as_ref();
     let unavailable = |error: StoreError| {
         warren_contracts::WireError::new(
@@ -284,7 +271,7 @@ async fn announce(
 /// Publishes `event`, retrying a few times while the broker is away.
 async fn publish(bus: &Bus, event: &Event, shutdown: &CancellationToken) {
     let service = warren_contracts::accounts::SERVICE;
-    let mut backoff = Backoff::default();
+    let mut backoff = consumer::Backoff::default();
     for attempt in 1..=PUBLISH_ATTEMPTS {
         match bus.publish(service, event).await {
             Ok(()) => return,
@@ -303,40 +290,9 @@ async fn publish(bus: &Bus, event: &Event, shutdown: &CancellationToken) {
     }
 }
 
-/// Pauses that double after each failure in a row, from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    fn next_pause(&mut self) -> Duration {
-        let pause = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(self.failures));
-        self.failures = self.failures.saturating_add(1);
-        pause.min(MAX_BACKOFF)
-    }
-
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_100ms_to_5s_and_resets() {
-        let mut backoff = Backoff::default();
-        let pauses: Vec<u128> = (0..9).map(|_| backoff.next_pause().as_millis()).collect();
-        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
-        for _ in 0..100 {
-            backoff.next_pause();
-        }
-        assert_eq!(backoff.next_pause(), MAX_BACKOFF);
-        backoff.reset();
-        assert_eq!(backoff.next_pause(), FIRST_BACKOFF);
-    }
 
     #[test]
     fn rating_changed_has_the_documented_fields() {

@@ -6,7 +6,7 @@
 //! embedded mode and fast tests.
 //!
 //! ```text
-//! lib.rs      Bus: the one handle services hold; picks the transport
+//! lib.rs      Bus: the one handle services hold; picks the transport; lock, for poisoned mutexes
 //! call.rs     CallOptions, and the call a transport carries
 //! rpc.rs      RequestContext, Router (typed handlers)
 //! serve.rs    ServeOptions, ServerHandle, the requests a server is handling
@@ -362,9 +362,11 @@ impl Bus {
     }
 }
 
-/// Locks one of the bus's maps. Every update under these locks is a single insert or remove, so
-/// a panic elsewhere cannot leave one half-updated and a poisoned lock is still good to use.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `mutex` even when a thread panicked holding it. For the maps and tables Warren keeps
+/// under a `std` mutex, every update under the lock completes before anything can panic (a single
+/// insert or remove, or a step that checks first and writes last), so a poisoned lock still guards
+/// a whole value, and refusing it would only turn one panic into many.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -74,6 +74,27 @@ impl RequestContext {
     pub fn service_call_options(&self) -> CallOptions {
         self.call_options().as_service()
     }
+
+    /// The user the gateway signed this request in as, or `unauthorized`: for methods a player
+    /// calls. An empty id is nobody.
+    pub fn caller(&self) -> Result<&str, WireError> {
+        self.user_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
+    }
+
+    /// `forbidden` when the gateway forwarded this request for a signed-in user: for methods only
+    /// other services may call.
+    pub fn service_only(&self) -> Result<(), WireError> {
+        match self.user_id {
+            Some(_) => Err(WireError::new(
+                ErrorCode::Forbidden,
+                format!("{} is not available to clients", self.method),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A handler after type erasure: JSON parameters in, a serialised [`Reply`] out.

@@ -125,6 +125,21 @@ impl WireError {
     }
 }
 
+/// The longest id (of a room, a ticket, a user) a service accepts in a request's parameters: ids
+/// are used in store keys, and one no service issues need not reach the store.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// `invalid_params` unless `value`, the parameter `what`, is 1 to [`MAX_ID_BYTES`] bytes.
+pub fn bounded(what: &str, value: &str) -> Result<(), WireError> {
+    if value.is_empty() || value.len() > MAX_ID_BYTES {
+        return Err(WireError::new(
+            ErrorCode::InvalidParams,
+            format!("{what} must be 1 to {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

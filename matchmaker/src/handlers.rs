@@ -12,13 +12,13 @@ use std::time::Duration;
 use warren_bus::{CallError, RequestContext};
 use warren_contracts::accounts::{Get as GetAccount, UserId};
 use warren_contracts::activity::{Activity, ActivityKind, Holds, HoldsQuery};
+use warren_contracts::error::bounded;
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{CancelReason, MAX_REGION_CHARS, Search, Started, Ticket};
 use warren_contracts::sessions::{GameMode, Modes, check_mode};
 use warren_contracts::{Empty, ErrorCode, WireError};
+use warren_runtime::claims;
 
-/// Longest id or mode name accepted, in bytes.
-const MAX_ID_BYTES: usize = 64;
 /// How long a cancel waits for a match being made to be decided, and how often it looks.
 const CANCEL_WAIT: Duration = Duration::from_secs(1);
 const CANCEL_POLL: Duration = Duration::from_millis(20);
@@ -31,7 +31,7 @@ pub(crate) async fn start(
     ctx: RequestContext,
     params: Search,
 ) -> Result<Started, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     check_region(&params.region)?;
     bounded("mode", &params.mode)?;
     let call = ctx.service_call_options();
@@ -166,7 +166,7 @@ pub(crate) async fn cancel(
     ctx: RequestContext,
     _params: Empty,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let Some(ticket) = service.store.find_user(user).await.map_err(store_failure)? else {
         return Err(not_searching());
     };
@@ -232,7 +232,7 @@ pub(crate) async fn status(
     ctx: RequestContext,
     _params: Empty,
 ) -> Result<Option<Ticket>, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let ticket = service.store.find_user(user).await.map_err(store_failure)?;
     Ok(ticket.map(|t| t.to_ticket(&service.config.window, now_millis())))
 }
@@ -244,23 +244,10 @@ pub(crate) async fn holds(
     ctx: RequestContext,
     params: HoldsQuery,
 ) -> Result<Holds, WireError> {
-    if ctx.user_id.is_some() {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "matchmaker.holds is not available to clients",
-        ));
-    }
-    bounded("id", &params.id)?;
-    bounded("user_id", &params.user_id)?;
-    let held = service.holds(&params.id, &params.user_id).await?;
-    Ok(Holds { held })
-}
-
-pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    ctx.user_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
+    claims::answer_holds(&ctx, params, |query| async move {
+        service.holds(&query.id, &query.user_id).await
+    })
+    .await
 }
 
 /// The error for a user whose ticket keeps them from another search: their search, or the
@@ -286,16 +273,6 @@ fn check_region(region: &str) -> Result<(), WireError> {
         return Err(WireError::new(
             ErrorCode::InvalidParams,
             format!("region must be 1 to {MAX_REGION_CHARS} characters of a-z, 0-9 and -"),
-        ));
-    }
-    Ok(())
-}
-
-fn bounded(what: &str, value: &str) -> Result<(), WireError> {
-    if value.is_empty() || value.len() > MAX_ID_BYTES {
-        return Err(WireError::new(
-            ErrorCode::InvalidParams,
-            format!("{what} must be 1 to {MAX_ID_BYTES} bytes"),
         ));
     }
     Ok(())

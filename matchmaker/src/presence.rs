@@ -13,17 +13,14 @@
 use crate::service::Service;
 use crate::store::{Removal, StoreError, TicketStatus};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, CallOptions, Delivery, SubscribeOptions, Subscription};
 use warren_contracts::matchmaker::CancelReason;
 use warren_contracts::presence::{self, Presence};
+use warren_runtime::consumer;
 
 /// The durable queue presence events wait in for the matchmaker.
 pub const PRESENCE_QUEUE: &str = "matchmaker.presence";
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Binds the queue (so every event published from now on is kept for the consumer).
 pub(crate) async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
@@ -36,37 +33,26 @@ pub(crate) async fn subscribe(bus: &Bus) -> Result<Subscription, BusError> {
 
 pub(crate) async fn consume(
     service: Arc<Service>,
-    mut events: Subscription,
+    events: Subscription,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let delivery = tokio::select! {
-            () = shutdown.cancelled() => return,
-            delivery = events.next() => match delivery {
-                Some(delivery) => delivery,
-                None => return,
-            },
-        };
-        match handle(&service, &delivery).await {
-            Ok(()) => {
-                backoff = FIRST_BACKOFF;
-                if let Err(error) = delivery.ack().await {
-                    // It comes again; handling it twice changes nothing.
-                    tracing::debug!(%error, "could not acknowledge a presence event");
-                }
-            }
-            Err(error) => {
-                // Not acknowledged: it comes again once the store is back.
-                tracing::warn!(%error, retry_in = ?backoff, "presence not recorded");
-                drop(delivery);
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
+    consumer::consume(
+        "matchmaker presence",
+        &Presences(service),
+        events,
+        &shutdown,
+    )
+    .await;
+}
+
+/// Presence events applied to the matchmaker's tickets.
+struct Presences(Arc<Service>);
+
+impl consumer::Handle for Presences {
+    type Error = StoreError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        handle(&self.0, delivery).await
     }
 }
 

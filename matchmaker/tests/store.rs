@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Backend, TestStore, eventually};
+use common::{Backend, eventually, test_store};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -564,7 +564,7 @@ macro_rules! over_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $scenario() {
-                    let store = super::TestStore::new(super::Backend::Memory).await;
+                    let store = super::test_store(super::Backend::Memory).await;
                     super::$scenario(std::sync::Arc::clone(&store.store)).await;
                 }
             )*
@@ -573,7 +573,7 @@ macro_rules! over_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $scenario() {
-                    let store = super::TestStore::new(super::Backend::Redis).await;
+                    let store = super::test_store(super::Backend::Redis).await;
                     super::$scenario(std::sync::Arc::clone(&store.store)).await;
                     store.clean().await;
                 }

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use warren_bus::{CallError, RequestContext};
 use warren_contracts::accounts::{Get as GetAccount, UserId};
 use warren_contracts::activity::{Holds, HoldsQuery};
+use warren_contracts::error::bounded;
 use warren_contracts::event::now_millis;
 use warren_contracts::private_rooms::{INVITED, Invite, Invited, NewPrivateRoom, PrivateRoom};
 use warren_contracts::rooms::{CloseReason, RoomId, RoomPlayer};
 use warren_contracts::{Empty, ErrorCode, WireError};
+use warren_runtime::claims;
 
-/// Longest id or mode name accepted, in bytes.
-const MAX_ID_BYTES: usize = 64;
 /// Invitations one room may send in its life.
 pub const MAX_INVITES: u32 = 50;
 /// Codes drawn before giving up on finding a free one (a collision is already rare).
@@ -27,7 +27,7 @@ pub(crate) async fn create(
     ctx: RequestContext,
     params: NewPrivateRoom,
 ) -> Result<PrivateRoom, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("mode", &params.mode)?;
     service
         .check_mode(&ctx, &params.mode, params.max_players)
@@ -86,7 +86,7 @@ pub(crate) async fn invite(
     ctx: RequestContext,
     params: Invite,
 ) -> Result<Empty, WireError> {
-    let owner = caller(&ctx)?.to_owned();
+    let owner = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     bounded("user_id", &params.user_id)?;
     if params.user_id == owner {
@@ -146,7 +146,7 @@ pub(crate) async fn leave(
     ctx: RequestContext,
     params: RoomId,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     let (record, change) = service
         .update(&params.room_id, |record| {
@@ -185,7 +185,7 @@ pub(crate) async fn close(
     ctx: RequestContext,
     params: RoomId,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     let (record, _) = service
         .update(&params.room_id, |record| {
@@ -210,33 +210,10 @@ pub(crate) async fn holds(
     ctx: RequestContext,
     params: HoldsQuery,
 ) -> Result<Holds, WireError> {
-    if ctx.user_id.is_some() {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "private_rooms.holds is not available to clients",
-        ));
-    }
-    bounded("id", &params.id)?;
-    bounded("user_id", &params.user_id)?;
-    let held = service.seats(&params.id, &params.user_id).await?;
-    Ok(Holds { held })
-}
-
-pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    ctx.user_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
-}
-
-fn bounded(what: &str, value: &str) -> Result<(), WireError> {
-    if value.is_empty() || value.len() > MAX_ID_BYTES {
-        return Err(WireError::new(
-            ErrorCode::InvalidParams,
-            format!("{what} must be 1 to {MAX_ID_BYTES} bytes"),
-        ));
-    }
-    Ok(())
+    claims::answer_holds(&ctx, params, |query| async move {
+        service.seats(&query.id, &query.user_id).await
+    })
+    .await
 }
 
 fn owned_by(record: &RoomRecord, user: &str, to: &str) -> Result<(), WireError> {

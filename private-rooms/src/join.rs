@@ -11,7 +11,6 @@
 //! something fails on the way, the completer finishes the start.
 
 use crate::code;
-use crate::handlers::caller;
 use crate::service::{Change, Service, store_failure};
 use crate::start;
 use crate::store::{Joining, RoomRecord};
@@ -27,7 +26,7 @@ pub(crate) async fn join(
     ctx: RequestContext,
     params: Code,
 ) -> Result<PrivateRoom, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     if params.code.trim().is_empty() || params.code.len() > code::MAX_INPUT_BYTES {
         return Err(WireError::new(
             ErrorCode::InvalidParams,

@@ -16,6 +16,7 @@ use warren_contracts::rooms::{MAX_PLAYERS, MIN_PLAYERS};
 use warren_contracts::sessions::{Modes, check_mode};
 use warren_contracts::{Empty, ErrorCode, Event, WireError};
 use warren_runtime::Claims;
+use warren_runtime::versioned::{self, Versioned};
 
 /// How long a change keeps trying while other writers keep changing the room first.
 const BUSY_LIMIT: Duration = Duration::from_secs(3);
@@ -100,41 +101,12 @@ impl Service {
     pub(crate) async fn update<F>(
         &self,
         room_id: &str,
-        mut change: F,
+        change: F,
     ) -> Result<(RoomRecord, Change), WireError>
     where
         F: FnMut(&mut RoomRecord) -> Result<Change, WireError>,
     {
-        let give_up = tokio::time::Instant::now() + BUSY_LIMIT;
-        while tokio::time::Instant::now() < give_up {
-            let mut record = self.load(room_id).await?;
-            let expected = record.version();
-            let outcome = change(&mut record)?;
-            let written = match outcome {
-                Change::Unchanged => true,
-                Change::Delete => self
-                    .store
-                    .delete(&record, expected)
-                    .await
-                    .map_err(store_failure)?,
-                Change::Save => {
-                    record.room.version = expected + 1;
-                    record.room.free_seats = record.free_seats();
-                    self.store
-                        .replace(&record, expected)
-                        .await
-                        .map_err(store_failure)?
-                }
-            };
-            if written {
-                return Ok((record, outcome));
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(WireError::new(
-            ErrorCode::Unavailable,
-            "the room is too busy; try again",
-        ))
+        versioned::update(self, room_id, BUSY_LIMIT, change).await
     }
 
     /// Tells `recipients`; a failed publish is logged, the change stands.
@@ -232,5 +204,34 @@ pub(crate) fn store_failure(error: StoreError) -> WireError {
         StoreError::AlreadyExists | StoreError::CodeTaken | StoreError::Corrupt(_) => {
             WireError::new(ErrorCode::Internal, "internal error")
         }
+    }
+}
+
+impl Versioned for Service {
+    type Record = RoomRecord;
+    const TOO_BUSY: &'static str = "the room is too busy; try again";
+
+    async fn read(&self, id: &str) -> Result<RoomRecord, WireError> {
+        self.load(id).await
+    }
+
+    fn version(record: &RoomRecord) -> u64 {
+        record.version()
+    }
+
+    async fn write(&self, record: &mut RoomRecord, expected: u64) -> Result<bool, WireError> {
+        record.room.version = expected + 1;
+        record.room.free_seats = record.free_seats();
+        self.store
+            .replace(record, expected)
+            .await
+            .map_err(store_failure)
+    }
+
+    async fn remove(&self, record: &RoomRecord, expected: u64) -> Result<bool, WireError> {
+        self.store
+            .delete(record, expected)
+            .await
+            .map_err(store_failure)
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Backend, TestStore};
+use common::{Backend, test_store};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,7 +276,7 @@ macro_rules! over_both_stores {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    let store = super::TestStore::new(super::Backend::Memory).await;
+                    let store = super::test_store(super::Backend::Memory).await;
                     super::$scenario(std::sync::Arc::clone(&store.store)).await;
                     store.clean().await;
                 }
@@ -286,7 +286,7 @@ macro_rules! over_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    let store = super::TestStore::new(super::Backend::Redis).await;
+                    let store = super::test_store(super::Backend::Redis).await;
                     super::$scenario(std::sync::Arc::clone(&store.store)).await;
                     store.clean().await;
                 }

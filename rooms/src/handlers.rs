@@ -9,11 +9,10 @@ use serde_json::json;
 use std::sync::Arc;
 use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
+use warren_contracts::error::bounded;
 use warren_contracts::rooms::{ListRooms, MAX_LIST, Room, RoomId, RoomStatus, SetReady, UPDATED};
 use warren_contracts::{Empty, ErrorCode, WireError};
-
-/// Longest id or mode name accepted, in bytes.
-const MAX_ID_BYTES: usize = 64;
+use warren_runtime::claims;
 
 pub(crate) async fn list(
     service: Arc<Service>,
@@ -45,7 +44,7 @@ pub(crate) async fn leave(
     ctx: RequestContext,
     params: RoomId,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     let (record, change) = service
         .update(&params.room_id, |record| {
@@ -79,7 +78,7 @@ pub(crate) async fn ready(
     ctx: RequestContext,
     params: SetReady,
 ) -> Result<Room, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     let (record, change) = service
         .update(&params.room_id, |record| {
@@ -120,38 +119,16 @@ pub(crate) async fn holds(
     ctx: RequestContext,
     params: HoldsQuery,
 ) -> Result<Holds, WireError> {
-    if ctx.user_id.is_some() {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "rooms.holds is not available to clients",
-        ));
-    }
-    bounded("id", &params.id)?;
-    let held = service.seats(&params.id, &params.user_id).await?;
-    Ok(Holds { held })
+    claims::answer_holds(&ctx, params, |query| async move {
+        service.seats(&query.id, &query.user_id).await
+    })
+    .await
 }
 
 pub(crate) async fn updated(service: &Service, room: &Room) {
     service
         .announce(UPDATED, room.player_ids(), json!(room))
         .await;
-}
-
-pub(crate) fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    ctx.user_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
-}
-
-pub(crate) fn bounded(what: &str, value: &str) -> Result<(), WireError> {
-    if value.is_empty() || value.len() > MAX_ID_BYTES {
-        return Err(WireError::new(
-            ErrorCode::InvalidParams,
-            format!("{what} must be 1 to {MAX_ID_BYTES} bytes"),
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn room_full() -> WireError {

@@ -11,11 +11,12 @@
 //! so the claim is not taken for stale. A new room is created the same way, its owner's seat held
 //! until they are claimed; it is listed only once they are.
 
-use crate::handlers::{bounded, caller, room_full, updated};
+use crate::handlers::{room_full, updated};
 use crate::service::{Change, Service, store_failure};
 use crate::store::{Joining, RoomRecord};
 use std::sync::Arc;
 use warren_bus::RequestContext;
+use warren_contracts::error::bounded;
 use warren_contracts::event::now_millis;
 use warren_contracts::rooms::{MAX_NAME_CHARS, NewRoom, Room, RoomId, RoomPlayer, RoomStatus};
 use warren_contracts::{ErrorCode, WireError};
@@ -25,7 +26,7 @@ pub(crate) async fn create(
     ctx: RequestContext,
     params: NewRoom,
 ) -> Result<Room, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     let name = room_name(params.name.as_deref())?;
     bounded("mode", &params.mode)?;
     service
@@ -70,7 +71,7 @@ pub(crate) async fn join(
     ctx: RequestContext,
     params: RoomId,
 ) -> Result<Room, WireError> {
-    let user = caller(&ctx)?.to_owned();
+    let user = ctx.caller()?.to_owned();
     bounded("room_id", &params.room_id)?;
     let room_id = params.room_id;
     // Look first, so that a full room costs no write.

@@ -223,26 +223,13 @@ where
     F: FnOnce(Arc<dyn RoomStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let url =
-        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut redis = redis::aio::ConnectionManager::new(client)
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
-    let prefix = format!("test-rooms-{}:", uuid::Uuid::new_v4().simple());
-    scenario(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-    }
+    let redis = warren_testkit::TestRedis::new("rooms").await;
+    scenario(Arc::new(RedisStore::new(
+        redis.conn.clone(),
+        redis.prefix.clone(),
+    )))
+    .await;
+    redis.clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

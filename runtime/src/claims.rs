@@ -2,15 +2,38 @@
 //! rooms, private rooms and the matchmaker claim a user in `accounts` before seating them, hand
 //! the claim over to the session they start, and release it when the user leaves.
 //!
-//! Every call here is made as a service, without the user's id: the methods refuse clients.
+//! Every call here is made as a service, without the user's id: the methods refuse clients. The
+//! other way round, [`answer_holds`] is the `<service>.holds` method `accounts` calls back.
 
 use std::future::Future;
-use warren_bus::{Bus, CallError, CallOptions};
+use warren_bus::{Bus, CallError, CallOptions, RequestContext};
 use warren_contracts::activity::{
     Activity, ActivityKind, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release,
     ReleaseMethod,
 };
+use warren_contracts::activity::{Holds, HoldsQuery};
+use warren_contracts::error::bounded;
 use warren_contracts::{ErrorCode, WireError};
+
+/// `<service>.holds`: whether activity `query.id` still holds user `query.user_id`, as `held`
+/// (the service's store) answers; `accounts` asks before it lets a claim of this service stand in
+/// the way of another. Only services may ask, and only about ids a service could have issued.
+pub async fn answer_holds<F, Fut>(
+    ctx: &RequestContext,
+    query: HoldsQuery,
+    held: F,
+) -> Result<Holds, WireError>
+where
+    F: FnOnce(HoldsQuery) -> Fut,
+    Fut: Future<Output = Result<bool, WireError>>,
+{
+    ctx.service_only()?;
+    bounded("id", &query.id)?;
+    bounded("user_id", &query.user_id)?;
+    Ok(Holds {
+        held: held(query).await?,
+    })
+}
 
 /// The claims of one kind of activity, made by the service that owns that kind.
 #[derive(Debug, Clone)]

@@ -16,26 +16,33 @@
 //! storage.rs    where a service keeps its state: Redis under a namespace, or memory
 //! admin.rs      a service's /healthz, /readyz and /metrics
 //! metrics.rs    the process's Prometheus recorder
-//! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker)
+//! presence.rs   who is online on which gateway, in Redis or in memory (matchmaker, sessions)
+//! claims.rs     claiming, handing over and releasing users in accounts (rooms, matchmaker), and
+//!               the holds method accounts calls back
+//! consumer.rs   a durable queue's consumer: ack once handled, back off and retry while failing
 //! starts/       a room's start as one recorded decision (Start), the store's schedule of
 //!               pending starts (StartSchedule), and over RoomStarts, the trait rooms and private
 //!               rooms implement, the steps of an attempt and the completer (completer.rs)
+//! versioned.rs  changing a record by compare-and-set on its version, retried until a deadline
 //! ```
 
 pub mod admin;
 pub mod checks;
 pub mod claims;
 pub mod connect;
+pub mod consumer;
 pub mod edge;
 pub mod journal;
 pub mod logging;
 pub mod metrics;
+pub mod presence;
 pub mod replies;
 pub mod service;
 pub mod settings;
 pub mod shutdown;
 pub mod starts;
 pub mod storage;
+pub mod versioned;
 
 pub use checks::{parse_or_exit, refuse};
 pub use claims::Claims;

@@ -1,93 +1,29 @@
-//! One function per `sessions.*` method, and the one place where a store failure is logged and
-//! turned into the error a caller sees.
+//! One function per `sessions.*` method: check the caller and the parameters, then read the store
+//! or hand the change to the session's owner. What they share with the owner (reading a session,
+//! telling its players, turning store and game errors into wire errors) is in [`crate::service`].
 //!
 //! Reads (`join`, `holds`) come from the store, where every accepted change is before it is
 //! answered. Changes (`command`, `leave`) go to the session's owner (see [`crate::owner`]).
 
-use crate::game::{Game, GameError};
 use crate::owner::forwarded::{ForwardedCommand, ForwardedLeave};
 use crate::owner::{Action, Instance, Route};
+use crate::service::{refused, seated, store_failure};
 use crate::store::{SessionRecord, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::sessions::{
-    Command, GameMode, NewSession, SERVICE, STARTED, Session, SessionId, Status,
+    Command, GameMode, NewSession, STARTED, Session, SessionId, Status,
 };
-use warren_contracts::{Empty, ErrorCode, Event, WireError};
-
-impl Instance {
-    fn game(&self, mode: &str) -> Result<Arc<dyn Game>, WireError> {
-        self.games().get(mode).ok_or_else(|| {
-            WireError::new(ErrorCode::InvalidParams, format!("no game mode {mode:?}"))
-        })
-    }
-
-    pub(crate) async fn load(&self, session_id: &str) -> Result<SessionRecord, WireError> {
-        self.store()
-            .get(session_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(|| WireError::new(ErrorCode::NotFound, "no such session"))
-    }
-
-    /// Tells the session's players; a failed publish is logged, the change stands.
-    async fn announce(&self, kind: &str, players: &[String], data: serde_json::Value) {
-        let event = Event::new(kind, players.to_vec(), data);
-        if let Err(error) = self.bus().publish(SERVICE, &event).await {
-            tracing::error!(%error, kind, "could not publish a session event");
-        }
-    }
-}
-
-fn caller(ctx: &RequestContext) -> Result<&str, WireError> {
-    ctx.user_id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| WireError::new(ErrorCode::Unauthorized, "no caller"))
-}
-
-pub(crate) fn store_failure(error: StoreError) -> WireError {
-    tracing::error!(%error, "session store failed");
-    match error {
-        StoreError::Unavailable(_) => WireError::new(
-            ErrorCode::Unavailable,
-            "sessions are unavailable; try again",
-        ),
-        StoreError::AlreadyExists | StoreError::Corrupt(_) => {
-            WireError::new(ErrorCode::Internal, "internal error")
-        }
-    }
-}
-
-pub(crate) fn refused(error: GameError) -> WireError {
-    WireError::new(error.code(), error.to_string())
-}
-
-/// A player who may act in the session: seated and not gone.
-pub(crate) fn seated(record: &SessionRecord, user: &str) -> Result<(), WireError> {
-    if !record.session.players.iter().any(|p| p == user) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "you are not a player of this session",
-        ));
-    }
-    if record.left.iter().any(|p| p == user) {
-        return Err(WireError::new(
-            ErrorCode::Forbidden,
-            "you have left this session",
-        ));
-    }
-    Ok(())
-}
+use warren_contracts::{Empty, WireError};
 
 pub(crate) async fn create(
     service: Arc<Instance>,
     ctx: RequestContext,
     params: NewSession,
 ) -> Result<Session, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let game = service.game(&params.mode)?;
     // The game refuses a wrong count, empty ids and a player seated twice.
     let players = params.players;
@@ -154,17 +90,6 @@ pub(crate) async fn create(
     Ok(session)
 }
 
-/// Refuses a method meant for services when the gateway forwarded it for a signed-in user.
-fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// `sessions.modes`: the games this service runs and their player counts, so that rooms and the
 /// matchmaker refuse a mode or a size before anyone waits for a session that cannot start.
 pub(crate) async fn modes(
@@ -192,7 +117,7 @@ pub(crate) async fn holds(
     ctx: RequestContext,
     params: HoldsQuery,
 ) -> Result<Holds, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let held = match service
         .store()
         .get(&params.id)
@@ -212,7 +137,7 @@ pub(crate) async fn join(
     ctx: RequestContext,
     params: SessionId,
 ) -> Result<Session, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let record = service.load(&params.session_id).await?;
     seated(&record, user)?;
     Ok(record.session)
@@ -224,7 +149,7 @@ pub(crate) async fn command(
     params: Command,
     route: Route,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let action = Action::Command(params.command);
     service
         .submit(
@@ -245,7 +170,7 @@ pub(crate) async fn leave(
     params: SessionId,
     route: Route,
 ) -> Result<Empty, WireError> {
-    let user = caller(&ctx)?;
+    let user = ctx.caller()?;
     let (session_id, timeout) = (&params.session_id, ctx.remaining());
     service
         .submit(session_id, user, Action::Leave, None, route, timeout)
@@ -261,7 +186,7 @@ pub(crate) async fn forwarded_command(
     params: ForwardedCommand,
     route: Route,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let action = Action::Command(params.command);
     let (user, timeout) = (&params.user_id, ctx.remaining());
     let request_id = ctx.request_id.as_deref();
@@ -278,7 +203,7 @@ pub(crate) async fn forwarded_leave(
     params: ForwardedLeave,
     route: Route,
 ) -> Result<Empty, WireError> {
-    service_only(&ctx)?;
+    ctx.service_only()?;
     let (user, timeout) = (&params.user_id, ctx.remaining());
     service
         .submit(

@@ -10,6 +10,7 @@
 //! lib.rs        the router, shared by the instance's two queues
 //! startup.rs    SessionsConfig, store(), start(): the instance, its two queues, its heartbeat
 //!               and its grace period, as its binary and `warren` start it
+//! service.rs    what the handlers share: reads, announcements, store and game errors as wire errors
 //! handlers.rs   create, join, command, leave, modes, holds
 //! owner/        one owner per live session: this instance's session tasks, claiming, forwarding
 //! presence.rs   the grace period: presence events in, deadlines swept, seats given up
@@ -23,6 +24,7 @@ mod handlers;
 mod owner;
 pub mod presence;
 mod series;
+mod service;
 mod startup;
 pub mod store;
 

@@ -19,6 +19,7 @@ use warren_bus::{Bus, BusError, Delivery, SubscribeOptions, Subscription};
 use warren_contracts::event::now_millis;
 use warren_contracts::presence::{self, Presence};
 use warren_contracts::sessions::Status;
+use warren_runtime::consumer;
 
 pub const PRESENCE_QUEUE: &str = "sessions.presence";
 /// How often each instance looks for deadlines that have passed.
@@ -48,35 +49,25 @@ pub(crate) async fn start(
 
 async fn consume(
     service: Arc<Instance>,
-    mut events: Subscription,
+    events: Subscription,
     grace: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let delivery = tokio::select! {
-            () = shutdown.cancelled() => return,
-            delivery = events.next() => match delivery {
-                Some(delivery) => delivery,
-                None => return,
-            },
-        };
-        match handle(&service, &delivery, grace).await {
-            Ok(()) => {
-                backoff = Duration::from_millis(100);
-                let _ = delivery.ack().await;
-            }
-            Err(error) => {
-                // Not acknowledged: it comes again once the store is back.
-                tracing::warn!(%error, retry_in = ?backoff, "presence not recorded");
-                drop(delivery);
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
+    let presences = Presences { service, grace };
+    consumer::consume("sessions presence", &presences, events, &shutdown).await;
+}
+
+/// Presence events turned into grace deadlines for the sessions of players who went away.
+struct Presences {
+    service: Arc<Instance>,
+    grace: Duration,
+}
+
+impl consumer::Handle for Presences {
+    type Error = StoreError;
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        handle(&self.service, delivery, self.grace).await
     }
 }
 

@@ -11,6 +11,7 @@ use warren_contracts::sessions::{Session, Status};
 use warren_runtime::journal::RedisJournal;
 use warren_sessions::store::{Change, Claim, Committed, SessionRecord};
 use warren_sessions::{MemoryStore, RedisStore, SessionStore};
+use warren_testkit::TestRedis;
 
 fn record(id: &str) -> SessionRecord {
     SessionRecord {
@@ -181,51 +182,26 @@ async fn memory_store_counts_running_sessions() {
     counts_running(Arc::new(MemoryStore::new())).await;
 }
 
-async fn redis() -> redis::aio::ConnectionManager {
-    let url =
-        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
-    redis::aio::ConnectionManager::new(client)
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
-}
-
-async fn delete_keys(mut conn: redis::aio::ConnectionManager, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-fn prefix() -> String {
-    format!("test-sessions-{}:", uuid::Uuid::new_v4().simple())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_has_one_owner_at_a_time() {
-    let (redis, prefix) = (redis().await, prefix());
+    let test = TestRedis::new("sessions").await;
+    let (redis, prefix) = (test.conn.clone(), test.prefix.clone());
     ownership(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
-    delete_keys(redis, &prefix).await;
+    test.clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_fences_commits() {
-    let (redis, prefix) = (redis().await, prefix());
+    let test = TestRedis::new("sessions").await;
+    let (redis, prefix) = (test.conn.clone(), test.prefix.clone());
     fenced_commits(Arc::new(RedisStore::new(redis.clone(), prefix.clone()))).await;
-    delete_keys(redis, &prefix).await;
+    test.clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_counts_running_sessions() {
-    let (redis, prefix) = (redis().await, prefix());
+    let test = TestRedis::new("sessions").await;
+    let (redis, prefix) = (test.conn.clone(), test.prefix.clone());
     let store = Arc::new(RedisStore::new(redis.clone(), prefix.clone()));
     counts_running(store.clone()).await;
     // A session last changed more than a day ago has expired with its key: not counted.
@@ -238,14 +214,15 @@ async fn redis_store_counts_running_sessions() {
         .await
         .unwrap();
     assert_eq!(store.count_running().await.unwrap(), 1);
-    delete_keys(redis, &prefix).await;
+    test.clean().await;
 }
 
 /// A commit numbers its events in the journal in the same step, as the journal itself would; a
 /// fenced commit numbers nothing; and a new owner gets the last change's events to publish again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_numbers_events_in_the_commit() {
-    let (redis, prefix) = (redis().await, prefix());
+    let test = TestRedis::new("sessions").await;
+    let (redis, prefix) = (test.conn.clone(), test.prefix.clone());
     let journal_prefix = format!("{prefix}journal:");
     let journal = || RedisJournal::new(redis.clone(), &journal_prefix, ResumeConfig::default());
     let store =
@@ -302,5 +279,5 @@ async fn redis_store_numbers_events_in_the_commit() {
     };
     assert_eq!(store.commit(fenced, "one").await.unwrap(), Committed::Lost);
     assert_eq!(journal().head("a").await.unwrap(), 1);
-    delete_keys(redis, &prefix).await;
+    test.clean().await;
 }

@@ -7,29 +7,17 @@ pub mod accounts;
 use redis::aio::ConnectionManager;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use warren_auth::{AuthStore, MemoryStore, RedisStore};
+use warren_testkit::TestRedis;
 
 /// The Redis the tests use; this machine's unless `WARREN_TEST_REDIS_URL` says otherwise.
 pub fn redis_url() -> String {
-    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    warren_testkit::redis::url()
 }
 
 /// A connection to the test Redis; panics, naming the address, when there is none.
 pub async fn redis_connection() -> ConnectionManager {
-    let url = redis_url();
-    let client = redis::Client::open(url.as_str())
-        .unwrap_or_else(|e| panic!("bad WARREN_TEST_REDIS_URL {url}: {e}"));
-    let mut conn = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new(client))
-        .await
-        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no connection within 10s"))
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
-    let pong: String = redis::cmd("PING")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"));
-    assert_eq!(pong, "PONG");
-    conn
+    warren_testkit::redis::connect().await
 }
 
 /// A key prefix no other test uses.
@@ -37,41 +25,21 @@ pub fn unique_prefix() -> String {
     format!("test-auth-{}:", uuid::Uuid::new_v4().simple())
 }
 
+fn corner(conn: &ConnectionManager, prefix: &str) -> TestRedis {
+    TestRedis {
+        conn: conn.clone(),
+        prefix: prefix.to_owned(),
+    }
+}
+
 /// Every key under `prefix`.
 pub async fn keys_under(conn: &mut ConnectionManager, prefix: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(conn)
-            .await
-            .unwrap();
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    keys.sort();
-    keys.dedup();
-    keys
+    corner(conn, prefix).keys().await
 }
 
 /// Deletes every key under `prefix`.
 pub async fn delete_keys(conn: &mut ConnectionManager, prefix: &str) {
-    let keys = keys_under(conn, prefix).await;
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(conn)
-            .await
-            .unwrap();
-    }
+    corner(conn, prefix).clean().await;
 }
 
 /// Runs `scenario` on a fresh in-memory store.

@@ -21,7 +21,7 @@ use crate::config::EVENT_SERVICES;
 use crate::cursor::Offer;
 use crate::revocations::Revocations;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use warren_bus::journal::{JournalStore, Resumed};
 use warren_bus::{Bus, BusError, SubscribeOptions, Subscription};
@@ -37,11 +37,7 @@ pub const CLOSE_SILENT: u16 = 4000;
 /// refresh token used twice, or the account deleted.
 pub const CLOSE_LOGIN_ENDED: u16 = 4003;
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub(crate) use warren_bus::lock;
 
 #[derive(Default)]
 struct Users {

@@ -7,16 +7,12 @@ use super::{
 };
 use crate::pool::Waiting;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use warren_bus::lock;
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::CancelReason;
-
-/// Once the presence map holds this many users, those no gateway spoke of for a day are forgotten
-/// (as their Redis key would expire); the next clean-up waits until the map has doubled, so the
-/// cost stays constant per event.
-const PRESENCE_KEPT: usize = 100_000;
-const PRESENCE_TTL_MS: u64 = 86_400_000;
+use warren_runtime::presence::PresenceTable;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -40,10 +36,7 @@ struct State {
     done: BTreeSet<(u64, String)>,
     /// pool → (holder, until)
     leases: HashMap<String, (String, Instant)>,
-    /// user → gateway → (when it said so, online)
-    presence: HashMap<String, HashMap<String, (u64, bool)>>,
-    /// The presence map's size that triggers the next clean-up; 0 means [`PRESENCE_KEPT`].
-    presence_prune_at: usize,
+    presence: PresenceTable,
 }
 
 impl State {
@@ -99,11 +92,6 @@ impl State {
             .cloned()
             .collect()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every step under this lock completes before it can panic, so a poisoned lock is sound.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryStore {
@@ -411,19 +399,8 @@ impl TicketStore for MemoryStore {
         online: bool,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let mut state = lock(&self.state);
-        if state.presence.len() >= state.presence_prune_at.max(PRESENCE_KEPT) {
-            let since = at.saturating_sub(PRESENCE_TTL_MS);
-            state
-                .presence
-                .retain(|_, gateways| gateways.values().any(|(said, _)| *said > since));
-            state.presence_prune_at = state.presence.len().saturating_mul(2);
-        }
-        let gateways = state.presence.entry(user_id.to_owned()).or_default();
-        let said = gateways.entry(gateway_id.to_owned()).or_insert((0, false));
-        if at >= said.0 {
-            *said = (at, online);
-        }
-        Ok(gateways.values().any(|(_, online)| *online))
+        Ok(lock(&self.state)
+            .presence
+            .set(user_id, gateway_id, online, at))
     }
 }

@@ -3,91 +3,48 @@
 //! `sessions` and `accounts` with simple in-memory logic, and listens to every event it publishes.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use warren_bus::{Bus, CallOptions, RequestContext, Router, ServeOptions, ServerHandle};
+use warren_bus::{Bus, CallOptions, Router, ServeOptions, ServerHandle};
 use warren_bus::{SubscribeOptions, Subscription};
-use warren_contracts::accounts::{self, Account, UserId};
-use warren_contracts::activity::{
-    Activity, ActivityKind, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release,
-    ReleaseMethod,
-};
+use warren_contracts::accounts::{self, UserId};
+use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::matchmaker::{Search, Start, Started};
 use warren_contracts::presence::{self, Presence};
-use warren_contracts::sessions::{self, GameMode, Modes, NewSession, Session, Status};
+use warren_contracts::sessions::{self, Modes, NewSession, Session};
 use warren_contracts::{Empty, ErrorCode, Event, Method, WireError};
 use warren_matchmaker::{MatchmakerConfig, MemoryStore, RedisStore, TicketStore};
+use warren_testkit::claims::{FakeClaims, serve_claims};
+pub use warren_testkit::fakes::modes;
+use warren_testkit::fakes::{account, session};
+pub use warren_testkit::user;
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
+pub use warren_testkit::Backend;
 
-/// A store, and for Redis the prefix whose keys go when the test is done.
-pub struct TestStore {
-    pub store: Arc<dyn TicketStore>,
-    redis: Option<(redis::aio::ConnectionManager, String)>,
-}
+/// A store, and for Redis the test's corner of it, whose keys go when the test is done.
+pub type TestStore = warren_testkit::TestStore<dyn TicketStore>;
 
-impl TestStore {
-    pub async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Memory => Self {
-                store: Arc::new(MemoryStore::new()),
-                redis: None,
-            },
-            Backend::Redis => {
-                let redis = redis().await;
-                let prefix = format!("test-matchmaker-{}:", uuid::Uuid::new_v4().simple());
-                Self {
-                    store: Arc::new(RedisStore::new(redis.clone(), prefix.clone())),
-                    redis: Some((redis, prefix)),
-                }
-            }
-        }
-    }
-
-    /// Deletes the test's Redis keys.
-    pub async fn clean(self) {
-        let Some((mut redis, prefix)) = self.redis else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        for chunk in keys.chunks(500) {
-            let _: () = redis::cmd("DEL")
-                .arg(chunk)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-        }
-    }
+/// The store a test of `backend` runs on.
+pub async fn test_store(backend: Backend) -> TestStore {
+    TestStore::new(
+        backend,
+        "matchmaker",
+        || Arc::new(MemoryStore::new()),
+        |redis, prefix| Arc::new(RedisStore::new(redis, prefix)),
+    )
+    .await
 }
 
 /// The test Redis; a test that needs it fails, loudly, when it is not there.
 pub async fn redis() -> redis::aio::ConnectionManager {
-    let url =
-        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
-    tokio::time::timeout(WAIT, redis::aio::ConnectionManager::new(client))
-        .await
-        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no answer"))
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
-}
-
-pub fn user() -> String {
-    uuid::Uuid::new_v4().to_string()
+    warren_testkit::redis::connect().await
 }
 
 /// What the stand-ins know and were asked.
@@ -96,7 +53,7 @@ pub struct Fakes {
     /// Users `accounts.get` knows, with their rating.
     pub accounts: Mutex<HashMap<String, f64>>,
     /// user → the activity that holds them.
-    pub claims: Mutex<HashMap<String, Activity>>,
+    pub claims: Arc<FakeClaims>,
     /// Every session `sessions.create` made.
     pub sessions: Mutex<Vec<Session>>,
     /// request id → the session made for it: like the real one, a request makes one session.
@@ -105,25 +62,22 @@ pub struct Fakes {
     pub fail_create: AtomicBool,
     /// How many `sessions.create` calls are still to be refused (`invalid_params`).
     pub refuse_creates: AtomicUsize,
-    /// How many `accounts.hand_over` calls are still to fail with `unavailable`.
-    pub fail_hand_overs: AtomicUsize,
 }
 
 impl Fakes {
     fn new() -> Self {
         Self {
             accounts: Mutex::default(),
-            claims: Mutex::default(),
+            claims: Arc::default(),
             sessions: Mutex::default(),
             requests: Mutex::default(),
             fail_create: AtomicBool::new(false),
             refuse_creates: AtomicUsize::new(0),
-            fail_hand_overs: AtomicUsize::new(0),
         }
     }
 
     pub fn claim_of(&self, user: &str) -> Option<Activity> {
-        self.claims.lock().unwrap().get(user).cloned()
+        self.claims.of(user)
     }
 
     pub fn set_claim(&self, user: &str, activity: Activity) {
@@ -152,7 +106,7 @@ impl Fakes {
 
     /// The next `times` hand-overs fail.
     pub fn fail_hand_overs(&self, times: usize) {
-        self.fail_hand_overs.store(times, Ordering::SeqCst);
+        self.claims.fail_hand_overs(times);
     }
 
     /// Takes one failure from `counter`, if any is left.
@@ -163,108 +117,20 @@ impl Fakes {
     }
 }
 
-/// The methods the stand-ins serve are for services: like the real ones, they refuse a caller.
-fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match &ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
-    }
-}
-
 fn accounts_router(fakes: &Arc<Fakes>) -> Router {
-    let (get, claim, hand_over, release) = (
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-    );
-    Router::new(accounts::SERVICE)
-        .method::<accounts::Get, _, _>(move |_ctx, params: UserId| {
+    let get = Arc::clone(fakes);
+    let router = Router::new(accounts::SERVICE).method::<accounts::Get, _, _>(
+        move |_ctx, params: UserId| {
             let rating = get.accounts.lock().unwrap().get(&params.user_id).copied();
             async move {
                 let Some(rating) = rating else {
                     return Err(WireError::new(ErrorCode::NotFound, "no such account"));
                 };
-                Ok(Account {
-                    user_id: params.user_id.clone(),
-                    username: params.user_id,
-                    display_name: "player".into(),
-                    rating,
-                    games_played: 0,
-                    games_won: 0,
-                })
+                Ok(account(params.user_id, rating))
             }
-        })
-        .method::<ClaimMethod, _, _>(move |ctx, params: Claim| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = claim.claims.lock().unwrap();
-                match claims.get(&params.user_id) {
-                    Some(current)
-                        if *current != params.activity
-                            && Some(current) != params.replaces.as_ref() =>
-                    {
-                        Claimed {
-                            claimed: false,
-                            current: Some(current.clone()),
-                        }
-                    }
-                    _ => {
-                        claims.insert(params.user_id, params.activity);
-                        Claimed {
-                            claimed: true,
-                            current: None,
-                        }
-                    }
-                }
-            });
-            async move { answer }
-        })
-        .method::<HandOverMethod, _, _>(move |ctx, params: HandOver| {
-            let failed = Fakes::fails(&hand_over.fail_hand_overs);
-            let answer = service_only(&ctx).and_then(|()| {
-                if failed {
-                    return Err(WireError::new(ErrorCode::Unavailable, "accounts are down"));
-                }
-                let mut claims = hand_over.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user).is_none_or(|c| *c == params.from) {
-                        claims.insert(user, params.to.clone());
-                    }
-                }
-                Ok(Empty {})
-            });
-            async move { answer }
-        })
-        .method::<ReleaseMethod, _, _>(move |ctx, params: Release| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = release.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user) == Some(&params.activity) {
-                        claims.remove(&user);
-                    }
-                }
-                Empty {}
-            });
-            async move { answer }
-        })
-}
-
-pub fn modes() -> Vec<GameMode> {
-    vec![
-        GameMode {
-            mode: "relay".into(),
-            min_players: 1,
-            max_players: 64,
         },
-        GameMode {
-            mode: "tic-tac-toe".into(),
-            min_players: 2,
-            max_players: 2,
-        },
-    ]
+    );
+    serve_claims(router, &fakes.claims)
 }
 
 fn sessions_router(fakes: &Arc<Fakes>) -> Router {
@@ -274,7 +140,7 @@ fn sessions_router(fakes: &Arc<Fakes>) -> Router {
         .method::<sessions::Create, _, _>(move |ctx, params: NewSession| {
             let fakes = Arc::clone(&create);
             async move {
-                service_only(&ctx)?;
+                ctx.service_only()?;
                 if fakes.fail_create.load(Ordering::SeqCst) {
                     return Err(WireError::new(ErrorCode::Unavailable, "sessions are down"));
                 }
@@ -286,15 +152,7 @@ fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                 if let Some(made) = requests.get(&request) {
                     return Ok(made.clone());
                 }
-                let session = Session {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    game: params.mode,
-                    players: params.players,
-                    state: Value::Null,
-                    version: 0,
-                    status: Status::Running,
-                    winner: None,
-                };
+                let session = session(uuid::Uuid::new_v4().to_string(), params);
                 fakes.sessions.lock().unwrap().push(session.clone());
                 requests.insert(request, session.clone());
                 Ok(session)
@@ -352,7 +210,7 @@ impl Harness {
         bus: Bus,
         wrap: impl FnOnce(Arc<dyn TicketStore>) -> Arc<dyn TicketStore>,
     ) -> Self {
-        let test_store = TestStore::new(backend).await;
+        let test_store = test_store(backend).await;
         let store = wrap(Arc::clone(&test_store.store));
         let fakes = Arc::new(Fakes::new());
         let events = bus

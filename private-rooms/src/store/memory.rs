@@ -4,8 +4,9 @@
 
 use super::{PrivateRoomStore, RoomRecord, StartSchedule, StoreError};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use warren_bus::lock;
 use warren_runtime::starts::DueSet;
 
 /// Past this many counters, those whose window is over are dropped on the next count.
@@ -45,11 +46,6 @@ impl Rooms {
             self.due.remove(&(old.due_at(), room_id.to_owned()));
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update under these locks completes before it can panic, so a poisoned lock is sound.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryStore {

@@ -5,8 +5,8 @@
 //! may be one that fails (see [`faults`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-pub mod fakes;
 pub mod faults;
+pub use warren_testkit::{fakes, user};
 
 pub use fakes::Fakes;
 
@@ -25,69 +25,20 @@ use warren_private_rooms::{MemoryStore, PrivateRoomStore, PrivateRoomsConfig, Re
 
 pub const WAIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Memory,
-    Redis,
-}
+pub use warren_testkit::Backend;
 
-/// A store, and for Redis the prefix whose keys go when the test is done.
-pub struct TestStore {
-    pub store: Arc<dyn PrivateRoomStore>,
-    redis: Option<(redis::aio::ConnectionManager, String)>,
-}
+/// A store, and for Redis the test's corner of it, whose keys go when the test is done.
+pub type TestStore = warren_testkit::TestStore<dyn PrivateRoomStore>;
 
-impl TestStore {
-    pub async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Memory => Self {
-                store: Arc::new(MemoryStore::new()),
-                redis: None,
-            },
-            Backend::Redis => {
-                let redis = redis().await;
-                let prefix = format!("test-private-rooms-{}:", uuid::Uuid::new_v4().simple());
-                Self {
-                    store: Arc::new(RedisStore::new(redis.clone(), prefix.clone())),
-                    redis: Some((redis, prefix)),
-                }
-            }
-        }
-    }
-
-    /// Deletes the test's Redis keys.
-    pub async fn clean(self) {
-        let Some((mut redis, prefix)) = self.redis else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-/// The test Redis; a test that needs it fails, loudly, when it is not there.
-pub async fn redis() -> redis::aio::ConnectionManager {
-    let url =
-        std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
-    tokio::time::timeout(WAIT, redis::aio::ConnectionManager::new(client))
-        .await
-        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no answer"))
-        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
-}
-
-pub fn user() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// The store a test of `backend` runs on.
+pub async fn test_store(backend: Backend) -> TestStore {
+    TestStore::new(
+        backend,
+        "private-rooms",
+        || Arc::new(MemoryStore::new()),
+        |redis, prefix| Arc::new(RedisStore::new(redis, prefix)),
+    )
+    .await
 }
 
 /// The service (`instances` of it over one store) with its stand-in neighbours on one bus.
@@ -127,7 +78,7 @@ impl Harness {
         with_sessions: bool,
         journal: Option<Arc<dyn JournalStore>>,
     ) -> Self {
-        let test_store = TestStore::new(backend).await;
+        let test_store = test_store(backend).await;
         let faults = Arc::new(FaultyStore::new(Arc::clone(&test_store.store)));
         let store: Arc<dyn PrivateRoomStore> = faults.clone();
         let journal =

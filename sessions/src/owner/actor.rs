@@ -5,7 +5,7 @@
 
 use super::{Action, Instance, Job, Outcome};
 use crate::game::{Game, GameError};
-use crate::handlers::{refused, seated, store_failure};
+use crate::service::{refused, seated, store_failure};
 use crate::store::{APPLIED_KEPT, Change, Claim, Committed, Owned, SessionRecord};
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};

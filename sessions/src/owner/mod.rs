@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use warren_bus::lock;
 use warren_bus::{Bus, CallError, CallOptions};
 use warren_contracts::sessions::SERVICE;
 use warren_contracts::{ErrorCode, WireError};
@@ -323,10 +324,4 @@ fn moving() -> WireError {
         ErrorCode::Unavailable,
         "the session is moving between instances; try again",
     )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -8,8 +8,10 @@ use super::{
 };
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use warren_bus::lock;
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
+use warren_runtime::presence::PresenceTable;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -28,27 +30,10 @@ struct Stored {
 
 #[derive(Debug, Default)]
 struct Presence {
-    /// user → gateway → (when, online)
-    gateways: HashMap<String, HashMap<String, (u64, bool)>>,
+    gateways: PresenceTable,
     user_sessions: HashMap<String, BTreeSet<String>>,
     /// (deadline, session, user)
     away: BTreeSet<(u64, String, String)>,
-}
-
-impl Presence {
-    fn online(&self, user_id: &str) -> bool {
-        self.gateways
-            .get(user_id)
-            .is_some_and(|g| g.values().any(|(_, online)| *online))
-    }
-}
-
-/// Locks one of the store's maps; every update under them is whole, so a poisoned lock is still
-/// good to use.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryStore {
@@ -174,17 +159,14 @@ impl PresenceStore for MemoryStore {
         online: bool,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let mut presence = self.presence();
-        let gateways = presence.gateways.entry(user_id.to_owned()).or_default();
-        let entry = gateways.entry(gateway_id.to_owned()).or_insert((0, false));
-        if at >= entry.0 {
-            *entry = (at, online);
-        }
-        Ok(presence.online(user_id))
+        Ok(self
+            .presence()
+            .gateways
+            .set(user_id, gateway_id, online, at))
     }
 
     async fn is_online(&self, user_id: &str) -> Result<bool, StoreError> {
-        Ok(self.presence().online(user_id))
+        Ok(self.presence().gateways.online(user_id))
     }
 
     async fn add_user_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {

@@ -34,9 +34,6 @@ use warren_contracts::matchmaker::CancelReason;
 
 /// How long after its last due moment a ticket's keys stay in Redis unless removed first.
 const BACKSTOP_MS: u64 = 60_000;
-/// What each gateway said of a user is forgotten a day after the last statement.
-const PRESENCE_TTL_SECONDS: u64 = 86_400;
-
 /// How long a match's keys, and its tickets', outlive the last time it was advanced.
 const MATCH_BACKSTOP_MS: u64 = 3_600_000;
 /// What a script returns of a ticket: record, status, match, session, leaving.
@@ -91,7 +88,7 @@ impl RedisStore {
             take_due: ticket_script(TAKE_DUE),
             take_expired: ticket_script(TAKE_EXPIRED),
             release_lease: redis::Script::new(RELEASE_LEASE),
-            set_presence: redis::Script::new(SET_PRESENCE),
+            set_presence: redis::Script::new(warren_runtime::presence::SET_PRESENCE),
         }
     }
 
@@ -444,16 +441,16 @@ impl TicketStore for RedisStore {
         online: bool,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let anywhere: i64 = self
-            .set_presence
-            .key(self.key("presence", user_id))
-            .arg(gateway_id)
-            .arg(at)
-            .arg(u8::from(online))
-            .arg(PRESENCE_TTL_SECONDS)
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(anywhere == 1)
+        let key = self.key("presence", user_id);
+        warren_runtime::presence::set_in_redis(
+            &self.set_presence,
+            &self.redis,
+            key,
+            gateway_id,
+            online,
+            at,
+        )
+        .await
+        .map_err(unavailable)
     }
 }

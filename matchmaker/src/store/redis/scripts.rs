@@ -255,20 +255,3 @@ return out";
 pub(super) const RELEASE_LEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1";
-
-/// KEYS: presence. ARGV: gateway, at (ms), 0|1, ttl (s). 1 if online on any gateway afterwards.
-pub(super) const SET_PRESENCE: &str = r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local newer = true
-if current then
-  local at = tonumber(string.match(current, '^(%d+):'))
-  if at and at > tonumber(ARGV[2]) then newer = false end
-end
-if newer then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-end
-for _, said in ipairs(redis.call('HVALS', KEYS[1])) do
-  if string.sub(said, -2) == ':1' then return 1 end
-end
-return 0";

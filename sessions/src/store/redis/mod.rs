@@ -86,7 +86,7 @@ impl RedisStore {
             claim: redis::Script::new(scripts::CLAIM),
             commit: redis::Script::new(&format!("{APPEND_FUNCTION}{}", scripts::COMMIT)),
             release: redis::Script::new(scripts::RELEASE),
-            set_presence: redis::Script::new(scripts::SET_PRESENCE),
+            set_presence: redis::Script::new(warren_runtime::presence::SET_PRESENCE),
             take_due: redis::Script::new(scripts::TAKE_DUE),
             count_running: redis::Script::new(scripts::COUNT_RUNNING),
         }

@@ -3,6 +3,7 @@
 
 use super::super::{Away, PresenceStore, StoreError};
 use super::{RedisStore, TTL_SECONDS, unavailable};
+use warren_runtime::presence;
 
 fn away_member(away: &Away) -> String {
     format!("{}|{}", away.session_id, away.user_id)
@@ -17,26 +18,17 @@ impl PresenceStore for RedisStore {
         online: bool,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let _: i64 = self
-            .set_presence
-            .key(format!("{}presence:{user_id}", self.prefix))
-            .arg(gateway_id)
-            .arg(at)
-            .arg(u8::from(online))
-            .arg(TTL_SECONDS)
-            .invoke_async(&mut self.redis.clone())
+        let key = format!("{}presence:{user_id}", self.prefix);
+        presence::set_in_redis(&self.set_presence, &self.redis, key, gateway_id, online, at)
             .await
-            .map_err(unavailable)?;
-        self.is_online(user_id).await
+            .map_err(unavailable)
     }
 
     async fn is_online(&self, user_id: &str) -> Result<bool, StoreError> {
-        let statements: Vec<String> = redis::cmd("HVALS")
-            .arg(format!("{}presence:{user_id}", self.prefix))
-            .query_async(&mut self.redis.clone())
+        let key = format!("{}presence:{user_id}", self.prefix);
+        presence::online_in_redis(&self.redis, key)
             .await
-            .map_err(unavailable)?;
-        Ok(statements.iter().any(|s| s.ends_with(":1")))
+            .map_err(unavailable)
     }
 
     async fn add_user_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {

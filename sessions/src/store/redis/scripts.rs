@@ -62,16 +62,6 @@ pub const COUNT_RUNNING: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 return redis.call('ZCARD', KEYS[1])";
 
-pub const SET_PRESENCE: &str = r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local at = tonumber(string.match(current, '^(%d+):'))
-  if at and at > tonumber(ARGV[2]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1";
-
 pub const TAKE_DUE: &str = r"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, member in ipairs(due) do redis.call('ZREM', KEYS[1], member) end

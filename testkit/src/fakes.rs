@@ -1,19 +1,17 @@
-//! The stand-ins for `sessions` and `accounts`: simple in-memory logic with the contracts of the
-//! real ones (sessions derives a session's id from the request id, as the real one does, so a
-//! retried create finds its session), and failures on demand.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+//! Stand-ins for `sessions` and `accounts` as the rooms services meet them: simple in-memory logic
+//! with the contracts of the real ones (sessions derives a session's id from the request id, as
+//! the real one does, so a retried create finds its session), and failures on demand.
 
+use crate::claims::{FakeClaims, serve_claims};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use warren_bus::{RequestContext, Router};
+use warren_bus::{RequestContext, Router, lock};
 use warren_contracts::accounts::{self, Account, UserId};
-use warren_contracts::activity::{
-    Activity, Claim, ClaimMethod, Claimed, HandOver, HandOverMethod, Release, ReleaseMethod,
-};
+use warren_contracts::activity::Activity;
 use warren_contracts::sessions::{self, GameMode, Modes, NewSession, Session, Status};
 use warren_contracts::{Empty, ErrorCode, WireError};
 
@@ -23,7 +21,7 @@ pub struct Fakes {
     /// Users `accounts.get` knows.
     pub accounts: Mutex<HashSet<String>>,
     /// user → the activity that holds them.
-    pub claims: Mutex<HashMap<String, Activity>>,
+    pub claims: Arc<FakeClaims>,
     /// Every session `sessions.create` made.
     pub sessions: Mutex<Vec<Session>>,
     /// `sessions.create` fails with `unavailable`, having done nothing, while set.
@@ -43,7 +41,7 @@ impl Fakes {
     pub fn new() -> Self {
         Self {
             accounts: Mutex::default(),
-            claims: Mutex::default(),
+            claims: Arc::default(),
             sessions: Mutex::default(),
             fail_create: AtomicBool::new(false),
             refuse_create: AtomicBool::new(false),
@@ -54,99 +52,63 @@ impl Fakes {
     }
 
     pub fn claim_of(&self, user: &str) -> Option<Activity> {
-        self.claims.lock().unwrap().get(user).cloned()
+        self.claims.of(user)
     }
 
     pub fn sessions(&self) -> Vec<Session> {
-        self.sessions.lock().unwrap().clone()
+        lock(&self.sessions).clone()
     }
 }
 
-/// The methods the stand-ins serve are for services: like the real ones, they refuse a caller.
-fn service_only(ctx: &RequestContext) -> Result<(), WireError> {
-    match &ctx.user_id {
-        Some(_) => Err(WireError::new(
-            ErrorCode::Forbidden,
-            format!("{} is not available to clients", ctx.method),
-        )),
-        None => Ok(()),
+impl Default for Fakes {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
+/// `accounts`: `get` for the users in [`Fakes::accounts`], and the claims.
 pub fn accounts_router(fakes: &Arc<Fakes>) -> Router {
-    let (get, claim, hand_over, release) = (
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-        Arc::clone(fakes),
-    );
-    Router::new(accounts::SERVICE)
-        .method::<accounts::Get, _, _>(move |_ctx, params: UserId| {
-            let known = get.accounts.lock().unwrap().contains(&params.user_id);
+    let get = Arc::clone(fakes);
+    let router = Router::new(accounts::SERVICE).method::<accounts::Get, _, _>(
+        move |_ctx, params: UserId| {
+            let known = lock(&get.accounts).contains(&params.user_id);
             async move {
                 if !known {
                     return Err(WireError::new(ErrorCode::NotFound, "no such account"));
                 }
-                Ok(Account {
-                    user_id: params.user_id.clone(),
-                    username: params.user_id,
-                    display_name: "player".into(),
-                    rating: 1000.0,
-                    games_played: 0,
-                    games_won: 0,
-                })
+                Ok(account(params.user_id, 1000.0))
             }
-        })
-        .method::<ClaimMethod, _, _>(move |ctx, params: Claim| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = claim.claims.lock().unwrap();
-                match claims.get(&params.user_id) {
-                    Some(current)
-                        if *current != params.activity
-                            && Some(current) != params.replaces.as_ref() =>
-                    {
-                        Claimed {
-                            claimed: false,
-                            current: Some(current.clone()),
-                        }
-                    }
-                    _ => {
-                        claims.insert(params.user_id, params.activity);
-                        Claimed {
-                            claimed: true,
-                            current: None,
-                        }
-                    }
-                }
-            });
-            async move { answer }
-        })
-        .method::<HandOverMethod, _, _>(move |ctx, params: HandOver| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = hand_over.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user).is_none_or(|c| *c == params.from) {
-                        claims.insert(user, params.to.clone());
-                    }
-                }
-                Empty {}
-            });
-            async move { answer }
-        })
-        .method::<ReleaseMethod, _, _>(move |ctx, params: Release| {
-            let answer = service_only(&ctx).map(|()| {
-                let mut claims = release.claims.lock().unwrap();
-                for user in params.user_ids {
-                    if claims.get(&user) == Some(&params.activity) {
-                        claims.remove(&user);
-                    }
-                }
-                Empty {}
-            });
-            async move { answer }
-        })
+        },
+    );
+    serve_claims(router, &fakes.claims)
 }
 
+/// An account as the stand-ins for accounts answer `accounts.get`: a new player's, rated `rating`.
+pub fn account(user_id: String, rating: f64) -> Account {
+    Account {
+        username: user_id.clone(),
+        user_id,
+        display_name: "player".into(),
+        rating,
+        games_played: 0,
+        games_won: 0,
+    }
+}
+
+/// A session as the stand-ins for sessions make one: running, with nothing played yet.
+pub fn session(session_id: String, params: NewSession) -> Session {
+    Session {
+        session_id,
+        game: params.mode,
+        players: params.players,
+        state: Value::Null,
+        version: 0,
+        status: Status::Running,
+        winner: None,
+    }
+}
+
+/// The games the stand-in for sessions runs.
 pub fn modes() -> Vec<GameMode> {
     vec![
         GameMode {
@@ -162,6 +124,7 @@ pub fn modes() -> Vec<GameMode> {
     ]
 }
 
+/// `sessions`: `modes`, and `create` as [`Fakes`] is set to answer.
 pub fn sessions_router(fakes: &Arc<Fakes>) -> Router {
     let create = Arc::clone(fakes);
     Router::new(sessions::SERVICE)
@@ -169,7 +132,7 @@ pub fn sessions_router(fakes: &Arc<Fakes>) -> Router {
         .method::<sessions::Create, _, _>(move |ctx: RequestContext, params: NewSession| {
             let fakes = Arc::clone(&create);
             async move {
-                service_only(&ctx)?;
+                ctx.service_only()?;
                 fakes.creates.fetch_add(1, Ordering::SeqCst);
                 let mut gate = fakes.create_gate.subscribe();
                 gate.wait_for(|open| *open).await.unwrap();
@@ -188,19 +151,11 @@ pub fn sessions_router(fakes: &Arc<Fakes>) -> Router {
                 let session_id =
                     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string();
                 let session = {
-                    let mut sessions = fakes.sessions.lock().unwrap();
+                    let mut sessions = lock(&fakes.sessions);
                     match sessions.iter().find(|s| s.session_id == session_id) {
                         Some(existing) => existing.clone(),
                         None => {
-                            let session = Session {
-                                session_id,
-                                game: params.mode,
-                                players: params.players,
-                                state: Value::Null,
-                                version: 0,
-                                status: Status::Running,
-                                winner: None,
-                            };
+                            let session = session(session_id, params);
                             sessions.push(session.clone());
                             session
                         }

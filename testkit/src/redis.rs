@@ -1,0 +1,103 @@
+//! The test Redis. Tests share one server, so each works under a key prefix of its own and deletes
+//! its keys when done; a test that needs Redis fails, naming the address, when there is none.
+
+use futures_util::FutureExt;
+use redis::aio::ConnectionManager;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// How long a test waits for Redis to answer before it says Redis is not there.
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// The Redis the tests use: this machine's unless `WARREN_TEST_REDIS_URL` says otherwise.
+pub fn url() -> String {
+    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A connection to the test Redis.
+pub async fn connect() -> ConnectionManager {
+    let url = url();
+    let client = redis::Client::open(url.as_str())
+        .unwrap_or_else(|e| panic!("bad WARREN_TEST_REDIS_URL {url}: {e}"));
+    tokio::time::timeout(CONNECT_WITHIN, ConnectionManager::new(client))
+        .await
+        .unwrap_or_else(|_| panic!("Redis must be running at {url}: no answer"))
+        .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
+}
+
+/// One test's corner of the test Redis: a connection and a key prefix no other test uses.
+#[derive(Clone)]
+pub struct TestRedis {
+    pub conn: ConnectionManager,
+    pub prefix: String,
+}
+
+impl TestRedis {
+    /// A fresh prefix `test-<what>-<uuid>:`, `what` naming the crate for whoever reads the keys.
+    pub async fn new(what: &str) -> Self {
+        Self {
+            conn: connect().await,
+            prefix: format!("test-{what}-{}:", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Every key under the prefix, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", self.prefix);
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("SCAN");
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may name a key twice.
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Deletes every key under the prefix.
+    pub async fn clean(&self) {
+        let keys = self.keys().await;
+        let mut conn = self.conn.clone();
+        // A few hundred keys a command, so that a test that made many does not send one huge DEL.
+        for chunk in keys.chunks(500) {
+            let _: u64 = redis::cmd("DEL")
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await
+                .expect("DEL");
+        }
+    }
+}
+
+/// Runs `test` with a fresh [`TestRedis`] (`what` names the crate), then deletes the keys it made,
+/// also when it panics (the panic goes on afterwards), and checks that none came back: a test that
+/// leaves a task writing would otherwise leave keys behind unnoticed.
+pub async fn with_redis<F, Fut>(what: &str, test: F)
+where
+    F: FnOnce(TestRedis) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let redis = TestRedis::new(what).await;
+    let outcome = AssertUnwindSafe(test(redis.clone())).catch_unwind().await;
+    redis.clean().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(redis.keys().await.is_empty(), "keys left after clean-up");
+}
