@@ -73,12 +73,23 @@ async fn close_ratings_are_matched_into_a_game(mode: Mode) {
     let mut expected = [ada.user_id.as_str(), bob.user_id.as_str()];
     expected.sort_unstable();
     assert_eq!(players, expected);
-    // The search is over and the game is on.
-    assert_eq!(
-        ada_ws.call("matchmaker.status", json!({})).await,
-        Value::Null
-    );
+    // The search is over and the game is on. The ticket goes a step after match.found is sent;
+    // until then it reads `matched`, with the session.
     let sid = found["data"]["session_id"].clone();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = ada_ws.call("matchmaker.status", json!({})).await;
+        if status.is_null() {
+            break;
+        }
+        assert_eq!(status["state"], "matched", "{status}");
+        assert_eq!(status["session_id"], sid, "{status}");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the ticket stayed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let session = bob_ws
         .call("sessions.join", json!({"session_id": sid}))
         .await;
