@@ -26,8 +26,9 @@
 //! elo.rs           Elo rating changes (K = 32), two players or more
 //! store/mod.rs     the AccountStore trait, RatingChange and StoreError
 //! store/memory.rs  MemoryStore: maps behind a mutex
-//! store/redis.rs   RedisStore: one Redis hash per account and per activity, atomic scripts for
-//!                  create, update, applying a result once per session, and each activity change
+//! store/redis/     RedisStore: one Redis hash per account and per activity (mod.rs); atomic
+//!                  scripts (scripts.rs) for create, update, applying a result once per session,
+//!                  and each activity change
 //! ```
 
 mod activity;

@@ -1,6 +1,9 @@
 //! The report of `warren-load logins`: each phase's answers counted by status and by reason, and a
 //! verdict per target. Counts add up: in each flood phase, 200 + 401 + 429 + other + no answer is
 //! the logins sent, and under each password line the counts add up to its total.
+//!
+//! One file, as it is one page: the verdicts at its end judge the very figures printed above them,
+//! and the targets are read best beside the counts they are checked against.
 
 use crate::baseline::{self, Baseline};
 use crate::cpu::Spent;

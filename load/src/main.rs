@@ -11,7 +11,11 @@
 //! logins_report.rs  its report and verdicts
 //! memory.rs   a process's resident memory from /proc: settling, sampling, peak
 //! probe.rs    a signed-in user calling `accounts.me` at a steady pace during a run
-//! relay.rs    `relay`: players in relay sessions sending commands; round trip to the state event
+//! relay/      `relay`: players in relay sessions sending commands; round trip to the state event
+//!   mod.rs    its arguments and the run, phase by phase
+//!   player.rs a player's socket, its waits and commands, and failures counted by kind
+//!   seating.rs  seating in sessions through public rooms or the matchmaker
+//!   report.rs what the run measured, and its printed report
 //! requests.rs `requests`: N clients calling one method in a loop; latency and throughput
 //! stats.rs    latency percentiles and number formatting for the reports
 //! system.rs   /proc/net and limits: open files, ephemeral ports, full listen queues

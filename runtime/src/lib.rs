@@ -4,7 +4,7 @@
 //! start through to its session.
 //!
 //! ```text
-//! settings.rs   clap argument groups (flags and WARREN_* variables) and the duration parser
+//! settings/     clap argument groups (flags and WARREN_* variables) and the duration parser
 //! checks.rs     values checked before anything connects; a bad one exits 2 with one line
 //! edge.rs       the gateway's settings against abuse: admin listener, trusted proxies, socket limits
 //! logging.rs    text or JSON logs
