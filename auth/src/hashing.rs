@@ -9,7 +9,7 @@
 use crate::password::{self, DUMMY_HASH, PasswordError};
 use argon2::Block;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -213,7 +213,7 @@ impl Slot<'_> {
 /// The pool is only pushed to and popped from under the lock, so a poisoned lock still guards a
 /// consistent list.
 fn lock(pool: &Pool) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
-    pool.lock().unwrap_or_else(PoisonError::into_inner)
+    warren_bus::lock(pool)
 }
 
 #[cfg(test)]

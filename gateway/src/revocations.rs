@@ -8,8 +8,8 @@
 //! the gateway is not ready.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, CallOptions};
@@ -143,7 +143,7 @@ impl Revocations {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ended> {
-        self.ended.lock().unwrap_or_else(PoisonError::into_inner)
+        warren_bus::lock(&self.ended)
     }
 }
 

@@ -6,7 +6,7 @@
 //! as [`OTHER`].
 
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 /// Regions with a label of their own, per process.
 pub const MAX_REGIONS: usize = 32;
@@ -17,10 +17,7 @@ pub const OTHER: &str = "other";
 /// The label for `region`.
 pub fn region(region: &str) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let mut seen = SEEN
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut seen = warren_bus::lock(SEEN.get_or_init(Mutex::default));
     if seen.contains(region) {
         return region.to_owned();
     }

@@ -5,7 +5,7 @@
 use crate::series::QUEUE_LENGTH as GAUGE;
 use crate::store::TicketStore;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,7 @@ pub fn report(store: Arc<dyn TicketStore>, stop: CancellationToken) -> JoinHandl
                     *now.entry(labels).or_default() += length;
                 }
             }
-            let mut reported = reported.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut reported = warren_bus::lock(&reported);
             for gone in reported.iter().filter(|labels| !now.contains_key(*labels)) {
                 set(gone, 0);
             }

@@ -76,9 +76,7 @@ where
 }
 
 fn lock_samplers() -> std::sync::MutexGuard<'static, Vec<Weak<Sampler>>> {
-    SAMPLERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    warren_bus::lock(&SAMPLERS)
 }
 
 /// Sets the gauge `name` to what `count` reads, at each scrape, until `stop` is cancelled. A

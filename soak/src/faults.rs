@@ -54,9 +54,7 @@ pub async fn inject(
 }
 
 fn fault(backends: &Mutex<Backends>, kind: &str) -> anyhow::Result<()> {
-    let mut backends = backends
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut backends = warren_bus::lock(backends);
     match kind {
         "broker connections cut" => backends.cut_broker_connections(),
         "Redis restarted" => {

@@ -99,9 +99,7 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
         backends::Backends::start().context("starting the soak's vhost and redis-server")?,
     ));
     let (amqp_url, redis_url) = {
-        let backends = backends
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let backends = warren_bus::lock(&backends);
         (backends.amqp_url(), backends.redis_url())
     };
     let systems = system::Systems::start(&amqp_url, &redis_url)

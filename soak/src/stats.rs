@@ -17,10 +17,7 @@ pub struct Stats(Mutex<Counts>);
 
 impl Stats {
     fn with<T>(&self, f: impl FnOnce(&mut Counts) -> T) -> T {
-        f(&mut self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))
+        f(&mut warren_bus::lock(&self.0))
     }
 
     pub fn call(&self, failure: Option<&str>) {

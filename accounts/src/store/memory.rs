@@ -5,7 +5,7 @@
 use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use warren_contracts::accounts::Account;
 use warren_contracts::activity::Activity;
@@ -51,7 +51,7 @@ impl MemoryStore {
     /// Nothing under the lock can panic half-way through an update (every check comes before the
     /// first write, and counters saturate), so a poisoned lock is still good to use.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        warren_bus::lock(&self.state)
     }
 }
 

@@ -71,9 +71,7 @@ impl Outbox {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        warren_bus::lock(&self.state)
     }
 
     /// Queues a frame unless the queue is full or the socket is closing.

@@ -3,7 +3,7 @@
 
 use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use warren_contracts::rooms::Room;
 use warren_runtime::starts::DueSet;
 
@@ -36,8 +36,7 @@ impl MemoryStore {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // Every update under the lock completes before it can panic, so a poisoned lock is sound.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        warren_bus::lock(&self.state)
     }
 }
 

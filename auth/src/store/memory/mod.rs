@@ -13,7 +13,7 @@ use super::{
     username_key,
 };
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use warren_contracts::event::now_millis;
 
@@ -57,7 +57,7 @@ impl MemoryStore {
     /// Every update under the lock completes before it is released and none can panic halfway,
     /// so a poisoned lock still guards consistent maps.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        warren_bus::lock(&self.state)
     }
 }
 
