@@ -14,6 +14,8 @@
 //! message far over the limit), 4000 (no answer to pings for two intervals), 4001 (too slow:
 //! send queue full, in messages or in bytes), 4008 (the user opened too many sockets: see
 //! [`admission`]).
+//!
+//! What is left here is that one loop, its set-up and its close: one thing, kept in one file.
 
 pub mod admission;
 mod forward;

@@ -1,5 +1,6 @@
 //! Tickets and matches in this process's memory, for the embedded mode and tests. One lock covers
-//! every ticket, match, pool and schedule, which is what makes each step atomic.
+//! every ticket, match, pool and schedule, which is what makes each step atomic. It is one file
+//! because it is one implementation of `TicketStore`, step for step beside the Redis one.
 
 use super::{
     Abandoned, DONE_KEPT_MS, MatchRecord, Removal, Step, StoreError, TicketRecord, TicketStatus,

@@ -2,6 +2,7 @@
 //! another. Each change is decided by the game, committed to the store in one step (record,
 //! request id, numbered events), announced, and answered, so players hear of versions in order,
 //! nobody hears of a change that was not stored, and the caller's `ok` comes after its events.
+//! It is one file because it is one task's loop: split, the order it keeps would be harder to see.
 
 use super::{Action, Instance, Job, Outcome};
 use crate::game::{Game, GameError};

@@ -16,7 +16,8 @@
 //!
 //! Every change that touches more than one key is one Lua script (see [`scripts`]). Ticket and
 //! user keys also expire a while after the ticket should have, and a match's keys an hour after
-//! it was last advanced: a backstop if no sweeper runs.
+//! it was last advanced: a backstop if no sweeper runs. The Rust here is one file because it is one
+//! implementation of `TicketStore`, step for step beside the memory one; the scripts are apart.
 
 mod scripts;
 
