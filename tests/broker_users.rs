@@ -167,7 +167,7 @@ impl Drop for Scripted {
         for child in &mut deleting {
             let _ = child.wait();
         }
-        common::delete_keys_blocking(&self.namespace);
+        warren_testkit::redis::delete_under_blocking(&self.namespace);
         for log in &self.logs {
             let _ = std::fs::remove_file(log);
         }

@@ -44,44 +44,89 @@ impl TestRedis {
 
     /// Every key under the prefix, sorted.
     pub async fn keys(&self) -> Vec<String> {
-        let mut conn = self.conn.clone();
-        let pattern = format!("{}*", self.prefix);
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .expect("SCAN");
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may name a key twice.
-        keys.sort();
-        keys.dedup();
-        keys
+        keys_under(&self.conn, &self.prefix).await
     }
 
     /// Deletes every key under the prefix.
     pub async fn clean(&self) {
-        let keys = self.keys().await;
-        let mut conn = self.conn.clone();
-        // A few hundred keys a command, so that a test that made many does not send one huge DEL.
-        for chunk in keys.chunks(500) {
-            let _: u64 = redis::cmd("DEL")
-                .arg(chunk)
-                .query_async(&mut conn)
+        delete_keys(&self.conn, &self.keys().await).await;
+    }
+}
+
+/// Deletes every key under `prefix` in the test Redis: the clean-up of a test that ran a whole
+/// deployment under a namespace of its own.
+pub async fn delete_under(prefix: &str) {
+    let conn = connect().await;
+    let keys = keys_under(&conn, prefix).await;
+    delete_keys(&conn, &keys).await;
+}
+
+/// [`delete_under`] where there is no runtime to await on (a deployment's `Drop`). A Redis that
+/// cannot be reached is reported rather than a panic: a drop may run while a test is failing.
+pub fn delete_under_blocking(prefix: &str) {
+    let owned = prefix.to_owned();
+    let outcome = std::thread::spawn(move || -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let client = redis::Client::open(url()).map_err(|e| e.to_string())?;
+            let conn = tokio::time::timeout(CONNECT_WITHIN, ConnectionManager::new(client))
                 .await
-                .expect("DEL");
+                .map_err(|_| "no answer".to_owned())?
+                .map_err(|e| e.to_string())?;
+            let keys = keys_under(&conn, &owned).await;
+            delete_keys(&conn, &keys).await;
+            Ok(())
+        })
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("Redis unreachable ({error}): keys under {prefix} left behind"),
+        Err(_) => eprintln!("Redis clean-up panicked: keys under {prefix} may be left behind"),
+    }
+}
+
+/// Every key under `prefix`, sorted.
+async fn keys_under(conn: &ConnectionManager, prefix: &str) -> Vec<String> {
+    let mut conn = conn.clone();
+    let pattern = format!("{prefix}*");
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            break;
         }
+        cursor = next;
+    }
+    // SCAN may name a key twice.
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Deletes `keys`, a few hundred a command, so that a test that made many does not send one huge
+/// DEL.
+async fn delete_keys(conn: &ConnectionManager, keys: &[String]) {
+    let mut conn = conn.clone();
+    for chunk in keys.chunks(500) {
+        let _: u64 = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL");
     }
 }
 

@@ -28,7 +28,7 @@ pub fn amqp_url() -> String {
 }
 
 pub fn redis_url() -> String {
-    std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    warren_testkit::redis::url()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,7 +152,7 @@ impl TestSystem {
             system.wait().await.unwrap();
         }
         if let Mode::Distributed { namespace, .. } = &self.mode {
-            delete_keys(namespace).await;
+            warren_testkit::redis::delete_under(namespace).await;
         }
     }
 
@@ -404,30 +404,6 @@ impl Drop for Vhost {
         let _ = Command::new("rabbitmqctl")
             .args(["delete_vhost", &self.0])
             .output();
-    }
-}
-
-/// Deletes every Redis key under `namespace`.
-pub async fn delete_keys(namespace: &str) {
-    let namespace = namespace.to_owned();
-    tokio::task::spawn_blocking(move || delete_keys_blocking(&namespace))
-        .await
-        .unwrap();
-}
-
-/// [`delete_keys`] where there is no runtime to await on (a deployment's `Drop`).
-pub fn delete_keys_blocking(namespace: &str) {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let Ok(mut redis) = client.get_connection() else {
-        eprintln!("Redis unreachable: keys under {namespace} left behind");
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{namespace}*"))
-        .query(&mut redis)
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut redis);
     }
 }
 

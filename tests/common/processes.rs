@@ -182,7 +182,7 @@ impl Default for Deployment {
 /// namespace any more when its keys go.
 impl Drop for Deployment {
     fn drop(&mut self) {
-        super::delete_keys_blocking(&self.namespace);
+        warren_testkit::redis::delete_under_blocking(&self.namespace);
     }
 }
 
