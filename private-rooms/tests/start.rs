@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::faults::{Fault, FlakyJournal};
+use common::faults::Fault;
 use common::{Backend, Harness, code_of};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use warren_contracts::private_rooms::{
 };
 use warren_contracts::rooms::{CLOSED, RoomId, RoomPlayer};
 use warren_private_rooms::{PrivateRoomsConfig, Start};
+use warren_testkit::FlakyJournal;
 
 /// Ada's room for two; Bob's join fills it.
 async fn room_for_two(h: &Harness) -> (PrivateRoom, String, String) {

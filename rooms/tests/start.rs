@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::faults::{Fault, FlakyJournal};
+use common::faults::Fault;
 use common::{Backend, Harness, code_of, user};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use warren_contracts::rooms::{
     CLOSED, Create, HoldsMethod, Join, Leave, NewRoom, Ready, Room, RoomId, RoomStatus, SetReady,
 };
 use warren_rooms::store::Start;
+use warren_testkit::FlakyJournal;
 
 /// Ada's room for two with Bob in it and Ada ready: Bob's ready starts it.
 async fn full_room(h: &Harness) -> (Room, String, String) {

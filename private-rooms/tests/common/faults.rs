@@ -1,14 +1,12 @@
-//! Faults on demand: a private room store that fails chosen writes once, and an event journal that fails
-//! to number chosen events once (as when Redis, which holds it, restarts).
+//! Faults on demand: a private room store that fails chosen writes once, armed through the testkit's
+//! `Faults` (the journal that fails on demand is the testkit's `FlakyJournal`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use warren_bus::journal::{JournalError, JournalStore, MemoryJournal, ResumeConfig, Resumed};
-use warren_contracts::Event;
 use warren_private_rooms::store::StartSchedule;
 use warren_private_rooms::{PrivateRoomStore, RoomRecord, StoreError};
+use warren_testkit::Faults;
 
 /// A store write that fails, once, when asked to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,31 +20,27 @@ pub enum Fault {
 /// A private room store that fails each armed [`Fault`] once, then behaves.
 pub struct FaultyStore {
     inner: Arc<dyn PrivateRoomStore>,
-    armed: Mutex<HashSet<Fault>>,
-    /// The faults that went off.
-    pub fired: Mutex<Vec<Fault>>,
+    faults: Faults<Fault>,
 }
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn PrivateRoomStore>) -> Self {
         Self {
             inner,
-            armed: Mutex::default(),
-            fired: Mutex::default(),
+            faults: Faults::default(),
         }
     }
 
     pub fn arm(&self, fault: Fault) {
-        self.armed.lock().unwrap().insert(fault);
+        self.faults.arm(fault);
     }
 
     pub fn fired(&self) -> Vec<Fault> {
-        self.fired.lock().unwrap().clone()
+        self.faults.fired()
     }
 
     fn fire(&self, fault: Fault) -> Result<(), StoreError> {
-        if self.armed.lock().unwrap().remove(&fault) {
-            self.fired.lock().unwrap().push(fault);
+        if self.faults.fires(fault) {
             return Err(StoreError::Unavailable(format!("{fault:?} fails once")));
         }
         Ok(())
@@ -113,51 +107,5 @@ impl StartSchedule for FaultyStore {
 
     async fn retry_start_at(&self, room_id: &str, at: u64) -> Result<(), StoreError> {
         self.inner.retry_start_at(room_id, at).await
-    }
-}
-
-/// The in-memory journal, except that it cannot be reached the first `fails` times it is asked to
-/// number an event of kind `kind`: the publish of that event fails.
-pub struct FlakyJournal {
-    inner: MemoryJournal,
-    kind: String,
-    fails: Mutex<usize>,
-}
-
-impl FlakyJournal {
-    pub fn new(kind: &str, fails: usize) -> Self {
-        Self {
-            inner: MemoryJournal::new(ResumeConfig::default()),
-            kind: kind.to_owned(),
-            fails: Mutex::new(fails),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl JournalStore for FlakyJournal {
-    async fn append(
-        &self,
-        events: &[Event],
-        now: u64,
-    ) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
-        if events.iter().any(|e| e.kind == self.kind) {
-            let mut fails = self.fails.lock().unwrap();
-            if *fails > 0 {
-                *fails -= 1;
-                return Err(JournalError::Unavailable(
-                    "the journal is restarting".into(),
-                ));
-            }
-        }
-        self.inner.append(events, now).await
-    }
-
-    async fn after(&self, user: &str, after: u64, now: u64) -> Result<Resumed, JournalError> {
-        self.inner.after(user, after, now).await
-    }
-
-    async fn head(&self, user: &str) -> Result<u64, JournalError> {
-        self.inner.head(user).await
     }
 }
