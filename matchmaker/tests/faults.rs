@@ -8,11 +8,10 @@
 mod common;
 
 use common::{Backend, Harness, eventually};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use warren_bus::Bus;
-use warren_bus::journal::{JournalError, JournalStore, MemoryJournal, ResumeConfig, Resumed};
 use warren_contracts::activity::{Activity, ActivityKind};
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::{CancelReason, MATCH_FOUND, Status};
@@ -22,6 +21,7 @@ use warren_matchmaker::{
     Abandoned, MatchRecord, MatchmakerConfig, Removal, Step, StoreError, TicketRecord,
     TicketStatus, TicketStore,
 };
+use warren_testkit::FlakyJournal;
 
 /// The store operations that fail, each once, the next time they are called.
 #[derive(Default)]
@@ -142,36 +142,6 @@ impl TicketStore for Flaky {
     }
 }
 
-/// A journal that refuses its next `match.found`s, as one in a restarting Redis does.
-struct FlakyJournal {
-    inner: MemoryJournal,
-    refuse: Mutex<usize>,
-}
-
-#[async_trait::async_trait]
-impl JournalStore for FlakyJournal {
-    async fn append(
-        &self,
-        events: &[Event],
-        now: u64,
-    ) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
-        if events.iter().any(|e| e.kind == MATCH_FOUND) {
-            let mut refuse = self.refuse.lock().unwrap();
-            if *refuse > 0 {
-                *refuse -= 1;
-                return Err(JournalError::Unavailable("the journal failed once".into()));
-            }
-        }
-        self.inner.append(events, now).await
-    }
-    async fn after(&self, user: &str, after: u64, now: u64) -> Result<Resumed, JournalError> {
-        self.inner.after(user, after, now).await
-    }
-    async fn head(&self, user: &str) -> Result<u64, JournalError> {
-        self.inner.head(user).await
-    }
-}
-
 /// The service with its loops running fast, over a flaky store and journal.
 async fn harness(backend: Backend, failures: &Arc<Failures>, journal_refusals: usize) -> Harness {
     let config = MatchmakerConfig {
@@ -179,10 +149,8 @@ async fn harness(backend: Backend, failures: &Arc<Failures>, journal_refusals: u
         matching_deadline: Duration::from_millis(500),
         ..MatchmakerConfig::default()
     };
-    let journal = Arc::new(FlakyJournal {
-        inner: MemoryJournal::new(ResumeConfig::default()),
-        refuse: Mutex::new(journal_refusals),
-    });
+    // Refuses its next `match.found`s, as a journal in a restarting Redis does.
+    let journal = Arc::new(FlakyJournal::new(MATCH_FOUND, journal_refusals));
     let bus = Bus::in_process().with_journal(journal);
     let failures = Arc::clone(failures);
     Harness::with_parts(backend, config, 1, true, bus, move |inner| {
