@@ -9,8 +9,15 @@ use warren_runtime::{Started, Storage};
 
 /// What the accounts service is told by its settings (nothing yet: a setting added to
 /// `AccountsSettings` lands here).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccountsConfig {}
+
+/// The design's defaults, as the settings table declares them.
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self::from(&warren_runtime::defaults::<warren_runtime::AccountsSettings>())
+    }
+}
 
 impl From<&warren_runtime::AccountsSettings> for AccountsConfig {
     fn from(_: &warren_runtime::AccountsSettings) -> Self {

@@ -9,8 +9,15 @@ use warren_runtime::{Started, Storage};
 
 /// What the rooms service is told by its settings (nothing yet: a setting added to
 /// `RoomsSettings` lands here).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RoomsConfig {}
+
+/// The design's defaults, as the settings table declares them.
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self::from(&warren_runtime::defaults::<warren_runtime::RoomsSettings>())
+    }
+}
 
 impl From<&warren_runtime::RoomsSettings> for RoomsConfig {
     fn from(_: &warren_runtime::RoomsSettings) -> Self {
