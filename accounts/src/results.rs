@@ -16,32 +16,19 @@
 
 use crate::store::{AccountStore, RatingChange, StoreError};
 use crate::{departures, elo};
-use serde::Serialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use warren_bus::{Bus, BusError, Delivery, SubscribeOptions, Subscription};
 use warren_contracts::Event;
-use warren_contracts::accounts::{Account, INITIAL_RATING};
+use warren_contracts::accounts::{Account, INITIAL_RATING, RATING_CHANGED, RatingChanged};
 use warren_contracts::sessions::{FINISHED, Finished, PLAYER_LEFT};
 use warren_runtime::consumer;
 
 /// The durable queue accounts reads finished games from, shared by every instance.
 pub const RESULTS_QUEUE: &str = "accounts.results";
 
-/// The event each player of a finished game gets, on `accounts.events`.
-pub const RATING_CHANGED: &str = "rating.changed";
-
 /// Attempts to publish one `rating.changed` while the broker is away (about 3 s in all).
 const PUBLISH_ATTEMPTS: u32 = 6;
-
-/// `rating.changed`'s data.
-#[derive(Debug, Serialize)]
-struct RatingChanged<'a> {
-    session_id: &'a str,
-    /// The rating after the game.
-    rating: f64,
-    delta: f64,
-}
 
 /// Binds the durable queue [`RESULTS_QUEUE`] to the events sessions publishes for services
 /// (`sessions.results.events`: finished games and players who left, not every move). Every
@@ -252,7 +239,7 @@ async fn announce(
 ) {
     for (account, delta) in accounts {
         let data = RatingChanged {
-            session_id,
+            session_id: session_id.to_owned(),
             rating: account.rating,
             delta: *delta,
         };
@@ -297,7 +284,7 @@ mod tests {
     #[test]
     fn rating_changed_has_the_documented_fields() {
         let data = RatingChanged {
-            session_id: "s-1",
+            session_id: "s-1".into(),
             rating: 1016.0,
             delta: 16.0,
         };

@@ -10,12 +10,25 @@ use serde::{Deserialize, Serialize};
 
 pub const SERVICE: &str = "accounts";
 
+/// The event each player of a finished game gets, on `accounts.events`.
+pub const RATING_CHANGED: &str = "rating.changed";
+
 /// A new account's rating.
 pub const INITIAL_RATING: f64 = 1000.0;
 
+/// `rating.changed`'s data: a player's rating after a finished game (a draw too).
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatingChanged {
+    pub session_id: String,
+    /// The rating after the game.
+    pub rating: f64,
+    /// What the game changed it by (Elo, K = 32).
+    pub delta: f64,
+}
+
 /// An account. Nothing in it is private, so the public view is the same shape.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub user_id: String,
     pub username: String,
@@ -25,19 +38,19 @@ pub struct Account {
     pub games_won: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAccount {
     pub user_id: String,
     pub username: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserId {
     pub user_id: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountUpdate {
     /// 1–32 characters.
     pub display_name: String,

@@ -16,7 +16,7 @@ use crate::rpc::{Empty, declare_methods};
 use serde::{Deserialize, Serialize};
 
 /// What kind of place holds a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     Room,
@@ -48,7 +48,7 @@ impl ActivityKind {
 }
 
 /// One place a user is in: its kind and its id (room, ticket or session id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Activity {
     pub kind: ActivityKind,
     pub id: String,
@@ -82,7 +82,7 @@ impl Activity {
 }
 
 /// `accounts.claim`'s parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     pub user_id: String,
     pub activity: Activity,
@@ -92,7 +92,7 @@ pub struct Claim {
 }
 
 /// `accounts.claim`'s result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claimed {
     /// Whether the user now belongs to the claimed activity.
     pub claimed: bool,
@@ -103,7 +103,7 @@ pub struct Claimed {
 
 /// `accounts.hand_over`'s parameters: each of `user_ids` still claimed by `from` (or by nothing)
 /// now belongs to `to`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandOver {
     pub user_ids: Vec<String>,
     pub from: Activity,
@@ -111,21 +111,21 @@ pub struct HandOver {
 }
 
 /// `accounts.release`'s parameters: each of `user_ids` still claimed by `activity` is free.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub user_ids: Vec<String>,
     pub activity: Activity,
 }
 
 /// `<owner>.holds`'s parameters: does activity `id` still hold `user_id`?
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldsQuery {
     pub id: String,
     pub user_id: String,
 }
 
 /// `<owner>.holds`'s result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holds {
     pub held: bool,
 }

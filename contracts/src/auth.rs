@@ -16,21 +16,21 @@ use serde::{Deserialize, Serialize};
 pub const SERVICE: &str = "auth";
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registered {
     pub user_id: String,
 }
 
 /// A token pair as login and refresh return it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     /// A JWT (HS256) whose subject is the user id.
     pub access_token: String,
@@ -41,7 +41,7 @@ pub struct Tokens {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshToken {
     pub refresh_token: String,
 }
@@ -49,7 +49,7 @@ pub struct RefreshToken {
 /// `POST /v1/auth/logout`: ends the login of `refresh_token`, or with `all` every login of the
 /// user (named by the refresh token or by the caller's access token).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
@@ -62,7 +62,7 @@ pub struct LogoutParams {
 pub const REVOKED_EVENT: &str = "auth.revoked";
 
 /// The data of [`REVOKED_EVENT`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {
     pub user_id: String,
     /// The `sid`s of the logins that ended.
@@ -73,7 +73,7 @@ pub struct Revoked {
 }
 
 /// One ended login whose access tokens may still be unexpired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedSession {
     pub sid: String,
     /// As [`Revoked::until`].
@@ -81,12 +81,12 @@ pub struct RevokedSession {
 }
 
 /// The answer of `auth.revocations`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedSessions {
     pub sessions: Vec<RevokedSession>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeUser {
     pub user_id: String,
 }
@@ -99,7 +99,7 @@ pub const TOKEN_ISSUER: &str = "warren-auth";
 pub const TOKEN_AUDIENCE: &str = "warren";
 
 /// The claims of an access token. Every gateway instance verifies tokens with the shared secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id.
     pub sub: String,

@@ -9,7 +9,7 @@ use std::fmt;
 
 /// Every error code Warren uses, serialised in snake_case.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidParams,
@@ -94,7 +94,9 @@ impl fmt::Display for ErrorCode {
 /// The message says what was wrong with the request; it never carries internal detail (that goes
 /// to the service's log).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error,
+)]
 #[error("{code}: {message}")]
 pub struct WireError {
     pub code: ErrorCode,

@@ -10,6 +10,8 @@
 //! - [`event`]: the event envelope published on `<service>.events`.
 //! - [`auth`], [`accounts`], [`sessions`], [`rooms`], [`private_rooms`], [`matchmaker`]: each
 //!   service's methods, with their parameter and result types.
+//! - [`schema`]: the client-facing methods, events and HTTP bodies as one JSON
+//!   Schema document, which the TypeScript client's types are generated from.
 //! - [`activity`]: where a user is (a room, a queue, a session), kept by `accounts` so that nobody
 //!   is in two places at once.
 
@@ -23,6 +25,7 @@ pub mod presence;
 pub mod private_rooms;
 pub mod rooms;
 pub mod rpc;
+pub mod schema;
 pub mod sessions;
 
 pub use error::{ErrorCode, WireError};

@@ -20,7 +20,7 @@ pub const CANCELLED: &str = "matchmaker.cancelled";
 pub const MAX_REGION_CHARS: usize = 32;
 
 /// `matchmaker.start`'s parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Search {
     /// The game mode, e.g. `tic-tac-toe`.
     pub mode: String,
@@ -32,7 +32,7 @@ pub struct Search {
 }
 
 /// `matchmaker.start`'s result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Started {
     pub ticket_id: String,
     /// When the ticket runs out unless matched first (Unix epoch milliseconds).
@@ -40,7 +40,9 @@ pub struct Started {
 }
 
 /// Where a search is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchState {
     /// Waiting for players close enough in rating.
@@ -54,7 +56,7 @@ pub enum SearchState {
 }
 
 /// A ticket, as `matchmaker.status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     pub ticket_id: String,
     pub user_id: String,
@@ -77,7 +79,7 @@ pub struct Ticket {
 }
 
 /// `match.found`'s data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchFound {
     pub session_id: String,
     /// Every matched player's user id, in seat order.
@@ -87,7 +89,7 @@ pub struct MatchFound {
 }
 
 /// Why a search ended without a match, in `matchmaker.cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The player asked (`matchmaker.cancel`).
@@ -97,7 +99,7 @@ pub enum CancelReason {
 }
 
 /// `matchmaker.cancelled`'s and `matchmaker.expired`'s data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ended {
     pub ticket_id: String,
     /// For `matchmaker.cancelled`: why.

@@ -10,7 +10,7 @@ pub const ONLINE: &str = "presence.online";
 pub const OFFLINE: &str = "presence.offline";
 
 /// The data of a presence event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     pub user_id: String,
     /// Which gateway instance: a user may have sockets on several.

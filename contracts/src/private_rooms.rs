@@ -16,7 +16,7 @@ pub const HOLDS: &str = "private_rooms.holds";
 pub const INVITED: &str = "private_room.invited";
 
 /// A private room. Everyone in it counts as ready: it starts its session once full.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivateRoom {
     pub room_id: String,
     pub mode: String,
@@ -44,25 +44,25 @@ impl PrivateRoom {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPrivateRoom {
     pub mode: String,
     pub max_players: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     pub room_id: String,
     pub user_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Code {
     pub code: String,
 }
 
 /// `private_room.invited`'s data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invited {
     pub room_id: String,
     pub code: String,

@@ -27,7 +27,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// One seat taken.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomPlayer {
     pub user_id: String,
     pub ready: bool,
@@ -36,7 +36,7 @@ pub struct RoomPlayer {
 /// Where a room is in its life. A room that started its game or closed is gone: it is no longer
 /// listed and cannot be joined; `room.closed` says which.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomStatus {
     /// Taking players.
@@ -47,7 +47,7 @@ pub enum RoomStatus {
 
 /// A public room, as `rooms.create` returns it and `room.updated` carries it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Room {
     pub room_id: String,
     /// The game mode its session will run.
@@ -79,7 +79,7 @@ impl Room {
 }
 
 /// Why a room ended, in `room.closed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// Its game session started (`session_id` says which).
@@ -91,7 +91,7 @@ pub enum CloseReason {
 }
 
 /// `room.closed`'s data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomClosed {
     pub room_id: String,
     pub reason: CloseReason,
@@ -99,7 +99,7 @@ pub struct RoomClosed {
     pub session_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewRoom {
     pub mode: String,
     pub max_players: u32,
@@ -112,7 +112,7 @@ pub struct NewRoom {
     derive(utoipa::IntoParams),
     into_params(parameter_in = Query)
 )]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListRooms {
     /// Only rooms of this game mode.
     #[serde(default)]
@@ -122,12 +122,12 @@ pub struct ListRooms {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomId {
     pub room_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetReady {
     pub room_id: String,
     pub ready: bool,

@@ -50,11 +50,13 @@ pub fn events_exchange(service: &str) -> String {
 }
 
 /// No parameters, or no result: `{}` on the wire. Any object is accepted as input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize,
+)]
 pub struct Empty {}
 
 /// A reply: the method's result or an error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply<T> {
     Ok(T),
@@ -101,21 +103,41 @@ pub trait Method {
     const CLIENT: bool = false;
 }
 
-/// A method as a table of every method lists it: its name, its service and whether clients may
-/// call it, without its types, so that methods of different types fit one slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Writes a type's schema into a generator's definitions and gives the reference to it.
+pub type SchemaOf = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+pub(crate) fn schema_of<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A method as a table of every method lists it: its name, its service, whether clients may
+/// call it, and its types as JSON Schemas, so that methods of different types fit one slice.
+#[derive(Debug, Clone, Copy)]
 pub struct MethodInfo {
     pub name: &'static str,
     pub service: &'static str,
     pub client: bool,
+    pub params: SchemaOf,
+    pub result: SchemaOf,
 }
 
 impl MethodInfo {
-    pub const fn of<M: Method>() -> Self {
+    /// A method listed in [`crate::methods`] has types described by a JSON Schema (the client
+    /// libraries' types are generated from them, see [`crate::schema`]); methods that services
+    /// declare for themselves, outside this table, need none.
+    pub const fn of<M: Method>() -> Self
+    where
+        M::Params: schemars::JsonSchema,
+        M::Result: schemars::JsonSchema,
+    {
         Self {
             name: M::NAME,
             service: M::SERVICE,
             client: M::CLIENT,
+            params: schema_of::<M::Params>,
+            result: schema_of::<M::Result>,
         }
     }
 }

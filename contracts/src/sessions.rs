@@ -23,7 +23,7 @@ pub const STATE: &str = "session.state";
 pub const PLAYER_LEFT: &str = "session.player_left";
 pub const FINISHED: &str = "session.finished";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Running,
@@ -31,7 +31,7 @@ pub enum Status {
 }
 
 /// A session as players see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub session_id: String,
     /// The game mode, e.g. `tic-tac-toe`.
@@ -48,25 +48,25 @@ pub struct Session {
     pub winner: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewSession {
     pub mode: String,
     pub players: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionId {
     pub session_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     pub session_id: String,
     pub command: Value,
 }
 
 /// `session.finished`'s data; accounts applies it to ratings, once per session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finished {
     pub session_id: String,
     pub game: String,
@@ -76,7 +76,26 @@ pub struct Finished {
 }
 
 /// `session.player_left`'s data: who left for good.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `session.started`'s data.
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStarted {
+    pub session_id: String,
+    pub game: String,
+    /// The user ids in seat order.
+    pub players: Vec<String>,
+}
+
+/// `session.state`'s data: the state after an accepted command or a leave.
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChanged {
+    pub session_id: String,
+    /// The game's state (see docs/games.md).
+    pub state: Value,
+    /// Grows by one with each change: apply them in this order.
+    pub version: u64,
+}
+
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerLeft {
     pub session_id: String,
     pub user_id: String,
@@ -151,7 +170,7 @@ impl Method for HoldsMethod {
 }
 
 /// One game mode the service runs, and how many players its sessions take.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameMode {
     pub mode: String,
     pub min_players: u32,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use warren_bus::RequestContext;
 use warren_contracts::activity::{Holds, HoldsQuery};
 use warren_contracts::sessions::{
-    Command, GameMode, NewSession, STARTED, Session, SessionId, Status,
+    Command, GameMode, NewSession, STARTED, Session, SessionId, SessionStarted, Status,
 };
 use warren_contracts::{Empty, WireError};
 
@@ -79,12 +79,14 @@ pub(crate) async fn create(
             tracing::warn!(%error, "could not index the session by player");
         }
     }
-    let started = json!({
-        "session_id": session.session_id,
-        "game": session.game,
-        "players": session.players,
-    });
-    service.announce(STARTED, &session.players, started).await;
+    let started = SessionStarted {
+        session_id: session.session_id.clone(),
+        game: session.game.clone(),
+        players: session.players.clone(),
+    };
+    service
+        .announce(STARTED, &session.players, json!(started))
+        .await;
     tracing::info!(session_id = %session.session_id, game = %session.game, "session started");
     metrics::counter!(crate::series::STARTED, "game" => session.game.clone()).increment(1);
     Ok(session)

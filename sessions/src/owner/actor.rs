@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use warren_bus::CallOptions;
 use warren_contracts::accounts::RecordResult;
 use warren_contracts::sessions::{
-    FINISHED, Finished, PLAYER_LEFT, PlayerLeft, RESULTS, SERVICE, STATE, Status,
+    FINISHED, Finished, PLAYER_LEFT, PlayerLeft, RESULTS, SERVICE, STATE, StateChanged, Status,
 };
 use warren_contracts::{ErrorCode, Event, WireError};
 
@@ -393,15 +393,12 @@ async fn record_result(instance: &Instance, event: &Event) {
 fn change_events(before: Status, record: &SessionRecord) -> Vec<Event> {
     let session = &record.session;
     let players = session.players.clone();
-    let mut events = vec![Event::new(
-        STATE,
-        players.clone(),
-        json!({
-            "session_id": session.session_id,
-            "state": session.state,
-            "version": session.version,
-        }),
-    )];
+    let changed = StateChanged {
+        session_id: session.session_id.clone(),
+        state: session.state.clone(),
+        version: session.version,
+    };
+    let mut events = vec![Event::new(STATE, players.clone(), json!(changed))];
     if before == Status::Running && session.status == Status::Finished {
         let finished = Finished {
             session_id: session.session_id.clone(),
