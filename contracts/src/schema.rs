@@ -12,6 +12,7 @@ use crate::{accounts, auth, error, matchmaker, private_rooms, rooms, sessions};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// An event clients may receive: its `type` and the schema of its `data`.
 pub struct EventInfo {
@@ -53,40 +54,55 @@ pub const EVENTS: &[EventInfo] = &[
     EventInfo::of::<accounts::RatingChanged>(accounts::RATING_CHANGED),
 ];
 
-/// The bodies of HTTP `/v1`, named as the generated types will be.
-const HTTP: &[(&str, SchemaOf)] = &[
+/// The bodies clients send to HTTP `/v1`, named as the generated types will be.
+const HTTP_REQUESTS: &[(&str, SchemaOf)] = &[
     ("credentials", schema_of::<auth::Credentials>),
-    ("registered", schema_of::<auth::Registered>),
-    ("tokens", schema_of::<auth::Tokens>),
     ("refresh", schema_of::<auth::RefreshToken>),
     ("logout", schema_of::<auth::LogoutParams>),
-    ("account", schema_of::<accounts::Account>),
     ("account_update", schema_of::<accounts::AccountUpdate>),
+];
+
+/// The bodies HTTP `/v1` answers with.
+const HTTP_ANSWERS: &[(&str, SchemaOf)] = &[
+    ("registered", schema_of::<auth::Registered>),
+    ("tokens", schema_of::<auth::Tokens>),
+    ("account", schema_of::<accounts::Account>),
     ("error", schema_of::<error::WireError>),
 ];
 
 /// The whole document: an object type `WarrenContracts` whose properties `methods`, `events`,
 /// `http` and `error_code` reference the named types under `definitions`.
+///
+/// What clients send is described as the server reads it (a field with a default may be left
+/// out); what they receive, as the server writes it (such a field is always there). A type that
+/// goes both ways must read as it writes.
 pub fn document() -> Value {
-    let mut generator = SchemaSettings::draft07().into_generator();
+    let mut sent = SchemaSettings::draft07().for_deserialize().into_generator();
+    let mut received = SchemaSettings::draft07().for_serialize().into_generator();
     let methods: Vec<(&str, Value)> = crate::methods()
         .filter(|method| method.client)
         .map(|method| {
-            let params = (method.params)(&mut generator);
-            let result = (method.result)(&mut generator);
+            let params = (method.params)(&mut sent);
+            let result = (method.result)(&mut received);
             let types = [("params", params.to_value()), ("result", result.to_value())];
             (method.name, closed_object(&types))
         })
         .collect();
     let events: Vec<(&str, Value)> = EVENTS
         .iter()
-        .map(|event| (event.name, (event.data)(&mut generator).to_value()))
+        .map(|event| (event.name, (event.data)(&mut received).to_value()))
         .collect();
-    let http: Vec<(&str, Value)> = HTTP
+    let requests = HTTP_REQUESTS
         .iter()
-        .map(|(name, schema)| (*name, schema(&mut generator).to_value()))
+        .map(|(name, schema)| (*name, schema(&mut sent)));
+    let answers = HTTP_ANSWERS
+        .iter()
+        .map(|(name, schema)| (*name, schema(&mut received)));
+    let http: Vec<(&str, Value)> = requests
+        .chain(answers)
+        .map(|(name, schema)| (name, schema.to_value()))
         .collect();
-    let error_code = generator.subschema_for::<error::ErrorCode>().to_value();
+    let error_code = received.subschema_for::<error::ErrorCode>().to_value();
     let mut root = closed_object(&[
         ("methods", closed_object(&methods)),
         ("events", closed_object(&events)),
@@ -98,13 +114,18 @@ pub fn document() -> Value {
     root["description"] = json!(
         "Warren's client-facing contracts, generated from its Rust types: do not edit by hand."
     );
-    let definitions: Map<String, Value> = generator
-        .take_definitions(true)
-        .into_iter()
-        .collect::<std::collections::BTreeMap<_, _>>()
-        .into_iter()
-        .collect();
-    root["definitions"] = Value::Object(definitions);
+    let mut definitions: BTreeMap<String, Value> =
+        received.take_definitions(true).into_iter().collect();
+    for (name, schema) in sent.take_definitions(true) {
+        if let Some(written) = definitions.get(&name) {
+            assert_eq!(
+                written, &schema,
+                "{name} is sent and received, and reads otherwise than it writes"
+            );
+        }
+        definitions.insert(name, schema);
+    }
+    root["definitions"] = Value::Object(definitions.into_iter().collect());
     root
 }
 

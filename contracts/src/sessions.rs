@@ -75,7 +75,6 @@ pub struct Finished {
     pub players: Vec<String>,
 }
 
-/// `session.player_left`'s data: who left for good.
 /// `session.started`'s data.
 #[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStarted {
@@ -95,6 +94,7 @@ pub struct StateChanged {
     pub version: u64,
 }
 
+/// `session.player_left`'s data: who left for good.
 #[derive(schemars::JsonSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerLeft {
     pub session_id: String,

@@ -282,14 +282,16 @@ export interface Finished {
   game: string;
   players: string[];
   session_id: string;
-  winner?: string | null;
+  winner: string | null;
 }
+/**
+ * `session.player_left`'s data: who left for good.
+ */
 export interface PlayerLeft {
   session_id: string;
   user_id: string;
 }
 /**
- * `session.player_left`'s data: who left for good.
  * `session.started`'s data.
  */
 export interface SessionStarted {
@@ -443,7 +445,7 @@ export interface Ticket {
   /**
    * Where the search is.
    */
-  state?: SearchState & string;
+  state: SearchState & string;
   ticket_id: string;
   user_id: string;
   /**
