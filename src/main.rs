@@ -91,6 +91,11 @@ async fn run() -> anyhow::Result<()> {
     let admin = system
         .admin_address
         .map(|address| format!("http://{address}"));
+    let lobby = if args.gateway.web.is_on() {
+        format!("{url}/")
+    } else {
+        "off".to_owned()
+    };
     // One event, fields and all, so that JSON logs stay one object a line; the friendly hint
     // below is for a person at a terminal and is left out of JSON logs.
     tracing::info!(
@@ -98,6 +103,7 @@ async fn run() -> anyhow::Result<()> {
         %url,
         %websocket,
         admin = admin.as_deref().unwrap_or("off"),
+        %lobby,
         bus,
         state,
         traces = args.backends.traces(),
@@ -106,22 +112,25 @@ async fn run() -> anyhow::Result<()> {
         "warren is up"
     );
     if args.backends.log_format == LogFormat::Text {
-        print_hint(&url, &websocket, bus, state);
+        print_hint(&url, &websocket, &lobby, bus, state);
     }
     system.wait().await?;
     Ok(())
 }
 
-/// How to try the server from a shell, for whoever just ran `cargo run`.
-fn print_hint(url: &str, websocket: &str, bus: &str, state: &str) {
+/// How to try the server, for whoever just ran `cargo run`: in a browser, or from a shell.
+fn print_hint(url: &str, websocket: &str, lobby: &str, bus: &str, state: &str) {
     let body = r#"{"username":"ada","password":"correct horse"}"#;
     let json = "-H 'content-type: application/json'";
     println!(
         "Warren {} is listening on {url} (bus: {bus}, state: {state}).",
         env!("CARGO_PKG_VERSION")
     );
+    if lobby != "off" {
+        println!("  play:      open {lobby} in two browser tabs");
+    }
     println!("  register:  curl -s -X POST {url}/v1/auth/register {json} -d '{body}'");
     println!("  log in:    curl -s -X POST {url}/v1/auth/login {json} -d '{body}'");
-    println!("  connect:   websocat '{websocket}'");
-    println!(r#"  then send: {{"jsonrpc":"2.0","id":1,"method":"accounts.me"}}"#);
+    println!("  connect:   {websocket} (JSON-RPC 2.0, docs/protocol.md;");
+    println!("             or the TypeScript client in clients/typescript)");
 }

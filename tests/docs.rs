@@ -165,3 +165,18 @@ fn the_rules_find_paths_and_leave_the_rest() {
     let linked: Vec<PathBuf> = links.iter().filter_map(|l| link_path(doc, l)).collect();
     assert_eq!(linked, [PathBuf::from("/repo/docs/bus.md")]);
 }
+
+/// A merge that left its conflict markers in a document is caught here, not by a reader.
+#[test]
+fn no_document_holds_conflict_markers() {
+    for file in documents() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let marker = ["<<<<<<< ", ">>>>>>> "]
+                .iter()
+                .any(|marker| line.starts_with(marker))
+                || line == "=======";
+            assert!(!marker, "{}:{}: {line}", file.display(), number + 1);
+        }
+    }
+}

@@ -219,6 +219,11 @@ fn with_json_logs_every_line_is_json_from_start_to_stop() {
     assert_eq!(up["bus"], "in process", "{up}");
     assert_eq!(up["state"], "in memory", "{up}");
     assert_eq!(up["register"], format!("POST {url}/v1/auth/register"));
+    assert_eq!(
+        up["lobby"],
+        format!("{url}/"),
+        "the web page is on by default"
+    );
 
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success());

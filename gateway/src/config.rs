@@ -34,6 +34,8 @@ pub struct GatewayConfig {
     pub send_queue: usize,
     /// Origins allowed to call `/v1` from a browser.
     pub cors_origins: Vec<String>,
+    /// Whether `/` serves the web lobby (`--web`); off, `/` and `/web/` answer 404.
+    pub web: bool,
     /// Deadline of each call the gateway makes to a service.
     pub call_timeout: Duration,
     /// Largest HTTP request body.
@@ -68,6 +70,7 @@ impl GatewayConfig {
             max_in_flight: settings.max_in_flight as usize,
             send_queue: settings.send_queue as usize,
             cors_origins: settings.cors_origins.clone(),
+            web: settings.web.is_on(),
             call_timeout: Duration::from_secs(10),
             max_body_bytes: 65_536,
             admin_listen: Some(settings.edge.admin_listen),

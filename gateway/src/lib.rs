@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! lib.rs       app() builds the Router from state; serve() runs it on a listener until shutdown
+//! http/web.rs  the web lobby at `/`, its files built in from gateway/web/
 //! listener.rs  the client listener: header and idle timeouts, a cap on open connections
 //! admin.rs     /metrics, /healthz, /readyz on the admin listener, apart from clients
 //! config.rs    GatewayConfig
@@ -60,8 +61,14 @@ pub enum GatewayError {
 pub fn app(state: AppState) -> Router {
     let cors = cors(&state.config().cors_origins);
     let body_limit = state.config().max_body_bytes;
-    http::routes()
-        .route("/ws", get(ws::upgrade))
+    let web = state.config().web;
+    let routes = http::routes().route("/ws", get(ws::upgrade));
+    let routes = if web {
+        routes.merge(http::web::routes())
+    } else {
+        routes
+    };
+    routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(cors)
         .with_state(state)

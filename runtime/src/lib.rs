@@ -52,6 +52,6 @@ pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,
     MatchmakerSettings, PrivateRoomsSettings, RoomsSettings, ServiceSettings, SessionsSettings,
-    defaults, jwt_secret, parse_duration,
+    Switch, defaults, jwt_secret, parse_duration,
 };
 pub use storage::Storage;

@@ -1,5 +1,6 @@
-//! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks and the
-//! OpenAPI document. `/metrics` is not here: the admin listener serves it (crate::admin).
+//! HTTP `/v1`: auth, accounts and the room list for tools and web pages, health checks, the
+//! OpenAPI document, and the web lobby at `/` ([`web`]). `/metrics` is not here: the admin
+//! listener serves it (crate::admin).
 
 pub mod accounts;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod rooms;
+pub mod web;
 
 use crate::state::AppState;
 use axum::Router;

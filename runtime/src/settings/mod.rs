@@ -51,6 +51,19 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
         .unwrap_or_else(|error| panic!("a settings default does not parse: {error}"))
 }
 
+/// A feature turned `on` or `off` from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -260,6 +273,9 @@ pub struct GatewaySettings {
     /// header, not in cookies).
     #[arg(long, env = "WARREN_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_origins: Vec<String>,
+    /// The web lobby page at `/` (and its files under `/web/`).
+    #[arg(long, env = "WARREN_WEB", value_enum, default_value = "on")]
+    pub web: Switch,
     #[command(flatten)]
     pub edge: crate::edge::EdgeSettings,
 }

@@ -75,6 +75,7 @@ fn defaults_run_on_a_laptop() {
     assert_eq!(parsed.gateway.max_in_flight, 32);
     assert_eq!(parsed.gateway.send_queue, 256);
     assert!(parsed.gateway.cors_origins.is_empty());
+    assert_eq!(parsed.gateway.web, Switch::On);
     assert_eq!(parsed.auth.jwt.access_token_ttl, Duration::from_secs(900));
     assert_eq!(parsed.auth.hash_concurrency, None, "the core count");
     assert_eq!(parsed.auth.hash_queue_timeout, Duration::from_secs(2));
@@ -212,6 +213,20 @@ fn frames_are_bounded_both_ways() {
     }
     let parsed = Gateway::try_parse_from(["warren", "--max-frame-bytes", "16777216"]).unwrap();
     assert_eq!(parsed.gateway.max_frame_bytes, 16 * 1024 * 1024);
+}
+
+#[test]
+fn the_web_page_is_on_or_off() {
+    let parsed = Gateway::try_parse_from(["warren", "--web", "off"]).unwrap();
+    assert!(!parsed.gateway.web.is_on());
+    let parsed = Gateway::try_parse_from(["warren", "--web", "on"]).unwrap();
+    assert!(parsed.gateway.web.is_on());
+    for bad in ["", "yes", "false", "0"] {
+        assert!(
+            Gateway::try_parse_from(["warren", "--web", bad]).is_err(),
+            "{bad:?} was accepted"
+        );
+    }
 }
 
 #[test]

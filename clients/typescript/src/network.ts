@@ -1,0 +1,34 @@
+// The browser's word on the network: a tab that goes offline keeps a dead socket that may take
+// minutes to notice, so the client drops it at once and reconnects as soon as it is back online.
+
+export interface NetworkWatch {
+  offline(): boolean;
+  stop(): void;
+}
+
+interface BrowserLike {
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
+  navigator?: { onLine?: boolean };
+}
+
+/** Watches `online`/`offline` where there are such events (a page or a worker); else undefined. */
+export function watchNetwork(
+  onOffline: () => void,
+  onOnline: () => void,
+): NetworkWatch | undefined {
+  const global = globalThis as unknown as Partial<BrowserLike>;
+  if (typeof global.addEventListener !== "function" || typeof global.navigator !== "object") {
+    return undefined;
+  }
+  const browser = global as BrowserLike;
+  browser.addEventListener("offline", onOffline);
+  browser.addEventListener("online", onOnline);
+  return {
+    offline: () => browser.navigator?.onLine === false,
+    stop: () => {
+      browser.removeEventListener("offline", onOffline);
+      browser.removeEventListener("online", onOnline);
+    },
+  };
+}

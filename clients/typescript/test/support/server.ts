@@ -1,0 +1,82 @@
+// Starts the real embedded Warren server for one test file and stops it afterwards.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** The repository (this file runs from clients/typescript/build/test/support/). */
+const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "..");
+
+/** `WARREN_BIN`, or the binary `cargo build` made in this checkout. */
+const BIN =
+  process.env.WARREN_BIN ??
+  resolve(REPO_DIR, process.env.CARGO_TARGET_DIR ?? "target", "debug", "warren");
+
+/** Generous limits by default, so that many logins and sockets from one address are not throttled. */
+export async function startServer(extra: string[] = []): Promise<Server> {
+  const args = [
+    "--listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+    "--log-format",
+    "json",
+    "--auth-rate-per-address",
+    "100000",
+    "--connect-rate-per-address",
+    "100000",
+    ...extra,
+  ];
+  const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const stderr: string[] = [];
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error("warren did not say it was up within 20 s")),
+      20_000,
+    );
+    const lines = createInterface({ input: child.stdout! });
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`${error.message}\nstderr: ${stderr.join("")}`));
+    };
+    child.once("error", fail);
+    child.once("exit", (code) => fail(new Error(`warren exited (${code}) before it was up`)));
+    lines.on("line", (line) => {
+      let entry: { message?: string; url?: string };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (entry.message === "warren is up" && typeof entry.url === "string") {
+        clearTimeout(timer);
+        child.removeAllListeners("exit");
+        child.removeAllListeners("error");
+        resolve(entry.url);
+      }
+    });
+  });
+  // Keep reading its log so that the pipe never fills and blocks the server.
+  child.stdout?.resume();
+  return { url, stop: () => stop(child) };
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
