@@ -45,8 +45,9 @@ use warren_contracts::{Event, Method, Reply};
 /// How to reach RabbitMQ, for [`Bus::connect_with`].
 #[derive(Clone)]
 pub struct ConnectOptions {
-    /// `amqp://user:password@host:port/vhost`. Every message published on the connection carries
-    /// this user as its AMQP `user_id`, which the broker checks.
+    /// `amqp://user:password@host:port/vhost`, or the nodes of a cluster so, separated by commas
+    /// (one user for all). Every message published on the connection carries this user as its
+    /// AMQP `user_id`, which the broker checks.
     pub url: String,
     /// Shown in the broker's connection list.
     pub name: String,
@@ -59,19 +60,33 @@ impl ConnectOptions {
     /// Whether `url` is a broker URL this bus can connect with, judged by the parser that will
     /// read it, so that a binary can refuse a malformed one at start instead of retrying it.
     /// The error says what is wrong without repeating the URL, which may hold a password.
-    pub fn check_url(url: &str) -> Result<(), String> {
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err("must start with amqp:// or amqps://".into());
-        }
-        url.parse::<lapin::uri::AMQPUri>()
-            .map(drop)
-            .map_err(|error| {
+    /// A cluster's nodes, separated by commas, are each checked, and must name one broker user.
+    pub fn check_url(list: &str) -> Result<(), String> {
+        let urls = amqp::split_nodes(list);
+        let mut users = std::collections::BTreeSet::new();
+        for (index, url) in urls.iter().enumerate() {
+            let which = if urls.len() > 1 {
+                format!("node {}: ", index + 1)
+            } else {
+                String::new()
+            };
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(format!("{which}must start with amqp:// or amqps://"));
+            }
+            let uri = url.parse::<lapin::uri::AMQPUri>().map_err(|error| {
                 if error.contains(url) {
-                    "does not parse as a URL".to_owned()
+                    format!("{which}does not parse as a URL")
                 } else {
-                    format!("does not parse: {error}")
+                    format!("{which}does not parse: {error}")
                 }
-            })
+            })?;
+            users.insert(uri.authority.userinfo.username);
+        }
+        match users.len() {
+            0 => Err("names no broker".into()),
+            1 => Ok(()),
+            _ => Err("the nodes name different users; a process is one broker user".into()),
+        }
     }
 
     pub fn new(url: impl Into<String>, name: impl Into<String>) -> Self {

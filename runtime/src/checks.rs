@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn each_node_of_a_cluster_is_checked() {
+        let line = refusal(&[
+            "--amqp-url",
+            "amqp://w:hunter2@a:5672,http://w:hunter2@b:5672",
+        ]);
+        assert!(line.contains("node 2: must start with amqp://"), "{line}");
+        assert!(!line.contains("hunter2"), "{line}");
+        let line = refusal(&["--amqp-url", "amqp://a:pw@n1:5672,amqp://b:pw@n2:5672"]);
+        assert!(line.contains("different users"), "{line}");
+        let line = refusal(&["--amqp-url", " , "]);
+        assert!(line.contains("names no broker"), "{line}");
+    }
+
+    #[test]
     fn good_urls_pass() {
         let all = [
             "warren",
@@ -245,6 +259,10 @@ mod tests {
         ];
         Args::try_parse_from(all).unwrap();
         Args::try_parse_from(["warren", "--amqp-url", "amqp://127.0.0.1"]).unwrap();
+        // The nodes of a cluster.
+        let nodes =
+            "amqp://w:pw@10.0.0.1:5672/g,amqp://w:pw@10.0.0.2:5672/g, amqp://w:pw@10.0.0.3/g";
+        Args::try_parse_from(["warren", "--amqp-url", nodes]).unwrap();
         // Refused with what is missing rather than at the first connection.
         let line = refusal(&["--redis-url", "rediss://redis.example:6380"]);
         assert!(line.contains("TLS"), "{line}");

@@ -11,13 +11,17 @@
 //! - [`events`]: publishing with confirms, anonymous and durable subscriptions.
 //! - [`identity`]: the broker user every message is published as, and whose word a server takes
 //!   for a player.
+//! - [`nodes`]: the nodes of a cluster, and which one the next connection tries.
 
 mod acks;
 mod context;
 mod events;
 mod identity;
+mod nodes;
 mod routes;
 mod rpc;
+
+pub(crate) use nodes::split as split_nodes;
 
 use crate::error::BusError;
 use crate::lock;
@@ -50,7 +54,7 @@ pub(crate) struct AmqpBus {
 }
 
 struct Inner {
-    url: String,
+    nodes: nodes::Nodes,
     name: String,
     /// The broker user this process publishes as, and the gateway's.
     identity: Arc<Identity>,
@@ -249,15 +253,18 @@ impl AmqpBus {
     /// Connects, failing if the broker cannot be reached now; afterwards the connection is kept up
     /// for as long as the bus lives.
     pub async fn connect(options: &crate::ConnectOptions) -> Result<Self, BusError> {
-        let (url, name) = (options.url.as_str(), options.name.as_str());
-        let identity = Identity::new(url, options.gateway_user.as_deref())?;
-        let link = Link::open(url, name)
+        let name = options.name.as_str();
+        let nodes = nodes::Nodes::new(&options.url);
+        let identity = Identity::new(nodes.first(), options.gateway_user.as_deref())?;
+        let (link, url) = nodes
+            .open(name)
             .await
             .map_err(|e| BusError::Unavailable(format!("cannot connect to the broker: {e}")))?;
+        let broker = redact(url);
         let (tx, _) = watch::channel(Some(Arc::clone(&link)));
         let bus = AmqpBus {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                nodes,
                 name: name.to_owned(),
                 identity: Arc::new(identity),
                 link: tx,
@@ -271,7 +278,7 @@ impl AmqpBus {
         let supervisor = bus.clone();
         let handle = tokio::spawn(async move { supervisor.supervise(link).await });
         *lock(&bus.inner.supervisor) = Some(handle);
-        tracing::info!(broker = %redact(url), "connected to the broker");
+        tracing::info!(%broker, "connected to the broker");
         Ok(bus)
     }
 
@@ -331,8 +338,11 @@ impl AmqpBus {
             tracing::warn!("lost the broker connection; reconnecting");
             let mut delay = BACKOFF_MIN;
             link = loop {
-                match Link::open(&self.inner.url, &self.inner.name).await {
-                    Ok(new) => break new,
+                match self.inner.nodes.open(&self.inner.name).await {
+                    Ok((new, url)) => {
+                        tracing::info!(broker = %redact(url), "reconnected to the broker");
+                        break new;
+                    }
                     Err(error) => tracing::warn!(%error, retry_in = ?delay, "reconnect failed"),
                 }
                 tokio::select! {
@@ -343,7 +353,6 @@ impl AmqpBus {
             };
             self.inner.reconnects.fetch_add(1, Ordering::Relaxed);
             self.inner.link.send_replace(Some(Arc::clone(&link)));
-            tracing::info!("reconnected to the broker");
             metrics::counter!(crate::series::RECONNECTS).increment(1);
         }
         // Servers and subscribers have stopped (see `shutdown`): close cleanly.
@@ -365,8 +374,15 @@ impl AmqpBus {
     }
 }
 
-/// The URL without its password, for logs.
+/// The URL without its password, for logs; each node of a list so.
 pub(crate) fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return split_nodes(url)
+            .into_iter()
+            .map(redact)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
@@ -388,5 +404,9 @@ mod tests {
             "amqp://guest:***@127.0.0.1:5672/%2f"
         );
         assert_eq!(redact("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+        assert_eq!(
+            redact("amqp://u:a@n1:5681/v, amqp://u:b@n2:5682/v"),
+            "amqp://u:***@n1:5681/v,amqp://u:***@n2:5682/v"
+        );
     }
 }

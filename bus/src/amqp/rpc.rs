@@ -180,10 +180,15 @@ const OWN_QUEUE_EXPIRES_MS: i64 = 60_000;
 const OWN_QUEUE_MESSAGE_TTL_MS: i64 = 1_000;
 
 /// Declares the queue and starts consuming it on a channel of its own. A service queue is
-/// durable and auto-delete (it exists while some instance serves it), and with `routed` also
-/// takes the service's unrouted calls. An instance's own queue is not auto-delete: it expires a
-/// minute after its instance is gone, and dead-letters what waits in it for a second to the
-/// service's unrouted calls, that is to the shared queue.
+/// auto-delete (it exists while some instance serves it), and with `routed` also takes the
+/// service's unrouted calls. An instance's own queue is not auto-delete: it expires a minute after
+/// its instance is gone, and dead-letters what waits in it for a second to the service's
+/// unrouted calls, that is to the shared queue.
+///
+/// Neither is durable: what they hold are calls whose callers wait seconds at most, and in a
+/// cluster a durable classic queue whose node is down refuses every redeclare until the node is
+/// back, stopping the service; a transient one goes with its node and is declared again on a
+/// live one by the instances that reconnect there, so a lost node costs only the calls on it.
 async fn consume(
     link: &Link,
     queue: &str,
@@ -212,7 +217,7 @@ async fn consume(
         .queue_declare(
             queue.into(),
             QueueDeclareOptions {
-                durable: true,
+                durable: false,
                 auto_delete: shape.own_of.is_none(),
                 ..Default::default()
             },

@@ -70,8 +70,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// `url` with the password of its user part replaced by `***`, for logs.
+/// `url` with the password of its user part replaced by `***`, for logs; each URL of a
+/// comma-separated list (a cluster's nodes) so.
 pub fn redacted(url: &str) -> String {
+    if url.contains(',') {
+        return url
+            .split(',')
+            .map(|one| redacted(one.trim()))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

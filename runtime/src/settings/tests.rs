@@ -15,6 +15,10 @@ fn passwords_are_left_out_of_logged_urls() {
         "redis://:***@redis:6379"
     );
     assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    assert_eq!(
+        redacted("amqp://w:s1@n1:5681/%2f, amqp://w:s2@n2:5682/%2f"),
+        "amqp://w:***@n1:5681/%2f,amqp://w:***@n2:5682/%2f"
+    );
 }
 
 #[test]
