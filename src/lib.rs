@@ -24,6 +24,9 @@ pub struct Options {
     /// The broker user whose calls may act for a player (`--amqp-gateway-user`); `None`: this
     /// process's own, from `amqp_url`.
     pub gateway_user: Option<String>,
+    /// The type of durable subscriptions' queues (`--amqp-queue-type`); `None`: quorum for a
+    /// cluster's nodes, classic for one broker.
+    pub queue_type: Option<warren_bus::QueueType>,
     pub redis_url: Option<String>,
     /// Prefix prepended to every service's Redis keys (tests use their own).
     pub redis_namespace: String,
@@ -49,6 +52,7 @@ impl Options {
         Self {
             amqp_url: None,
             gateway_user: None,
+            queue_type: None,
             redis_url: None,
             redis_namespace: String::new(),
             resume: journal::ResumeConfig::default(),
@@ -126,6 +130,7 @@ pub async fn start(
     let bus = warren_runtime::connect_bus(
         options.amqp_url.as_deref(),
         options.gateway_user.as_deref(),
+        options.queue_type,
         "warren",
     )
     .await?;

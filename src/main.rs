@@ -54,6 +54,7 @@ async fn run() -> anyhow::Result<()> {
     let options = warren::Options {
         amqp_url: args.backends.amqp_url.clone(),
         gateway_user: args.backends.amqp_gateway_user.clone(),
+        queue_type: args.backends.amqp_queue_type,
         redis_url: args.backends.redis_url.clone(),
         redis_namespace: args.backends.redis_namespace.clone(),
         resume: args.backends.resume(),

@@ -54,6 +54,19 @@ pub struct ConnectOptions {
     /// The broker user whose requests may act for a player (carry `x-user-id`): the gateway's.
     /// `None`: this connection's own user, as when one user runs everything.
     pub gateway_user: Option<String>,
+    /// The type of the durable subscriptions' queues. `None`: quorum queues when `url` names
+    /// several nodes, classic queues for one.
+    pub durable_queues: Option<QueueType>,
+}
+
+/// The type of a durable subscription's queue, the events a service must not miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    /// Lives on one node: the one choice for a single broker, and what queues declared before
+    /// this setting are (a queue's type cannot change while it exists).
+    Classic,
+    /// Replicated over a cluster's nodes: it outlives the loss of any one of them.
+    Quorum,
 }
 
 impl ConnectOptions {
@@ -94,7 +107,25 @@ impl ConnectOptions {
             url: url.into(),
             name: name.into(),
             gateway_user: None,
+            durable_queues: None,
         }
+    }
+
+    /// Declares durable subscriptions' queues of this type (`None`: see [`Self::durable_queues`]).
+    pub fn durable_queues(mut self, queue_type: Option<QueueType>) -> Self {
+        self.durable_queues = queue_type;
+        self
+    }
+
+    /// The type durable subscriptions' queues are declared with.
+    pub fn queue_type(&self) -> QueueType {
+        self.durable_queues.unwrap_or_else(|| {
+            if amqp::split_nodes(&self.url).len() > 1 {
+                QueueType::Quorum
+            } else {
+                QueueType::Classic
+            }
+        })
     }
 
     /// Serves calls on a player's behalf only from `user` (`None`: this connection's own).
@@ -111,6 +142,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("url", &amqp::redact(&self.url))
             .field("name", &self.name)
             .field("gateway_user", &self.gateway_user)
+            .field("durable_queues", &self.durable_queues)
             .finish()
     }
 }

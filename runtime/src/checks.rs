@@ -117,6 +117,15 @@ pub(crate) fn amqp_url(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// A durable queue type, as RabbitMQ names it.
+pub(crate) fn queue_type(text: &str) -> Result<warren_bus::QueueType, String> {
+    match text {
+        "classic" => Ok(warren_bus::QueueType::Classic),
+        "quorum" => Ok(warren_bus::QueueType::Quorum),
+        _ => Err("must be classic or quorum".into()),
+    }
+}
+
 /// A Redis URL as the Redis client will read it; the error leaves the URL out.
 pub(crate) fn redis_url(text: &str) -> Result<String, String> {
     if !["redis://", "rediss://", "redis+unix://", "unix://"]

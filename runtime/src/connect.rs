@@ -22,16 +22,20 @@ pub enum ConnectError {
 }
 
 /// The bus: over RabbitMQ when a URL is given, in process otherwise. Over RabbitMQ it serves
-/// calls on a player's behalf only from `gateway_user` (`None`: its own broker user).
+/// calls on a player's behalf only from `gateway_user` (`None`: its own broker user), and
+/// declares durable subscriptions' queues of `queue_type` (`None`: by the number of nodes).
 pub async fn connect_bus(
     amqp_url: Option<&str>,
     gateway_user: Option<&str>,
+    queue_type: Option<warren_bus::QueueType>,
     name: &str,
 ) -> Result<Bus, ConnectError> {
     let Some(url) = amqp_url else {
         return Ok(Bus::in_process());
     };
-    let options = ConnectOptions::new(url, name).gateway_user(gateway_user.map(str::to_owned));
+    let options = ConnectOptions::new(url, name)
+        .gateway_user(gateway_user.map(str::to_owned))
+        .durable_queues(queue_type);
     retry("RabbitMQ", || Bus::connect_with(&options))
         .await
         .map_err(|e| ConnectError::Broker(e.to_string()))
@@ -46,6 +50,7 @@ pub async fn connect(
     let bus = connect_bus(
         backends.amqp_url.as_deref(),
         backends.amqp_gateway_user.as_deref(),
+        backends.amqp_queue_type,
         name,
     )
     .await?;

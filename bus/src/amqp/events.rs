@@ -6,6 +6,7 @@
 //! events published in between.
 
 use super::{AmqpBus, Link};
+use crate::QueueType;
 use crate::error::BusError;
 use crate::events::{Acker, Delivery, QueueKind, Source, SubscribeOptions, Subscription};
 use futures_util::{FutureExt, StreamExt};
@@ -90,7 +91,7 @@ impl AmqpBus {
         let link = self
             .link()
             .ok_or_else(|| BusError::Unavailable("not connected to the broker".into()))?;
-        let first = bind(&link, &options).await?;
+        let first = bind(&link, &options, self.durable_queues()).await?;
         let queue = Arc::new(Mutex::new(first.2.clone()));
         let (tx, rx) = mpsc::channel(usize::from(options.prefetch.max(1)));
         let stop = self.shutdown_token().child_token();
@@ -119,10 +120,11 @@ async fn settle(owed: &mut Option<(lapin::Acker, u16)>) {
 }
 
 /// Declares the exchanges and the queue, binds them, and starts consuming. Returns the queue's
-/// name as the broker gave it.
+/// name as the broker gave it. A durable queue is of `durable_type`.
 async fn bind(
     link: &Link,
     options: &SubscribeOptions,
+    durable_type: QueueType,
 ) -> Result<(Channel, Consumer, String), BusError> {
     let channel = link.connection.create_channel().await?;
     channel
@@ -145,8 +147,12 @@ async fn bind(
             },
         ),
     };
+    let mut arguments = FieldTable::default();
+    if matches!(options.queue, QueueKind::Durable(_)) && durable_type == QueueType::Quorum {
+        arguments.insert("x-queue-type".into(), super::context::long_string("quorum"));
+    }
     let queue = channel
-        .queue_declare(name.as_str().into(), declare, FieldTable::default())
+        .queue_declare(name.as_str().into(), declare, arguments)
         .await?;
     let name = queue.name().as_str().to_owned();
     for service in &options.services {
@@ -277,7 +283,7 @@ impl Subscriber {
         let mut delay = Duration::from_millis(100);
         loop {
             let link = self.bus.next_link(&self.stop).await?;
-            match bind(&link, &self.options).await {
+            match bind(&link, &self.options, self.bus.durable_queues()).await {
                 Ok((channel, consumer, name)) => {
                     tracing::info!(queue = %name, "subscribed again");
                     *crate::lock(&self.queue) = name;

@@ -56,6 +56,8 @@ pub(crate) struct AmqpBus {
 struct Inner {
     nodes: nodes::Nodes,
     name: String,
+    /// The type durable subscriptions' queues are declared with.
+    durable_queues: crate::QueueType,
     /// The broker user this process publishes as, and the gateway's.
     identity: Arc<Identity>,
     /// The live connection, or `None` while reconnecting.
@@ -266,6 +268,7 @@ impl AmqpBus {
             inner: Arc::new(Inner {
                 nodes,
                 name: name.to_owned(),
+                durable_queues: options.queue_type(),
                 identity: Arc::new(identity),
                 link: tx,
                 shutdown: CancellationToken::new(),
@@ -308,6 +311,10 @@ impl AmqpBus {
                 changed = rx.changed() => if changed.is_err() { return None },
             }
         }
+    }
+
+    pub(crate) fn durable_queues(&self) -> crate::QueueType {
+        self.inner.durable_queues
     }
 
     pub fn is_connected(&self) -> bool {

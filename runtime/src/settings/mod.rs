@@ -4,7 +4,9 @@
 //! Each binary flattens the groups it needs into its own `clap::Parser`. A bad value stops the
 //! binary at start-up with a line naming the setting (`checks.rs`).
 
-use crate::checks::{amqp_url, http_url, non_negative, origin, positive_duration, redis_url};
+use crate::checks::{
+    amqp_url, http_url, non_negative, origin, positive_duration, queue_type, redis_url,
+};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -95,9 +97,15 @@ pub fn redacted(url: &str) -> String {
 /// Where the shared backends are; none given means in process and in memory.
 #[derive(Debug, Clone, Args)]
 pub struct Backends {
-    /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f. Without it: the in-process bus.
+    /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f, or the nodes of a cluster
+    /// separated by commas. Without it: the in-process bus.
     #[arg(long, env = "WARREN_AMQP_URL", value_parser = amqp_url)]
     pub amqp_url: Option<String>,
+    /// The type of the queues that keep the events a service must not miss: `quorum`
+    /// (replicated over a cluster's nodes) or `classic`. Without it: quorum with several
+    /// --amqp-url nodes, classic with one.
+    #[arg(long, env = "WARREN_AMQP_QUEUE_TYPE", value_parser = queue_type)]
+    pub amqp_queue_type: Option<warren_bus::QueueType>,
     /// The broker user whose calls may act for a player (carry a user's id): the gateway's. Such
     /// a call published by any other broker user is answered `forbidden`. Without it: this
     /// process's own user, from --amqp-url (one user for everything works as before).
