@@ -192,10 +192,14 @@ async fn a_game_goes_on_through_a_connection_cut() {
             .await;
         assert_ne!(finished["data"]["winner"], Value::Null);
     }
-    // A room made after the cut is joined, and its events arrive.
-    let room = second
-        .call("rooms.create", json!({"mode": "relay", "max_players": 2}))
-        .await;
+    // A room made after the cut is joined, and its events arrive. Rooms came back on its own
+    // schedule, which the game did not wait for: a call before that is refused at once.
+    let room = until_it_works(
+        second,
+        "rooms.create",
+        json!({"mode": "relay", "max_players": 2}),
+    )
+    .await;
     first
         .call("rooms.join", json!({"room_id": room["room_id"]}))
         .await;
