@@ -83,7 +83,15 @@ impl AmqpBus {
         };
         match confirmation {
             Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Nack(_) => Err(BusError::NotConfirmed),
+            Confirmation::Nack(_) => {
+                // The broker nacks only when a queue failed to take the message: on a cluster, a
+                // quorum queue whose leader was on a lost node. Seen with RabbitMQ 3.10: the
+                // channel that got the nack keeps getting them after the queue has a new leader,
+                // while a new channel publishes at once; so the connection is replaced.
+                tracing::warn!(exchange = %exchange, "the broker nacked an event; reconnecting");
+                link.mark_lost();
+                Err(BusError::NotConfirmed)
+            }
         }
     }
 
