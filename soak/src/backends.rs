@@ -1,6 +1,9 @@
 //! The soak's own backends, so that it never disturbs anything else on the machine: a RabbitMQ
 //! vhost of its own, and a `redis-server` of its own on a free port with an fsynced append-only
 //! file (as deployed), which the fault injector stops and starts. Both go when this is dropped.
+//!
+//! On the local cluster (`scripts/cluster up`), the vhost is made on the cluster, the systems are
+//! given all its nodes, and the broker's fault is a node killed and started again.
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -21,19 +24,78 @@ pub fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The local cluster's script, and the node the soak's vhost is managed through when node 1 is
+/// the one down (names as `scripts/cluster` gives them).
+const CLUSTER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster");
+const CLUSTER_NODES: [&str; 3] = [
+    "warren-c1@localhost",
+    "warren-c2@localhost",
+    "warren-c3@localhost",
+];
+
+/// `scripts/cluster` with `args`; its stdout.
+fn cluster_script(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(CLUSTER_SCRIPT)
+        .args(args)
+        .output()
+        .context("scripts/cluster")?;
+    if !output.status.success() {
+        bail!(
+            "scripts/cluster {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// rabbitmqctl on whichever node of the cluster answers (`None`: the ordinary broker).
+fn rabbitmqctl_on(cluster: bool, args: &[&str]) -> anyhow::Result<()> {
+    if !cluster {
+        return rabbitmqctl(args);
+    }
+    let mut last = None;
+    for node in CLUSTER_NODES {
+        let with_node: Vec<&str> = ["-n", node].iter().chain(args).copied().collect();
+        match rabbitmqctl(&with_node) {
+            Ok(()) => return Ok(()),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no cluster node")))
+}
+
 pub struct Backends {
     pub vhost: String,
+    /// The cluster's nodes as `--amqp-url` takes them (with `/%2f` for the vhost), when on it.
+    cluster_nodes: Option<String>,
+    /// The next node to kill.
+    next_node: usize,
     pub redis_port: u16,
     redis_dir: PathBuf,
     redis: Option<Child>,
 }
 
 impl Backends {
-    pub fn start() -> anyhow::Result<Self> {
+    /// With `cluster`, on the local cluster, which must be up.
+    pub fn start(cluster: bool) -> anyhow::Result<Self> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let vhost = format!("soak-{}", &tag[..10]);
-        rabbitmqctl(&["add_vhost", &vhost])?;
-        rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"])?;
+        let cluster_nodes = if cluster {
+            cluster_script(&["status"]).context("the cluster must be up: scripts/cluster up")?;
+            let urls = cluster_script(&["urls"])?;
+            let nodes = urls
+                .lines()
+                .find_map(|line| line.strip_prefix("WARREN_AMQP_URL="))
+                .context("scripts/cluster urls names the AMQP nodes")?;
+            Some(nodes.to_owned())
+        } else {
+            None
+        };
+        rabbitmqctl_on(cluster, &["add_vhost", &vhost])?;
+        rabbitmqctl_on(
+            cluster,
+            &["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"],
+        )?;
         let redis_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -41,6 +103,8 @@ impl Backends {
         std::fs::create_dir_all(&redis_dir)?;
         let mut backends = Self {
             vhost,
+            cluster_nodes,
+            next_node: 0,
             redis_port,
             redis_dir,
             redis: None,
@@ -50,7 +114,25 @@ impl Backends {
     }
 
     pub fn amqp_url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost)
+        match &self.cluster_nodes {
+            Some(nodes) => nodes.replace("/%2f", &format!("/{}", self.vhost)),
+            None => format!("amqp://guest:guest@127.0.0.1:5672/{}", self.vhost),
+        }
+    }
+
+    pub fn on_cluster(&self) -> bool {
+        self.cluster_nodes.is_some()
+    }
+
+    /// Kills one node of the cluster (each in turn), waits `down`, and starts it again; returns
+    /// once it is back with its quorum queues caught up.
+    pub fn kill_a_node(&mut self, down: Duration) -> anyhow::Result<()> {
+        let node = (self.next_node % CLUSTER_NODES.len() + 1).to_string();
+        self.next_node += 1;
+        cluster_script(&["kill-rabbit", &node])?;
+        std::thread::sleep(down);
+        cluster_script(&["start-rabbit", &node])?;
+        Ok(())
     }
 
     pub fn redis_url(&self) -> String {
@@ -129,6 +211,6 @@ impl Drop for Backends {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.redis_dir);
-        let _ = rabbitmqctl(&["delete_vhost", &self.vhost]);
+        let _ = rabbitmqctl_on(self.on_cluster(), &["delete_vhost", &self.vhost]);
     }
 }

@@ -1,5 +1,6 @@
 //! The faults the soak injects, one every `--fault-every`, in turn: the broker cuts every
-//! connection of the soak's vhost; Redis restarts (down for a second, its append-only file
+//! connection of the soak's vhost (on the cluster: one node is killed, and started again after a
+//! few seconds); Redis restarts (down for a second, its append-only file
 //! keeping what it acknowledged); Redis drops every client connection; every player drops its
 //! socket at once and comes back. The shared broker is never stopped: other work may be using it.
 
@@ -44,6 +45,12 @@ pub async fn inject(
                     .unwrap_or_else(|e| Err(anyhow::anyhow!(e)))
             }
         };
+        let on_cluster = warren_bus::lock(&backends).on_cluster();
+        let kind = if on_cluster && kind == KINDS[0] {
+            "a RabbitMQ node killed"
+        } else {
+            kind
+        };
         match result {
             Ok(()) => *injected.entry(kind).or_default() += 1,
             Err(error) => tracing::error!(%error, fault = kind, "could not inject"),
@@ -53,9 +60,13 @@ pub async fn inject(
     injected
 }
 
+/// How long a killed cluster node stays down.
+const NODE_DOWN: Duration = Duration::from_secs(5);
+
 fn fault(backends: &Mutex<Backends>, kind: &str) -> anyhow::Result<()> {
     let mut backends = warren_bus::lock(backends);
     match kind {
+        "broker connections cut" if backends.on_cluster() => backends.kill_a_node(NODE_DOWN),
         "broker connections cut" => backends.cut_broker_connections(),
         "Redis restarted" => {
             backends.stop_redis()?;

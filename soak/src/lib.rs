@@ -39,6 +39,8 @@ pub struct SoakConfig {
     pub players: usize,
     pub duration: Duration,
     pub fault_every: Duration,
+    /// On the local RabbitMQ cluster (`scripts/cluster up`): the broker's fault is a node lost.
+    pub cluster: bool,
 }
 
 /// What the soak did and what held.
@@ -96,7 +98,8 @@ impl std::fmt::Display for Report {
 pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
     let started = Instant::now();
     let backends = Arc::new(Mutex::new(
-        backends::Backends::start().context("starting the soak's vhost and redis-server")?,
+        backends::Backends::start(config.cluster)
+            .context("starting the soak's vhost and redis-server")?,
     ));
     let (amqp_url, redis_url) = {
         let backends = warren_bus::lock(&backends);

@@ -20,6 +20,10 @@ struct Args {
     /// How often a fault is injected.
     #[arg(long, default_value = "20s", value_parser = warren_runtime::parse_duration)]
     fault_every: Duration,
+    /// Run on the local RabbitMQ cluster (`scripts/cluster up` first): the systems get its three
+    /// nodes, and the broker's fault is a node killed and started again.
+    #[arg(long)]
+    cluster: bool,
 }
 
 #[tokio::main]
@@ -34,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         players: args.players,
         duration: args.duration,
         fault_every: args.fault_every,
+        cluster: args.cluster,
     })
     .await?;
     print!("{report}");

@@ -10,6 +10,7 @@ async fn a_short_soak_holds_every_invariant() {
         players: 12,
         duration: Duration::from_secs(20),
         fault_every: Duration::from_secs(4),
+        cluster: false,
     })
     .await
     .expect("the soak must run (RabbitMQ and redis-server must be available)");
