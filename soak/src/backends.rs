@@ -10,22 +10,27 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("rabbitmqctl")
+/// Runs `program` with `args`; its stdout, or an error with its stderr.
+fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(program)
         .args(args)
         .output()
-        .context("rabbitmqctl must be installed")?;
+        .with_context(|| format!("{program} must be installed"))?;
     if !output.status.success() {
         bail!(
-            "rabbitmqctl {args:?}: {}",
+            "{program} {args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The local cluster's script, and the node the soak's vhost is managed through when node 1 is
-/// the one down (names as `scripts/cluster` gives them).
+pub fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    run("rabbitmqctl", args).map(drop)
+}
+
+/// The local cluster's script, and its nodes by the names `scripts/cluster` gives them: the
+/// soak's vhost is managed through whichever answers.
 const CLUSTER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster");
 const CLUSTER_NODES: [&str; 3] = [
     "warren-c1@localhost",
@@ -35,20 +40,10 @@ const CLUSTER_NODES: [&str; 3] = [
 
 /// `scripts/cluster` with `args`; its stdout.
 fn cluster_script(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(CLUSTER_SCRIPT)
-        .args(args)
-        .output()
-        .context("scripts/cluster")?;
-    if !output.status.success() {
-        bail!(
-            "scripts/cluster {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    run(CLUSTER_SCRIPT, args)
 }
 
-/// rabbitmqctl on whichever node of the cluster answers (`None`: the ordinary broker).
+/// rabbitmqctl on whichever node of the cluster answers (`cluster` false: the ordinary broker).
 fn rabbitmqctl_on(cluster: bool, args: &[&str]) -> anyhow::Result<()> {
     if !cluster {
         return rabbitmqctl(args);
