@@ -1,9 +1,9 @@
 // Register, login, the account calls, and how refused calls and time-outs surface.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { WarrenError } from "../src/index.js";
-import { type Server, startServer } from "./support/server.js";
+import { serverForThisFile } from "./support/server.js";
 import {
   PASSWORD,
   newPlayer,
@@ -11,17 +11,9 @@ import {
   rejection,
   uniqueName,
   warren,
-  closeAll,
 } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile();
 
 test("register, login, accounts.me and accounts.get", { timeout: 30_000 }, async () => {
   const w = warren(server.url);

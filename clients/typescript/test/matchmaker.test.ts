@@ -2,18 +2,11 @@
 // a player who leaves that session forfeiting it.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { type Server, startServer } from "./support/server.js";
-import { newPlayer, rejection, warren, closeAll } from "./support/util.js";
+import { test } from "node:test";
+import { serverForThisFile } from "./support/server.js";
+import { newPlayer, rejection, warren } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile();
 
 let regions = 0;
 /** A region of its own for each test, so that no other test's players are matched with these. */

@@ -1,18 +1,11 @@
 // Private rooms: invitations, joining by code, leaving, closing, and a full room starting its game.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { type Server, startServer } from "./support/server.js";
-import { newPlayer, rejection, warren, closeAll } from "./support/util.js";
+import { test } from "node:test";
+import { serverForThisFile } from "./support/server.js";
+import { newPlayer, rejection, warren } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile();
 
 test("private rooms: create, invite, join by code, leave, close", { timeout: 60_000 }, async () => {
   const w = warren(server.url);

@@ -3,9 +3,9 @@
 // that are final (4003, 4008) stay final.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { WarrenError } from "../src/index.js";
-import { type Server, startServer } from "./support/server.js";
+import { serverForThisFile } from "./support/server.js";
 import {
   PASSWORD,
   newPlayer,
@@ -16,17 +16,9 @@ import {
   uniqueName,
   waitUntil,
   warren,
-  closeAll,
 } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile();
 
 /** An owner of a private room who can send `victim` one `private_room.invited` per call. */
 async function inviter(url: string, victim: string) {

@@ -1,19 +1,12 @@
 // Public rooms from creation to a started game, and a tic-tac-toe session played to a win.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { Client } from "../src/index.js";
-import { type Server, startServer } from "./support/server.js";
-import { type Recorder, newPlayer, rejection, warren, closeAll } from "./support/util.js";
+import { serverForThisFile } from "./support/server.js";
+import { type Recorder, newPlayer, rejection, warren } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile();
 
 interface Board {
   board: string[];

@@ -3,10 +3,10 @@
 // refresh token; a login lost to a reused refresh token closes the client for good.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import { WarrenError } from "../src/index.js";
 import type { FetchFunction, Tokens } from "../src/index.js";
-import { type Server, startServer } from "./support/server.js";
+import { serverForThisFile } from "./support/server.js";
 import {
   PASSWORD,
   newPlayer,
@@ -16,17 +16,9 @@ import {
   uniqueName,
   waitUntil,
   warren,
-  closeAll,
 } from "./support/util.js";
 
-let server: Server;
-before(async () => {
-  server = await startServer(["--access-token-ttl", "1s"]);
-});
-after(async () => {
-  await closeAll();
-  await server.stop();
-});
+const server = serverForThisFile(["--access-token-ttl", "1s"]);
 
 /** Every refresh token sent to /v1/auth/refresh by any client of this file. */
 const refreshesSent: string[] = [];

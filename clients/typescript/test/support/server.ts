@@ -3,7 +3,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
+import { closeAll } from "./util.js";
 
 export interface Server {
   url: string;
@@ -79,4 +81,23 @@ function stop(child: ChildProcess): Promise<void> {
     });
     child.kill("SIGTERM");
   });
+}
+
+/**
+ * The server for the test file that calls this: started before its tests (with `extra`
+ * arguments), stopped after them, once every client they made is closed. Its `url` is set by
+ * the time a test runs.
+ */
+export function serverForThisFile(extra: string[] = []): { url: string } {
+  const handle = { url: "" };
+  let server: Server | undefined;
+  before(async () => {
+    server = await startServer(extra);
+    handle.url = server.url;
+  });
+  after(async () => {
+    await closeAll();
+    await server?.stop();
+  });
+  return handle;
 }
