@@ -13,6 +13,7 @@ use std::time::Duration;
 use warren_accounts::{AccountStore, MemoryStore, RatingChange, RedisStore, StoreError};
 use warren_contracts::accounts::Account;
 use warren_contracts::activity::{Activity, ActivityKind};
+use warren_runtime::Redis;
 
 type Store = Arc<dyn AccountStore>;
 
@@ -729,8 +730,7 @@ async fn redis_instances_sharing_one_redis_claim_a_user_once() {
         // Five instances, each with a connection of its own, as five processes would have.
         let mut stores = Vec::new();
         for _ in 0..5 {
-            let client = redis::Client::open(common::redis_url()).unwrap();
-            let conn = ConnectionManager::new(client).await.unwrap();
+            let conn = warren_testkit::redis::connect().await;
             stores.push(RedisStore::new(conn, redis.prefix.clone()));
         }
         let attempts = (0..50).map(|i| {
@@ -807,7 +807,7 @@ async fn an_unreachable_redis_is_unavailable() {
         .set_number_of_retries(1)
         .set_connection_timeout(Some(Duration::from_millis(500)));
     let conn = ConnectionManager::new_lazy_with_config(client, config).unwrap();
-    let store = RedisStore::new(conn, "test-accounts-unreachable:");
+    let store = RedisStore::new(Redis::Single(conn), "test-accounts-unreachable:");
     let unavailable = |result: Result<(), StoreError>| {
         assert!(
             matches!(result, Err(StoreError::Unavailable(_))),

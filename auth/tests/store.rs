@@ -4,10 +4,10 @@
 
 mod common;
 
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
 use std::time::Duration;
 use warren_auth::{Admission, AuthStore, LoginLimits, RedisStore, Settle, UserRecord};
+use warren_runtime::Redis;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -156,7 +156,7 @@ both_stores!(
     requests_are_limited_per_address_and_window,
 );
 
-async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
+async fn pttl(conn: &mut Redis, key: &str) -> i64 {
     redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
 }
 

@@ -135,7 +135,7 @@ fn revocations_probe(revocations: Arc<Revocations>) -> ReadinessProbe {
 }
 
 /// A readiness probe that asks Redis for PING.
-pub fn redis_probe(redis: redis::aio::ConnectionManager) -> ReadinessProbe {
+pub fn redis_probe(redis: warren_runtime::Redis) -> ReadinessProbe {
     Arc::new(move || {
         let mut redis = redis.clone();
         Box::pin(async move {

@@ -32,8 +32,7 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let prefix = format!("bench-journal-{}:", uuid::Uuid::new_v4().simple());
     let redis = runtime.block_on(async {
-        let client = redis::Client::open(redis_url()).unwrap();
-        redis::aio::ConnectionManager::new(client)
+        warren_runtime::redis_client::open(&redis_url())
             .await
             .expect("Redis must be running")
     });

@@ -15,7 +15,7 @@ use warren_bus::Bus;
 #[derive(Clone)]
 struct Backends {
     bus: Bus,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::Redis>,
 }
 
 async fn healthz() -> &'static str {
@@ -45,7 +45,7 @@ pub fn readiness(checks: serde_json::Map<String, Value>) -> (StatusCode, Json<Va
 }
 
 /// The routes, for a listener or for tests.
-pub fn routes(bus: Bus, redis: Option<redis::aio::ConnectionManager>) -> axum::Router {
+pub fn routes(bus: Bus, redis: Option<crate::Redis>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -57,7 +57,7 @@ pub fn routes(bus: Bus, redis: Option<redis::aio::ConnectionManager>) -> axum::R
 pub async fn serve(
     listener: TcpListener,
     bus: Bus,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::Redis>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     axum::serve(listener, routes(bus, redis))

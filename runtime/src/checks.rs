@@ -126,8 +126,53 @@ pub(crate) fn queue_type(text: &str) -> Result<warren_bus::QueueType, String> {
     }
 }
 
-/// A Redis URL as the Redis client will read it; the error leaves the URL out.
+/// A Redis URL as the Redis client will read it, or a Redis Cluster's seeds separated by commas
+/// (each such a URL, all with one scheme: a cluster speaks TLS on every node or on none); the error
+/// leaves the URLs out.
 pub(crate) fn redis_url(text: &str) -> Result<String, String> {
+    let urls = crate::redis_client::split_urls(text);
+    if urls.is_empty() {
+        return Err("names no Redis".into());
+    }
+    for (n, url) in urls.iter().enumerate() {
+        let which = if urls.len() > 1 {
+            format!("seed {}: ", n + 1)
+        } else {
+            String::new()
+        };
+        one_redis_url(url).map_err(|why| format!("{which}{why}"))?;
+    }
+    if urls.len() > 1 {
+        if urls
+            .iter()
+            .any(|url| url.starts_with("redis+unix://") || url.starts_with("unix://"))
+        {
+            return Err("a Redis Cluster's seeds are redis:// or rediss:// addresses".into());
+        }
+        let tls = urls
+            .iter()
+            .filter(|url| url.starts_with("rediss://"))
+            .count();
+        if tls != 0 && tls != urls.len() {
+            return Err("a Redis Cluster's seeds are all redis:// or all rediss://".into());
+        }
+    }
+    Ok(text.to_owned())
+}
+
+/// A namespace for Redis keys: without braces, which would move every key's hash tag (the first
+/// `{…}` of a key decides its Redis Cluster slot).
+pub(crate) fn redis_namespace(text: &str) -> Result<String, String> {
+    if text.contains(['{', '}']) {
+        return Err(
+            "must not contain { or }: they would change which keys share a Redis Cluster slot"
+                .into(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+fn one_redis_url(text: &str) -> Result<(), String> {
     if !["redis://", "rediss://", "redis+unix://", "unix://"]
         .iter()
         .any(|scheme| text.starts_with(scheme))
@@ -141,8 +186,7 @@ pub(crate) fn redis_url(text: &str) -> Result<String, String> {
             .rsplit_once(" - ")
             .map_or(shown.as_str(), |(why, _)| why);
         format!("not a Redis URL: {why}")
-    })?;
-    Ok(text.to_owned())
+    })
 }
 
 /// A duration more than zero.
@@ -272,9 +316,25 @@ mod tests {
         let nodes =
             "amqp://w:pw@10.0.0.1:5672/g,amqp://w:pw@10.0.0.2:5672/g, amqp://w:pw@10.0.0.3/g";
         Args::try_parse_from(["warren", "--amqp-url", nodes]).unwrap();
-        // Refused with what is missing rather than at the first connection.
-        let line = refusal(&["--redis-url", "rediss://redis.example:6380"]);
-        assert!(line.contains("TLS"), "{line}");
+        // TLS, and a Redis Cluster's seeds.
+        Args::try_parse_from(["warren", "--redis-url", "rediss://:pw@redis.example:6380"]).unwrap();
+        let seeds = "redis://10.0.0.1:7001, redis://10.0.0.2:7001,redis://10.0.0.3:7001";
+        Args::try_parse_from(["warren", "--redis-url", seeds]).unwrap();
+    }
+
+    #[test]
+    fn each_seed_of_a_redis_cluster_is_checked() {
+        let line = refusal(&["--redis-url", "redis://:hunter2@a:7001,http://b:7001"]);
+        assert!(line.contains("seed 2: must start with redis://"), "{line}");
+        assert!(!line.contains("hunter2"), "{line}");
+        let line = refusal(&["--redis-url", "redis://a:7001,rediss://b:7001"]);
+        assert!(line.contains("all redis:// or all rediss://"), "{line}");
+        let line = refusal(&["--redis-url", "redis://a:7001,unix:///tmp/redis.sock"]);
+        assert!(line.contains("redis:// or rediss:// addresses"), "{line}");
+        let line = refusal(&["--redis-url", ","]);
+        assert!(line.contains("names no Redis"), "{line}");
+        let line = refusal(&["--redis-namespace", "game{1}:"]);
+        assert!(line.contains("must not contain {"), "{line}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub async fn connect_bus(
 pub async fn connect(
     backends: &crate::Backends,
     name: &str,
-) -> Result<(Bus, Option<redis::aio::ConnectionManager>), ConnectError> {
+) -> Result<(Bus, Option<crate::Redis>), ConnectError> {
     let bus = connect_bus(
         backends.amqp_url.as_deref(),
         backends.amqp_gateway_user.as_deref(),
@@ -67,7 +67,7 @@ pub async fn connect(
 /// `bus` with its journal and remembered replies in `redis`, under `namespace`.
 pub fn with_redis(
     bus: Bus,
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::Redis,
     namespace: &str,
     resume: warren_bus::journal::ResumeConfig,
 ) -> Bus {
@@ -81,7 +81,7 @@ pub fn with_redis(
 /// The deployment's journal in `redis`, under `namespace`: the bus's, and the one a store that
 /// numbers events in its own writes (sessions) must use.
 pub fn redis_journal(
-    redis: &redis::aio::ConnectionManager,
+    redis: &crate::Redis,
     namespace: &str,
     resume: warren_bus::journal::ResumeConfig,
 ) -> crate::journal::RedisJournal {
@@ -92,28 +92,16 @@ pub fn redis_journal(
     )
 }
 
-/// While Redis is away, a command waits for the manager's reconnect attempts; the defaults (six,
-/// backing off to 3.2 s) make every call wait about 8 s before it can answer `unavailable`. Two
-/// quick attempts answer within half a second, and the next command tries again. A command with no
-/// answer (Redis stopped without closing the connection) gives up after a few seconds rather than
-/// hang: no command Warren sends blocks on purpose.
-fn redis_config() -> redis::aio::ConnectionManagerConfig {
-    redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(200))
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(3)))
-}
-
-/// A Redis connection that reconnects by itself.
-pub async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager, ConnectError> {
-    let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
-    retry("Redis", || {
-        redis::aio::ConnectionManager::new_with_config(client.clone(), redis_config())
-    })
-    .await
-    .map_err(|e| ConnectError::Redis(e.to_string()))
+/// A Redis connection that reconnects by itself: one server, or a Redis Cluster from its seeds
+/// (`url` separated by commas).
+pub async fn connect_redis(url: &str) -> Result<crate::Redis, ConnectError> {
+    crate::redis_client::split_urls(url)
+        .into_iter()
+        .try_for_each(|one| redis::Client::open(one).map(drop))
+        .map_err(|e| ConnectError::Redis(e.to_string()))?;
+    retry("Redis", || crate::redis_client::open(url))
+        .await
+        .map_err(|e| ConnectError::Redis(e.to_string()))
 }
 
 async fn retry<T, E, F, Fut>(what: &str, mut attempt: F) -> Result<T, E>

@@ -6,7 +6,7 @@
 //! numbers it got, for the dedup window. One Lua script numbers a whole batch, so a batch is one
 //! round trip and no other writer can interleave.
 
-use redis::aio::ConnectionManager;
+use crate::Redis;
 use std::collections::BTreeMap;
 use warren_bus::journal::{
     DEDUP_WINDOW, JournalError, JournalStore, Kept, ResumeConfig, Resumed, recipients, resumed,
@@ -67,7 +67,7 @@ table.insert(kept, 1, tostring(head))
 return kept";
 
 pub struct RedisJournal {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     config: ResumeConfig,
     append: redis::Script,
@@ -83,7 +83,7 @@ impl std::fmt::Debug for RedisJournal {
 }
 
 impl RedisJournal {
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>, config: ResumeConfig) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>, config: ResumeConfig) -> Self {
         Self {
             redis,
             prefix: prefix.into(),

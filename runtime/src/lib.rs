@@ -10,6 +10,7 @@
 //! logging.rs    text or JSON logs
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
 //! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries
+//! redis_client.rs one Redis server or a Redis Cluster, behind one connection type
 //! journal.rs    the bus's event journal in Redis, shared by a deployment's processes
 //! replies.rs    replies remembered by request id in Redis, shared by a service's instances
 //! service.rs    a service binary's life: connect, serve, wait for the signal, stop
@@ -36,6 +37,7 @@ pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod presence;
+pub mod redis_client;
 pub mod replies;
 pub mod service;
 pub mod settings;
@@ -48,6 +50,7 @@ pub use checks::{parse_or_exit, refuse};
 pub use claims::Claims;
 pub use connect::{ConnectError, connect, connect_bus, connect_redis, listen};
 pub use edge::EdgeSettings;
+pub use redis_client::Redis;
 pub use service::{ServiceError, Started, run_service};
 pub use settings::{
     AccountsSettings, AuthSettings, Backends, GatewaySettings, JwtSettings, LogFormat,

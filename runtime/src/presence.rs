@@ -5,7 +5,7 @@
 //! last said so. A user no gateway spoke of for a day is forgotten, as a socket does not stay open
 //! that long without its gateway saying so again.
 
-use redis::aio::ConnectionManager;
+use crate::Redis;
 use std::collections::HashMap;
 
 /// How long a user's statements are kept after the last one.
@@ -40,7 +40,7 @@ return 0";
 /// `gateway_id` said at `at` (ms); whether the user is online on any gateway afterwards.
 pub async fn set_in_redis(
     script: &redis::Script,
-    redis: &ConnectionManager,
+    redis: &Redis,
     key: String,
     gateway_id: &str,
     online: bool,
@@ -58,7 +58,7 @@ pub async fn set_in_redis(
 }
 
 /// Whether a user's hash, as [`SET_PRESENCE`] keeps it, says they are online anywhere.
-pub async fn online_in_redis(redis: &ConnectionManager, key: String) -> redis::RedisResult<bool> {
+pub async fn online_in_redis(redis: &Redis, key: String) -> redis::RedisResult<bool> {
     let statements: Vec<String> = redis::cmd("HVALS")
         .arg(key)
         .query_async(&mut redis.clone())

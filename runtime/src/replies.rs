@@ -1,17 +1,17 @@
 //! Remembered replies in Redis, shared by every instance of a service: `<prefix><key>` holds a
 //! reply for `warren_bus::replies::REMEMBER_FOR`.
 
+use crate::Redis;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use warren_bus::replies::{REMEMBER_FOR, ReplyStore, ReplyStoreError};
 
 pub struct RedisReplies {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
 }
 
 impl RedisReplies {
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
         Self {
             redis,
             prefix: prefix.into(),

@@ -8,7 +8,7 @@ use warren_bus::journal::ResumeConfig;
 #[derive(Clone)]
 pub struct Storage {
     /// `None`: state in memory, gone with the process.
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<crate::Redis>,
     /// Put before every key, so that several deployments can share one Redis.
     pub namespace: String,
     /// How much of each user's events the journal keeps (for a store that numbers events in its
@@ -36,7 +36,7 @@ impl Storage {
     pub fn store<S: ?Sized>(
         &self,
         service_prefix: &str,
-        in_redis: impl FnOnce(redis::aio::ConnectionManager, String) -> std::sync::Arc<S>,
+        in_redis: impl FnOnce(crate::Redis, String) -> std::sync::Arc<S>,
         in_memory: impl FnOnce() -> std::sync::Arc<S>,
     ) -> std::sync::Arc<S> {
         match &self.redis {

@@ -2,10 +2,10 @@
 //! its keys when done; a test that needs Redis fails, naming the address, when there is none.
 
 use futures_util::FutureExt;
-use redis::aio::ConnectionManager;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+use warren_runtime::Redis;
 
 /// How long a test waits for Redis to answer before it says Redis is not there.
 const CONNECT_WITHIN: Duration = Duration::from_secs(5);
@@ -15,12 +15,11 @@ pub fn url() -> String {
     std::env::var("WARREN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A connection to the test Redis.
-pub async fn connect() -> ConnectionManager {
+/// A connection to the test Redis: one server, or a Redis Cluster when `WARREN_TEST_REDIS_URL`
+/// names its seeds (or one node of it).
+pub async fn connect() -> Redis {
     let url = url();
-    let client = redis::Client::open(url.as_str())
-        .unwrap_or_else(|e| panic!("bad WARREN_TEST_REDIS_URL {url}: {e}"));
-    tokio::time::timeout(CONNECT_WITHIN, ConnectionManager::new(client))
+    tokio::time::timeout(CONNECT_WITHIN, warren_runtime::redis_client::open(&url))
         .await
         .unwrap_or_else(|_| panic!("Redis must be running at {url}: no answer"))
         .unwrap_or_else(|e| panic!("Redis must be running at {url}: {e}"))
@@ -29,7 +28,7 @@ pub async fn connect() -> ConnectionManager {
 /// One test's corner of the test Redis: a connection and a key prefix no other test uses.
 #[derive(Clone)]
 pub struct TestRedis {
-    pub conn: ConnectionManager,
+    pub conn: Redis,
     pub prefix: String,
 }
 
@@ -71,11 +70,11 @@ pub fn delete_under_blocking(prefix: &str) {
             .build()
             .map_err(|e| e.to_string())?;
         runtime.block_on(async {
-            let client = redis::Client::open(url()).map_err(|e| e.to_string())?;
-            let conn = tokio::time::timeout(CONNECT_WITHIN, ConnectionManager::new(client))
-                .await
-                .map_err(|_| "no answer".to_owned())?
-                .map_err(|e| e.to_string())?;
+            let conn =
+                tokio::time::timeout(CONNECT_WITHIN, warren_runtime::redis_client::open(&url()))
+                    .await
+                    .map_err(|_| "no answer".to_owned())?
+                    .map_err(|e| e.to_string())?;
             let keys = keys_under(&conn, &owned).await;
             delete_keys(&conn, &keys).await;
             Ok(())
@@ -89,27 +88,22 @@ pub fn delete_under_blocking(prefix: &str) {
     }
 }
 
-/// Every key under `prefix`, sorted.
-async fn keys_under(conn: &ConnectionManager, prefix: &str) -> Vec<String> {
-    let mut conn = conn.clone();
+/// Every key under `prefix`, sorted: on a cluster, from each of its masters.
+async fn keys_under(conn: &Redis, prefix: &str) -> Vec<String> {
     let pattern = format!("{prefix}*");
     let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("SCAN");
-        keys.extend(batch);
-        if next == 0 {
-            break;
+    match conn {
+        Redis::Single(single) => keys.extend(scan(&mut single.clone(), &pattern).await),
+        Redis::Cluster(_) => {
+            for master in masters(conn).await {
+                let client = redis::Client::open(master.as_str()).expect("a master's URL");
+                let mut node = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap_or_else(|e| panic!("Redis master {master}: {e}"));
+                keys.extend(scan(&mut node, &pattern).await);
+            }
         }
-        cursor = next;
     }
     // SCAN may name a key twice.
     keys.sort();
@@ -117,11 +111,53 @@ async fn keys_under(conn: &ConnectionManager, prefix: &str) -> Vec<String> {
     keys
 }
 
+async fn scan(conn: &mut impl redis::aio::ConnectionLike, pattern: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+/// The URLs of a cluster's masters, from `CLUSTER NODES` (`<id> <ip:port@bus> <flags> ...`).
+async fn masters(conn: &Redis) -> Vec<String> {
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn.clone())
+        .await
+        .expect("CLUSTER NODES");
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let address = fields.nth(1)?;
+            let flags = fields.next()?;
+            let healthy = flags.split(',').any(|f| f == "master") && !flags.contains("fail");
+            let address = address.split('@').next()?;
+            healthy.then(|| format!("redis://{address}"))
+        })
+        .collect()
+}
+
 /// Deletes `keys`, a few hundred a command, so that a test that made many does not send one huge
-/// DEL.
-async fn delete_keys(conn: &ConnectionManager, keys: &[String]) {
+/// DEL; on a cluster, one key a command (keys of different slots cannot share one).
+async fn delete_keys(conn: &Redis, keys: &[String]) {
     let mut conn = conn.clone();
-    for chunk in keys.chunks(500) {
+    let per_command = if conn.is_cluster() { 1 } else { 500 };
+    for chunk in keys.chunks(per_command) {
         let _: u64 = redis::cmd("DEL")
             .arg(chunk)
             .query_async(&mut conn)

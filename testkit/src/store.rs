@@ -2,8 +2,8 @@
 //! test's own whose keys go when the test is done; the same scenarios run on both.
 
 use crate::redis::TestRedis;
-use redis::aio::ConnectionManager;
 use std::sync::Arc;
+use warren_runtime::Redis;
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl<S: ?Sized> TestStore<S> {
         backend: Backend,
         what: &str,
         memory: impl FnOnce() -> Arc<S>,
-        redis: impl FnOnce(ConnectionManager, String) -> Arc<S>,
+        redis: impl FnOnce(Redis, String) -> Arc<S>,
     ) -> Self {
         match backend {
             Backend::Memory => Self {

@@ -4,10 +4,10 @@
 
 pub mod accounts;
 
-use redis::aio::ConnectionManager;
 use std::future::Future;
 use std::sync::Arc;
 use warren_auth::{AuthStore, MemoryStore, RedisStore};
+use warren_runtime::Redis;
 use warren_testkit::TestRedis;
 
 /// The Redis the tests use; this machine's unless `WARREN_TEST_REDIS_URL` says otherwise.
@@ -16,7 +16,7 @@ pub fn redis_url() -> String {
 }
 
 /// A connection to the test Redis; panics, naming the address, when there is none.
-pub async fn redis_connection() -> ConnectionManager {
+pub async fn redis_connection() -> Redis {
     warren_testkit::redis::connect().await
 }
 
@@ -25,7 +25,7 @@ pub fn unique_prefix() -> String {
     format!("test-auth-{}:", uuid::Uuid::new_v4().simple())
 }
 
-fn corner(conn: &ConnectionManager, prefix: &str) -> TestRedis {
+fn corner(conn: &Redis, prefix: &str) -> TestRedis {
     TestRedis {
         conn: conn.clone(),
         prefix: prefix.to_owned(),
@@ -33,12 +33,12 @@ fn corner(conn: &ConnectionManager, prefix: &str) -> TestRedis {
 }
 
 /// Every key under `prefix`.
-pub async fn keys_under(conn: &mut ConnectionManager, prefix: &str) -> Vec<String> {
+pub async fn keys_under(conn: &mut Redis, prefix: &str) -> Vec<String> {
     corner(conn, prefix).keys().await
 }
 
 /// Deletes every key under `prefix`.
-pub async fn delete_keys(conn: &mut ConnectionManager, prefix: &str) {
+pub async fn delete_keys(conn: &mut Redis, prefix: &str) {
     corner(conn, prefix).clean().await;
 }
 
@@ -55,7 +55,7 @@ where
 /// whether the scenario passed or panicked.
 pub async fn with_redis<F, Fut>(scenario: F)
 where
-    F: FnOnce(Arc<dyn AuthStore>, ConnectionManager, String) -> Fut,
+    F: FnOnce(Arc<dyn AuthStore>, Redis, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut conn = redis_connection().await;

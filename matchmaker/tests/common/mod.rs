@@ -43,7 +43,7 @@ pub async fn test_store(backend: Backend) -> TestStore {
 }
 
 /// The test Redis; a test that needs it fails, loudly, when it is not there.
-pub async fn redis() -> redis::aio::ConnectionManager {
+pub async fn redis() -> warren_runtime::Redis {
     warren_testkit::redis::connect().await
 }
 

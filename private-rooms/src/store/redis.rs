@@ -13,8 +13,8 @@
 //! start is kept a day past that, since its players wait on it, not on its expiry.
 
 use super::{PrivateRoomStore, RoomRecord, StartSchedule, StoreError};
-use redis::aio::ConnectionManager;
 use std::time::Duration;
+use warren_runtime::Redis;
 use warren_runtime::starts::RedisSchedule;
 
 /// How long after its expiry a room's keys stay in Redis unless swept first.
@@ -81,7 +81,7 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return n";
 
 pub struct RedisStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     create: redis::Script,
     replace: redis::Script,
@@ -101,7 +101,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         let schedule = RedisSchedule::new(
             redis.clone(),

@@ -10,8 +10,8 @@
 //! forever; the list drops entries whose room has expired when it meets them.
 
 use super::{RoomRecord, RoomStore, StartSchedule, StoreError};
-use redis::aio::ConnectionManager;
 use warren_contracts::rooms::Room;
+use warren_runtime::Redis;
 use warren_runtime::starts::RedisSchedule;
 
 const TTL_SECONDS: u64 = 86_400;
@@ -62,7 +62,7 @@ schedule('0', ARGV[3])
 return 1";
 
 pub struct RedisStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     create: redis::Script,
     replace: redis::Script,
@@ -80,7 +80,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         let schedule = RedisSchedule::new(
             redis.clone(),

@@ -5,7 +5,8 @@
 //! binary at start-up with a line naming the setting (`checks.rs`).
 
 use crate::checks::{
-    amqp_url, http_url, non_negative, origin, positive_duration, queue_type, redis_url,
+    amqp_url, http_url, non_negative, origin, positive_duration, queue_type, redis_namespace,
+    redis_url,
 };
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -111,11 +112,12 @@ pub struct Backends {
     /// process's own user, from --amqp-url (one user for everything works as before).
     #[arg(long, env = "WARREN_AMQP_GATEWAY_USER")]
     pub amqp_gateway_user: Option<String>,
-    /// Redis URL, e.g. redis://127.0.0.1:6379. Without it: state in memory.
+    /// Redis URL, e.g. redis://127.0.0.1:6379 (rediss:// for TLS), or the seed nodes of a Redis
+    /// Cluster separated by commas. Without it: state in memory.
     #[arg(long, env = "WARREN_REDIS_URL", value_parser = redis_url)]
     pub redis_url: Option<String>,
     /// Put before every Redis key, so that several Warren deployments can share one Redis.
-    #[arg(long, env = "WARREN_REDIS_NAMESPACE", default_value = "")]
+    #[arg(long, env = "WARREN_REDIS_NAMESPACE", default_value = "", value_parser = redis_namespace)]
     pub redis_namespace: String,
     /// Log format.
     #[arg(long, env = "WARREN_LOG_FORMAT", value_enum, default_value = "text")]

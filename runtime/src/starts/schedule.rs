@@ -2,7 +2,7 @@
 //! store's own lock, in Redis a sorted set scored by when each start is due ([`RedisSchedule`]),
 //! written by the store's own scripts when a start is recorded or the room goes.
 
-use redis::aio::ConnectionManager;
+use crate::Redis;
 use std::collections::{BTreeSet, HashMap};
 
 /// Ids ordered by when they are due, each at most once.
@@ -88,7 +88,7 @@ return out";
 /// A store's schedule of starts in Redis: the sorted set at `key`, of room ids whose rooms live at
 /// `room_prefix` + id.
 pub struct RedisSchedule {
-    redis: ConnectionManager,
+    redis: Redis,
     key: String,
     room_prefix: String,
     take_due: redis::Script,
@@ -103,7 +103,7 @@ impl std::fmt::Debug for RedisSchedule {
 }
 
 impl RedisSchedule {
-    pub fn new(redis: ConnectionManager, key: String, room_prefix: String) -> Self {
+    pub fn new(redis: Redis, key: String, room_prefix: String) -> Self {
         Self {
             redis,
             key,

@@ -39,12 +39,12 @@
 mod scripts;
 
 use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
-use ::redis::aio::ConnectionManager;
 use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 use scripts::{APPLY_RESULT, CLAIM, CREATE, HAND_OVER, RELEASE, SET_DISPLAY_NAME};
 use std::collections::HashMap;
 use warren_contracts::accounts::Account;
 use warren_contracts::activity::{Activity, ActivityKind};
+use warren_runtime::Redis;
 
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
@@ -58,7 +58,7 @@ const ID: &str = "id";
 /// Accounts in Redis under one key prefix.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Redis,
     prefix: String,
     create: Script,
     set_display_name: Script,
@@ -78,7 +78,7 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// A store over `conn` whose keys all start with `prefix` (e.g. `"warren:accounts:"`).
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(conn: Redis, prefix: impl Into<String>) -> Self {
         Self {
             conn,
             prefix: prefix.into(),

@@ -36,9 +36,9 @@ use super::{
     username_key,
 };
 use ::redis::RedisError;
-use ::redis::aio::ConnectionManager;
 use std::time::Duration;
 use warren_contracts::event::now_millis;
+use warren_runtime::Redis;
 
 /// The prefix a deployment gives the auth service's keys (the binaries may put a namespace before
 /// it); tests use prefixes of their own.
@@ -48,7 +48,7 @@ pub const REDIS_PREFIX: &str = "warren:auth:";
 /// itself; while Redis is away, every operation fails with [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Redis,
     prefix: String,
 }
 
@@ -68,7 +68,7 @@ impl From<RedisError> for StoreError {
 
 impl RedisStore {
     /// A store whose keys all start with `prefix` (e.g. `warren:auth:`).
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(conn: Redis, prefix: impl Into<String>) -> Self {
         Self {
             conn,
             prefix: prefix.into(),

@@ -26,12 +26,12 @@ use super::{
     TicketStore, parse_entry,
 };
 use crate::pool::Waiting;
-use redis::aio::ConnectionManager;
 use scripts::*;
 use std::collections::HashMap;
 use std::time::Duration;
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::CancelReason;
+use warren_runtime::Redis;
 
 /// How long after its last due moment a ticket's keys stay in Redis unless removed first.
 const BACKSTOP_MS: u64 = 60_000;
@@ -43,7 +43,7 @@ const TICKET_PARTS: usize = 5;
 const MATCH_PARTS: usize = 6;
 
 pub struct RedisStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     add: redis::Script,
     activate: redis::Script,
@@ -73,7 +73,7 @@ fn ticket_script(body: &str) -> redis::Script {
 }
 
 impl RedisStore {
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
         Self {
             redis,
             prefix: prefix.into(),

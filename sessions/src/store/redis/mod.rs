@@ -25,11 +25,11 @@ mod scripts;
 use super::{
     APPLIED_KEPT, Change, Claim, Committed, Owned, SessionRecord, SessionStore, StoreError,
 };
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use warren_contracts::Event;
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
+use warren_runtime::Redis;
 use warren_runtime::journal::{APPEND_FUNCTION, RedisJournal, read_answers};
 
 const TTL_SECONDS: u64 = 86_400;
@@ -40,7 +40,7 @@ const TTL_SECONDS: u64 = 86_400;
 const OUTBOX_REPLAY_MS: u64 = 30_000;
 
 pub struct RedisStore {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     /// The deployment's journal, when commits number their events.
     journal: Option<RedisJournal>,
@@ -77,7 +77,7 @@ struct OutboxRef<'a> {
 
 impl RedisStore {
     /// A store whose commits leave numbering events to the bus.
-    pub fn new(redis: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
         Self {
             redis,
             prefix: prefix.into(),
