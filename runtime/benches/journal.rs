@@ -1,10 +1,12 @@
-//! What the event journal costs: numbering one event as it is published (the one Redis round
-//! trip `Bus::publish` adds for an event with recipients), and reading a user's kept events for
-//! `events.resume`; in Redis and in memory.
+//! What the event journal costs: numbering one event as it is published (what `Bus::publish`
+//! adds for an event with recipients: in Redis, one script per recipient, sent at once), and
+//! reading a user's kept events for `events.resume`; in Redis and in memory.
 //!
 //! ```text
 //! cargo bench -p warren-runtime --bench journal        # Redis at WARREN_TEST_REDIS_URL or 127.0.0.1:6379
 //! ```
+//!
+//! `WARREN_TEST_REDIS_URL` may name a Redis Cluster's seeds (comma-separated).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use warren_bus::journal::{JournalStore, MemoryJournal, ResumeConfig};
 use warren_contracts::Event;
 use warren_contracts::event::now_millis;
+use warren_runtime::Redis;
 use warren_runtime::journal::RedisJournal;
 
 fn redis_url() -> String {
@@ -72,21 +75,56 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
-    runtime.block_on(async {
-        let mut redis = redis;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        for chunk in keys.chunks(1000) {
-            let _: () = redis::cmd("DEL")
-                .arg(chunk)
-                .query_async(&mut redis)
+    runtime.block_on(delete_under(&redis, &prefix));
+}
+
+/// Deletes the keys under `prefix`: on a cluster, found on each master (a `KEYS` sees one node)
+/// and deleted one a command (keys of different slots).
+async fn delete_under(redis: &Redis, prefix: &str) {
+    let pattern = format!("{prefix}*");
+    let mut keys: Vec<String> = Vec::new();
+    match redis {
+        Redis::Single(single) => {
+            keys = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut single.clone())
                 .await
                 .unwrap();
         }
-    });
+        Redis::Cluster(_) => {
+            let nodes: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async(&mut redis.clone())
+                .await
+                .unwrap();
+            for line in nodes.lines() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                    continue;
+                };
+                if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                    continue;
+                }
+                let address = address.split('@').next().unwrap_or_default();
+                let client = redis::Client::open(format!("redis://{address}")).unwrap();
+                let mut node = client.get_multiplexed_async_connection().await.unwrap();
+                let found: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut node)
+                    .await
+                    .unwrap();
+                keys.extend(found);
+            }
+        }
+    }
+    let per_command = if redis.is_cluster() { 1 } else { 1000 };
+    for chunk in keys.chunks(per_command) {
+        let _: () = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut redis.clone())
+            .await
+            .unwrap();
+    }
 }
 
 criterion_group!(benches, bench);

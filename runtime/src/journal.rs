@@ -1,59 +1,49 @@
 //! The journal in Redis, shared by every gateway of a deployment.
 //!
-//! Per user: `<prefix>seq:<user>`, the last number given (kept for good, so numbers never go
-//! back), and `<prefix>log:<user>`, a list of the newest events as JSON, trimmed to the count
-//! and expiring a time to live after the last one. Per event: `<prefix>id:<event id>`, the
-//! numbers it got, for the dedup window. One Lua script numbers a whole batch, so a batch is one
-//! round trip and no other writer can interleave.
+//! Every key of a user's journal shares the user's hash tag, `{user:<id>}`: `<prefix>seq:{user:<id>}`,
+//! the last number given (kept for good, so numbers never go back); `<prefix>log:{user:<id>}`, a
+//! list of the newest events as JSON, trimmed to the count and expiring a time to live after the
+//! last one; and, per event, `<prefix>id:{user:<id>}:<event id>`, the number the user got for it,
+//! for the dedup window.
+//!
+//! Appending a batch is one Lua script per recipient, all sent at once: each numbers that user's
+//! events of the batch in order, in one step no other writer interleaves, and skips an event the
+//! user already has a number for. So a batch that failed half-way (a timeout, a crash) and is
+//! appended again numbers each event once for each recipient. Two batches appended at the same
+//! time may be interleaved differently for different users: each user's sequence is their own.
 
 use crate::Redis;
-use std::collections::BTreeMap;
+use crate::redis_client::{script, tag};
+use std::collections::{BTreeMap, HashMap};
 use warren_bus::journal::{
     DEDUP_WINDOW, JournalError, JournalStore, Kept, ResumeConfig, Resumed, recipients, resumed,
 };
 use warren_contracts::Event;
 
-/// Lua that numbers and keeps a batch of events: `journal_append(argv, i)` reads, from `argv[i]`
-/// on, the prefix, max events, ttl ms and dedup ms, then per event its id, the stored JSON after
-/// its `seq` field, the number of recipients and the recipients. It returns per event its
-/// numbers, joined by commas in the order of its recipients. Other scripts that must number
-/// events in the same step as their own write (the sessions store) prepend it; see
-/// [`RedisJournal::append_args`].
-pub const APPEND_FUNCTION: &str = r#"
-local function journal_append(argv, i)
-  local prefix, max, ttl, dedup = argv[i], tonumber(argv[i + 1]), argv[i + 2], argv[i + 3]
-  local answers = {}
-  i = i + 4
-  while i <= #argv do
-    local id_key = prefix .. 'id:' .. argv[i]
-    local rest = argv[i + 1]
-    local n = tonumber(argv[i + 2])
-    local done = redis.call('GET', id_key)
-    if done then
-      answers[#answers + 1] = done
-    else
-      local seqs = {}
-      for j = 1, n do
-        local user = argv[i + 2 + j]
-        local seq = redis.call('INCR', prefix .. 'seq:' .. user)
-        local log = prefix .. 'log:' .. user
-        redis.call('RPUSH', log, '{"seq":' .. seq .. ',' .. rest)
-        redis.call('LTRIM', log, -max, -1)
-        redis.call('PEXPIRE', log, ttl)
-        seqs[j] = seq
-      end
-      local answer = table.concat(seqs, ',')
-      redis.call('SET', id_key, answer, 'PX', dedup)
-      answers[#answers + 1] = answer
-    end
-    i = i + 3 + n
+/// KEYS: the user's counter, their list, then one mark per event (the event's number for the
+/// user, once given). ARGV: max events, ttl ms, dedup ms, then per event the stored JSON after
+/// its `seq` field. Numbers the events not marked yet, in order; returns each event's number.
+const APPEND: &str = r#"
+local max, ttl, dedup = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local answers = {}
+local appended = false
+for i = 3, #KEYS do
+  local done = redis.call('GET', KEYS[i])
+  if done then
+    answers[#answers + 1] = done
+  else
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('RPUSH', KEYS[2], '{"seq":' .. seq .. ',' .. ARGV[i + 1])
+    redis.call('SET', KEYS[i], seq, 'PX', dedup)
+    answers[#answers + 1] = tostring(seq)
+    appended = true
   end
-  return answers
 end
-"#;
-
-/// The journal's own append: nothing but the function.
-const APPEND_CALL: &str = "return journal_append(ARGV, 1)";
+if appended then
+  redis.call('LTRIM', KEYS[2], -max, -1)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return answers"#;
 
 /// KEYS: the user's counter, their list. ARGV: after. Returns the counter, then the kept events
 /// after `after`: the list holds consecutive numbers ending at the counter, so they are its last
@@ -88,65 +78,56 @@ impl RedisJournal {
             redis,
             prefix: prefix.into(),
             config,
-            append: redis::Script::new(&format!("{APPEND_FUNCTION}{APPEND_CALL}")),
-            after: redis::Script::new(AFTER),
+            append: script(APPEND),
+            after: script(AFTER),
         }
     }
 
-    /// Adds what [`APPEND_FUNCTION`] reads for `events` to `invocation`, from the current end of
-    /// its arguments: the script then calls `journal_append(ARGV, <index of the first>)`.
-    pub fn append_args(
+    fn seq_key(&self, user: &str) -> String {
+        format!("{}seq:{}", self.prefix, tag("user", user))
+    }
+
+    fn log_key(&self, user: &str) -> String {
+        format!("{}log:{}", self.prefix, tag("user", user))
+    }
+
+    fn mark_key(&self, user: &str, event: &Event) -> String {
+        format!("{}id:{}:{}", self.prefix, tag("user", user), event.id)
+    }
+
+    /// Numbers `events[i]` for `user`, for each `i` of `indexes` in order; their numbers.
+    async fn append_for(
         &self,
-        invocation: &mut redis::ScriptInvocation<'_>,
+        user: &str,
+        indexes: &[usize],
         events: &[Event],
-        now: u64,
-    ) -> Result<(), JournalError> {
+        stored: &[String],
+    ) -> Result<Vec<u64>, JournalError> {
+        let mut invocation = self.append.prepare_invoke();
+        invocation.key(self.seq_key(user)).key(self.log_key(user));
+        for &i in indexes {
+            invocation.key(self.mark_key(user, &events[i]));
+        }
         invocation
-            .arg(&self.prefix)
             .arg(self.config.max_events.max(1))
             .arg(self.config.ttl_ms().max(1))
             .arg(u64::try_from(DEDUP_WINDOW.as_millis()).unwrap_or(u64::MAX));
-        for event in events {
-            let users = recipients(event);
-            invocation
-                .arg(event.id.to_string())
-                .arg(stored_rest(event, now)?)
-                .arg(users.len());
-            for user in users {
-                invocation.arg(user.as_str());
-            }
+        for &i in indexes {
+            invocation.arg(&stored[i]);
         }
-        Ok(())
+        let numbers: Vec<u64> = invocation
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        if numbers.len() != indexes.len() {
+            return Err(JournalError::Corrupt(format!(
+                "{} numbers for {} events",
+                numbers.len(),
+                indexes.len()
+            )));
+        }
+        Ok(numbers)
     }
-}
-
-/// Each event's numbers by recipient, from what [`APPEND_FUNCTION`] returned for `events`.
-pub fn read_answers(
-    answers: &[String],
-    events: &[Event],
-) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
-    if answers.len() != events.len() {
-        return Err(JournalError::Corrupt(format!(
-            "{} answers for {} events",
-            answers.len(),
-            events.len()
-        )));
-    }
-    answers
-        .iter()
-        .zip(events)
-        .map(|(answer, event)| {
-            let seqs = answer.split(',').filter(|s| !s.is_empty()).map(|s| {
-                s.parse::<u64>()
-                    .map_err(|e| JournalError::Corrupt(e.to_string()))
-            });
-            recipients(event)
-                .into_iter()
-                .zip(seqs)
-                .map(|(user, seq)| Ok((user.clone(), seq?)))
-                .collect()
-        })
-        .collect()
 }
 
 fn unavailable(error: redis::RedisError) -> JournalError {
@@ -162,6 +143,23 @@ fn stored_rest(event: &Event, now: u64) -> Result<String, JournalError> {
     Ok(format!(r#""at":{now},"type":{kind},"data":{data}}}"#))
 }
 
+/// The recipients of `events`, in order of first appearance, each with the indexes of their
+/// events in order.
+fn by_recipient(events: &[Event]) -> Vec<(&str, Vec<usize>)> {
+    let mut users: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        for user in recipients(event) {
+            let at = *index.entry(user.as_str()).or_insert_with(|| {
+                users.push((user.as_str(), Vec::new()));
+                users.len() - 1
+            });
+            users[at].1.push(i);
+        }
+    }
+    users
+}
+
 #[async_trait::async_trait]
 impl JournalStore for RedisJournal {
     async fn append(
@@ -169,24 +167,35 @@ impl JournalStore for RedisJournal {
         events: &[Event],
         now: u64,
     ) -> Result<Vec<BTreeMap<String, u64>>, JournalError> {
-        let mut invocation = self.append.prepare_invoke();
-        self.append_args(&mut invocation, events, now)?;
-        let mut redis = self.redis.clone();
-        let answers: Vec<String> = invocation
-            .invoke_async(&mut redis)
-            .await
-            .map_err(unavailable)?;
-        read_answers(&answers, events)
+        let stored = events
+            .iter()
+            .map(|event| stored_rest(event, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let users = by_recipient(events);
+        // One script per user, each in the user's slot; each is idempotent, so a failure of some
+        // is mended by appending the batch again.
+        let numbers = futures_util::future::try_join_all(
+            users
+                .iter()
+                .map(|(user, indexes)| self.append_for(user, indexes, events, &stored)),
+        )
+        .await?;
+        let mut answers = vec![BTreeMap::new(); events.len()];
+        for ((user, indexes), numbers) in users.iter().zip(numbers) {
+            for (&i, number) in indexes.iter().zip(numbers) {
+                answers[i].insert((*user).to_owned(), number);
+            }
+        }
+        Ok(answers)
     }
 
     async fn after(&self, user: &str, after: u64, now: u64) -> Result<Resumed, JournalError> {
-        let mut redis = self.redis.clone();
         let answer: Vec<String> = self
             .after
-            .key(format!("{}seq:{user}", self.prefix))
-            .key(format!("{}log:{user}", self.prefix))
+            .key(self.seq_key(user))
+            .key(self.log_key(user))
             .arg(after)
-            .invoke_async(&mut redis)
+            .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
         let Some((head, stored)) = answer.split_first() else {
@@ -208,12 +217,33 @@ impl JournalStore for RedisJournal {
     }
 
     async fn head(&self, user: &str) -> Result<u64, JournalError> {
-        let mut redis = self.redis.clone();
         let head: Option<u64> = redis::cmd("GET")
-            .arg(format!("{}seq:{user}", self.prefix))
-            .query_async(&mut redis)
+            .arg(self.seq_key(user))
+            .query_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
         Ok(head.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_batch_is_split_by_recipient_in_order() {
+        let event = |to: &[&str]| {
+            Event::new(
+                "x",
+                to.iter().map(|u| (*u).to_owned()).collect(),
+                json!(null),
+            )
+        };
+        let events = [event(&["a", "b"]), event(&["b", "b"]), event(&["c", "a"])];
+        assert_eq!(
+            by_recipient(&events),
+            vec![("a", vec![0, 2]), ("b", vec![0, 1]), ("c", vec![2])]
+        );
     }
 }

@@ -19,7 +19,8 @@ const PRESENCE_KEPT: usize = 100_000;
 
 /// KEYS: the user's hash, gateway id → `<ms>:<0|1>`. ARGV: gateway, at (ms), 0|1, ttl (s).
 /// 1 if online on any gateway afterwards: read in the same step, so that two gateways' events
-/// handled at once cannot both find the user offline elsewhere.
+/// handled at once cannot both find the user offline elsewhere. One key: load it with
+/// [`crate::redis_client::script`], like every script.
 pub const SET_PRESENCE: &str = r"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local newer = true

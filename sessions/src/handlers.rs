@@ -61,14 +61,8 @@ pub(crate) async fn create(
         session: session.clone(),
         left: Vec::new(),
     };
-    match service.store().create(&record, service.id()).await {
-        Ok(()) => {}
-        // Another delivery of this request won the race to create it.
-        Err(StoreError::AlreadyExists) => {
-            return Ok(service.load(&session.session_id).await?.session);
-        }
-        Err(error) => return Err(store_failure(error)),
-    }
+    // Indexed by player before it exists (a grace period skips a session that does not), so a
+    // crash between the two never leaves a session its players' grace periods cannot find.
     for player in &session.players {
         if let Err(error) = service
             .store()
@@ -78,6 +72,14 @@ pub(crate) async fn create(
             // Only the grace period needs it: the session itself is fine.
             tracing::warn!(%error, "could not index the session by player");
         }
+    }
+    match service.store().create(&record, service.id()).await {
+        Ok(()) => {}
+        // Another delivery of this request won the race to create it.
+        Err(StoreError::AlreadyExists) => {
+            return Ok(service.load(&session.session_id).await?.session);
+        }
+        Err(error) => return Err(store_failure(error)),
     }
     let started = SessionStarted {
         session_id: session.session_id.clone(),

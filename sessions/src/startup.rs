@@ -35,7 +35,8 @@ impl From<&warren_runtime::SessionsSettings> for SessionsConfig {
 }
 
 /// The service's store: in Redis under [`REDIS_PREFIX`], numbering each commit's events in the
-/// deployment's journal in the commit's own step, when there is Redis; otherwise in memory.
+/// deployment's journal once the commit is written and before it answers, when there is Redis;
+/// otherwise in memory.
 pub fn store(storage: &Storage) -> Arc<dyn SessionStore> {
     let journal = storage.journal();
     storage.store::<dyn SessionStore>(

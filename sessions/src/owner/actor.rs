@@ -1,7 +1,8 @@
 //! One live session: a task that holds the session in memory and applies its changes one after
-//! another. Each change is decided by the game, committed to the store in one step (record,
-//! request id, numbered events), announced, and answered, so players hear of versions in order,
-//! nobody hears of a change that was not stored, and the caller's `ok` comes after its events.
+//! another. Each change is decided by the game, committed to the store (record, request id and
+//! events in one step, then the events numbered), announced, and answered, so players hear of
+//! versions in order, nobody hears of a change that was not stored, and the caller's `ok` comes
+//! after its events.
 //! It is one file because it is one task's loop: split, the order it keeps would be harder to see.
 
 use super::{Action, Instance, Job, Outcome};

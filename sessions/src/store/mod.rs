@@ -3,10 +3,10 @@
 //! A live session is owned by one instance at a time (see [`crate::owner`]); the store is what
 //! makes that true across instances. [`SessionStore::claim`] makes an instance the owner and hands
 //! it the record; every change the owner makes is one [`SessionStore::commit`], which writes the
-//! record, remembers the command's request id and (in Redis) numbers the change's events in the
-//! journal, all in one step and only while the instance is still the owner. An instance that lost
-//! the session to another (it was thought dead) finds out at its next commit, which changes
-//! nothing.
+//! record, remembers the command's request id and keeps the change's events, all in one step and
+//! only while the instance is still the owner, and then (in Redis) numbers the events in the
+//! journal before it answers. An instance that lost the session to another (it was thought dead)
+//! finds out at its next commit, which changes nothing.
 
 mod memory;
 mod presence;
@@ -86,8 +86,9 @@ pub struct Change<'a> {
 /// The answer to a commit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Committed {
-    /// Written. With each event's numbers by recipient when the store numbered them in the same
-    /// step; `None` when it does not number events (the bus numbers them as it publishes).
+    /// Written. With each event's numbers by recipient when the store numbered them once the
+    /// change was written; `None` when it does not number events, or could not this time (the
+    /// bus numbers them as it publishes, as the journal would have: each once per recipient).
     Done(Option<Vec<BTreeMap<String, u64>>>),
     /// Nothing written: another instance owns the session now.
     Lost,

@@ -1,23 +1,43 @@
 //! Sessions in Redis.
 //!
-//! One hash per session, `<prefix>session:<id>`: `version`, `record` (the JSON of the record),
-//! `owner` (the instance that holds it live) and `outbox` (the last change's events, which a new
-//! owner publishes again in case the old one died before it could). The latest commands' request
-//! ids are the list `<prefix>applied:<id>`. `<prefix>alive:<instance>` is an instance's
-//! heartbeat: a session whose owner has none can be claimed by anyone.
+//! Each session's keys share its hash tag, `{session:<id>}`, so one script can touch them all:
+//! the hash `<prefix>session:{session:<id>}` holds `version`, `record` (the JSON of the record),
+//! `running` (1 until it finishes), `indexed` (when its score in the running index was last
+//! set), `owner` (the instance that holds it live) and `outbox` (the last change's events, which
+//! a new owner publishes again in case the old one died before it could); the list
+//! `<prefix>applied:{session:<id>}` holds the latest commands' request ids.
+//! `<prefix>alive:<instance>` is an instance's heartbeat: a session whose owner has none can be
+//! claimed by anyone.
 //!
-//! A commit is one script: it checks the owner, writes the record, the outbox and the request
-//! id, and, when the store was given the deployment's journal, numbers the events in it, so an
-//! accepted command is durable, numbered and deduplicated in one round trip.
+//! A commit is one script on the session's keys: it checks the owner and writes the record, the
+//! outbox and the request id, so an accepted command is durable and deduplicated in one step.
+//! Then, when the store was given the deployment's journal, it numbers the events there, one
+//! script per recipient, each idempotent by event id (see `warren_runtime::journal`), and only
+//! then answers. A process that dies between the two leaves the events in the outbox: the next
+//! owner publishes them again, and the bus numbers them through the same journal, so each
+//! recipient gets each event once. A journal that fails after the commit leaves the numbering to
+//! the caller, which publishes through the bus (same journal, same marks).
 //!
-//! Sessions expire a day after their last change. `<prefix>running` is a sorted set of the
-//! sessions not finished, scored by their last change (ms), written by the same scripts: a
-//! session whose score is more than a day old has expired, and is pruned when counted.
+//! A claim reads the owner and, if it is another instance, its heartbeat (another slot), then
+//! runs its script with what it read: the script takes the session only if the owner is still
+//! the one read, and otherwise the claim reads again.
 //!
-//! Presence ([`presence`]): `<prefix>presence:<user>` is a hash, gateway id → `<ms>:<0|1>` (the
-//! newest statement of each gateway wins); `<prefix>user_sessions:<user>` a set of session ids;
-//! `<prefix>away` a sorted set of `<session>|<user>` scored by the deadline, from which a script
-//! takes what is due, so each deadline goes to one sweeping instance.
+//! Sessions expire a day after their last change. `<prefix>running`, in a slot of its own, is an
+//! index of the sessions not finished: a session is added before it is created, and removed after
+//! the commit that finishes it, so the index holds every running session and, after a crash
+//! between the two writes, a few that are not. Its score says how recently the session changed:
+//! set when it is added, and moved forward after a commit at most once an hour (the session's
+//! `indexed` field says when), so that a command does not write to one key shared by every
+//! session. Counting drops the entries whose score is older than a session can live (a day and
+//! two hours: one missed refresh to spare), and checks a sample of the others against their
+//! session, dropping those that finished or are gone.
+//!
+//! Presence ([`presence`]): a user's keys share `{user:<id>}`: `<prefix>presence:{user:<id>}` is
+//! a hash, gateway id → `<ms>:<0|1>` (the newest statement of each gateway wins);
+//! `<prefix>user_sessions:{user:<id>}` a set of session ids. `<prefix>away`, in a slot of its
+//! own, is the schedule of grace deadlines, a sorted set of `<session>|<user>` scored by the
+//! deadline, from which a script takes what is due, so each deadline goes to one sweeping
+//! instance; the sweeper checks the player's presence and the session before acting on one.
 
 mod presence;
 mod scripts;
@@ -26,11 +46,13 @@ use super::{
     APPLIED_KEPT, Change, Claim, Committed, Owned, SessionRecord, SessionStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
+use warren_bus::journal::JournalStore;
 use warren_contracts::Event;
 use warren_contracts::event::now_millis;
 use warren_contracts::sessions::Status;
 use warren_runtime::Redis;
-use warren_runtime::journal::{APPEND_FUNCTION, RedisJournal, read_answers};
+use warren_runtime::journal::RedisJournal;
+use warren_runtime::redis_client::{script, tag};
 
 const TTL_SECONDS: u64 = 86_400;
 
@@ -38,6 +60,23 @@ const TTL_SECONDS: u64 = 86_400;
 /// journal then gives them the numbers they got (its dedup window is a minute); an older change's
 /// events were published, or the players have resumed since.
 const OUTBOX_REPLAY_MS: u64 = 30_000;
+
+/// How many times a claim reads the owner again when it changed under it.
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// How often at most a commit moves a running session's score in `running` forward.
+const INDEX_REFRESH_MS: u64 = 3_600_000;
+
+/// How old a score of `running` can be while its session lives: the session's time to live, and
+/// two refresh periods (the last refresh may have been missed).
+const INDEX_KEEP_MS: u64 = TTL_SECONDS * 1000 + 2 * INDEX_REFRESH_MS;
+
+/// Entries of `running` checked against their session at each count.
+const RUNNING_SAMPLE: usize = 20;
+
+/// An entry of `running` this recent is not checked: its session may be being created (the entry
+/// is added just before).
+const RUNNING_SETTLED_MS: u64 = 60_000;
 
 pub struct RedisStore {
     redis: Redis,
@@ -51,6 +90,7 @@ pub struct RedisStore {
     set_presence: redis::Script,
     take_due: redis::Script,
     count_running: redis::Script,
+    drop_stale: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -82,33 +122,76 @@ impl RedisStore {
             redis,
             prefix: prefix.into(),
             journal: None,
-            create: redis::Script::new(scripts::CREATE),
-            claim: redis::Script::new(scripts::CLAIM),
-            commit: redis::Script::new(&format!("{APPEND_FUNCTION}{}", scripts::COMMIT)),
-            release: redis::Script::new(scripts::RELEASE),
-            set_presence: redis::Script::new(warren_runtime::presence::SET_PRESENCE),
-            take_due: redis::Script::new(scripts::TAKE_DUE),
-            count_running: redis::Script::new(scripts::COUNT_RUNNING),
+            create: script(scripts::CREATE),
+            claim: script(scripts::CLAIM),
+            commit: script(scripts::COMMIT),
+            release: script(scripts::RELEASE),
+            set_presence: script(warren_runtime::presence::SET_PRESENCE),
+            take_due: script(scripts::TAKE_DUE),
+            count_running: script(scripts::COUNT_RUNNING),
+            drop_stale: script(scripts::DROP_STALE),
         }
     }
 
-    /// The same store numbering each commit's events in `journal`, in the commit's own step. It
-    /// must be the journal the bus of the deployment uses (same Redis, same prefix).
+    /// The same store numbering each commit's events in `journal` once the commit is written,
+    /// before it answers. It must be the journal the bus of the deployment uses (same Redis, same
+    /// prefix), so that a new owner's publishing the outbox again numbers each event once.
     pub fn numbering_in(mut self, journal: RedisJournal) -> Self {
         self.journal = Some(journal);
         self
     }
 
     fn key(&self, session_id: &str) -> String {
-        format!("{}session:{session_id}", self.prefix)
+        format!("{}session:{}", self.prefix, tag("session", session_id))
     }
 
     fn applied_key(&self, session_id: &str) -> String {
-        format!("{}applied:{session_id}", self.prefix)
+        format!("{}applied:{}", self.prefix, tag("session", session_id))
     }
 
     fn running_key(&self) -> String {
         format!("{}running", self.prefix)
+    }
+
+    fn alive_key(&self, instance: &str) -> String {
+        format!("{}alive:{instance}", self.prefix)
+    }
+
+    /// Adds the session to `running`, or moves its score forward.
+    async fn index_running(&self, session_id: &str, now: u64) -> Result<(), StoreError> {
+        let _: () = redis::cmd("ZADD")
+            .arg(self.running_key())
+            .arg(now)
+            .arg(session_id)
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Whether a sampled entry of `running` is stale: its session is gone or finished.
+    async fn is_stale(&self, session_id: &str) -> Result<bool, StoreError> {
+        let running: Option<String> = redis::cmd("HGET")
+            .arg(self.key(session_id))
+            .arg("running")
+            .query_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(running.as_deref() != Some("1"))
+    }
+
+    /// Checks one sampled entry of `running` and drops it if stale; 1 if dropped.
+    async fn check_running(&self, session_id: &str, score: &str) -> Result<u64, StoreError> {
+        if !self.is_stale(session_id).await? {
+            return Ok(0);
+        }
+        self.drop_stale
+            .key(self.running_key())
+            .arg(session_id)
+            .arg(score)
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -147,23 +230,29 @@ fn replayed(outbox: &str) -> Vec<Event> {
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, record: &SessionRecord, owner: &str) -> Result<(), StoreError> {
+        let session_id = &record.session.session_id;
+        let now = now_millis();
+        if record.session.status == Status::Running {
+            // Before the session exists: the index holds every running session.
+            self.index_running(session_id, now).await?;
+        }
         let created: i64 = self
             .create
-            .key(self.key(&record.session.session_id))
-            .key(self.running_key())
+            .key(self.key(session_id))
             .arg(record.version())
             .arg(encode(record)?)
-            .arg(TTL_SECONDS)
-            .arg(now_millis())
-            .arg(&record.session.session_id)
-            .arg(running(record))
             .arg(owner)
+            .arg(running(record))
+            .arg(TTL_SECONDS)
+            .arg(now)
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
         if created == 1 {
             Ok(())
         } else {
+            // The session that exists is indexed as it is; if it has finished, the entry just
+            // refreshed is stale and a count drops it.
             Err(StoreError::AlreadyExists)
         }
     }
@@ -184,29 +273,56 @@ impl SessionStore for RedisStore {
         me: &str,
         dead: Option<&str>,
     ) -> Result<Claim, StoreError> {
-        let answer: Vec<String> = self
-            .claim
-            .key(self.key(session_id))
-            .key(self.applied_key(session_id))
-            .arg(me)
-            .arg(format!("{}alive:", self.prefix))
-            .arg(dead.unwrap_or(""))
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
-        match answer.as_slice() {
-            [missing] if missing == "missing" => Ok(Claim::Missing),
-            [owned, owner] if owned == "owned" => Ok(Claim::OwnedBy(owner.clone())),
-            [mine, record, outbox, previous, applied @ ..] if mine == "mine" => {
-                Ok(Claim::Owned(Box::new(Owned {
-                    record: decode(record)?,
-                    applied: applied.to_vec(),
-                    last_events: replayed(outbox),
-                    previous_owner: Some(previous.clone()).filter(|p| !p.is_empty()),
-                })))
-            }
-            other => Err(corrupt(format!("a claim answered {other:?}"))),
+        for _ in 0..CLAIM_ATTEMPTS {
+            // The owner's heartbeat is in another slot: read it first, and have the script take
+            // the session only if the owner is still the one read. A heartbeat that comes back
+            // between the two lets the claim take a session from an instance that just said it
+            // is alive, as if the claim had run a moment earlier: its next commit is fenced.
+            let owner: Option<String> = redis::cmd("HGET")
+                .arg(self.key(session_id))
+                .arg("owner")
+                .query_async(&mut self.redis.clone())
+                .await
+                .map_err(unavailable)?;
+            let owner = owner.unwrap_or_default();
+            let alive = if owner.is_empty() || owner == me || Some(owner.as_str()) == dead {
+                false
+            } else {
+                redis::cmd("EXISTS")
+                    .arg(self.alive_key(&owner))
+                    .query_async::<i64>(&mut self.redis.clone())
+                    .await
+                    .map_err(unavailable)?
+                    == 1
+            };
+            let answer: Vec<String> = self
+                .claim
+                .key(self.key(session_id))
+                .key(self.applied_key(session_id))
+                .arg(me)
+                .arg(&owner)
+                .arg(if alive { "1" } else { "0" })
+                .invoke_async(&mut self.redis.clone())
+                .await
+                .map_err(unavailable)?;
+            return match answer.as_slice() {
+                [changed] if changed == "changed" => continue,
+                [missing] if missing == "missing" => Ok(Claim::Missing),
+                [owned, owner] if owned == "owned" => Ok(Claim::OwnedBy(owner.clone())),
+                [mine, record, outbox, previous, applied @ ..] if mine == "mine" => {
+                    Ok(Claim::Owned(Box::new(Owned {
+                        record: decode(record)?,
+                        applied: applied.to_vec(),
+                        last_events: replayed(outbox),
+                        previous_owner: Some(previous.clone()).filter(|p| !p.is_empty()),
+                    })))
+                }
+                other => Err(corrupt(format!("a claim answered {other:?}"))),
+            };
         }
+        Err(StoreError::Unavailable(
+            "the session's owner kept changing during the claim".into(),
+        ))
     }
 
     async fn commit(&self, change: Change<'_>, me: &str) -> Result<Committed, StoreError> {
@@ -217,61 +333,74 @@ impl SessionStore for RedisStore {
             at: now,
             events: change.events,
         };
-        let mut invocation = self.commit.prepare_invoke();
-        invocation
+        let written: i64 = self
+            .commit
             .key(self.key(session_id))
-            .key(self.running_key())
             .key(self.applied_key(session_id))
             .arg(me)
             .arg(record.version())
             .arg(encode(record)?)
             .arg(encode(&outbox)?)
-            .arg(TTL_SECONDS)
-            .arg(now)
-            .arg(session_id)
             .arg(running(record))
+            .arg(TTL_SECONDS)
             .arg(change.request_id.unwrap_or(""))
-            .arg(APPLIED_KEPT);
-        if let Some(journal) = &self.journal {
-            journal
-                .append_args(&mut invocation, change.events, now)
-                .map_err(corrupt)?;
-        }
-        let answer: Vec<String> = invocation
+            .arg(APPLIED_KEPT)
+            .arg(now)
+            .arg(INDEX_REFRESH_MS)
             .invoke_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)?;
-        match answer.split_first() {
-            Some((lost, [])) if lost == "lost" => Ok(Committed::Lost),
-            Some((done, numbers)) if done == "done" => match self.journal {
-                Some(_) => Ok(Committed::Done(Some(
-                    read_answers(numbers, change.events).map_err(corrupt)?,
-                ))),
-                None => Ok(Committed::Done(None)),
-            },
-            _ => Err(corrupt(format!("a commit answered {answer:?}"))),
+        // The running index is written after the commit: a session that runs is in it since
+        // before it was created, with a score at most an hour old, which a failed refresh here
+        // leaves at most two hours old (see `INDEX_KEEP_MS`); a finished one is taken out, and a
+        // crash before that leaves a stale entry, which a count drops.
+        let indexed = match written {
+            0 => return Ok(Committed::Lost),
+            2 => self.index_running(session_id, now).await,
+            _ if record.session.status == Status::Running => Ok(()),
+            _ => redis::cmd("ZREM")
+                .arg(self.running_key())
+                .arg(session_id)
+                .query_async::<()>(&mut self.redis.clone())
+                .await
+                .map_err(unavailable),
+        };
+        if let Err(error) = indexed {
+            // The change is stored: the index is mended later, or read past.
+            tracing::warn!(%error, %session_id, "the running index not updated after a commit");
+        }
+        let Some(journal) = &self.journal else {
+            return Ok(Committed::Done(None));
+        };
+        // The change is stored, with its events in the outbox: numbering them is idempotent per
+        // recipient and event, so whoever numbers them next (the caller publishing them, or a new
+        // owner publishing the outbox again) gives each recipient each event once.
+        match journal.append(change.events, now).await {
+            Ok(numbers) => Ok(Committed::Done(Some(numbers))),
+            Err(error) => {
+                tracing::warn!(%error, %session_id, "events of a stored change not numbered yet");
+                Ok(Committed::Done(None))
+            }
         }
     }
 
     async fn release(&self, session_ids: &[String], me: &str) -> Result<(), StoreError> {
-        if session_ids.is_empty() {
-            return Ok(());
-        }
-        let mut invocation = self.release.prepare_invoke();
-        for session_id in session_ids {
-            invocation.key(self.key(session_id));
-        }
-        let _: i64 = invocation
-            .arg(me)
-            .invoke_async(&mut self.redis.clone())
-            .await
-            .map_err(unavailable)?;
+        // One call per session: each is in a slot of its own.
+        futures_util::future::try_join_all(session_ids.iter().map(|session_id| async move {
+            self.release
+                .key(self.key(session_id))
+                .arg(me)
+                .invoke_async::<i64>(&mut self.redis.clone())
+                .await
+                .map_err(unavailable)
+        }))
+        .await?;
         Ok(())
     }
 
     async fn heartbeat(&self, me: &str, ttl_ms: u64) -> Result<(), StoreError> {
         let _: () = redis::cmd("SET")
-            .arg(format!("{}alive:{me}", self.prefix))
+            .arg(self.alive_key(me))
             .arg(1)
             .arg("PX")
             .arg(ttl_ms.max(1))
@@ -282,12 +411,34 @@ impl SessionStore for RedisStore {
     }
 
     async fn count_running(&self) -> Result<u64, StoreError> {
-        let oldest = now_millis().saturating_sub(TTL_SECONDS * 1000);
-        self.count_running
+        let now = now_millis();
+        let oldest = now.saturating_sub(INDEX_KEEP_MS);
+        let answer: Vec<String> = self
+            .count_running
             .key(self.running_key())
             .arg(oldest)
+            .arg(RUNNING_SAMPLE)
             .invoke_async(&mut self.redis.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        let Some((count, sample)) = answer.split_first() else {
+            return Err(corrupt("no count of running sessions"));
+        };
+        let count: u64 = count.parse().map_err(corrupt)?;
+        // The index may hold sessions that finished or are gone (a crash after the write that
+        // ended them, a create that failed): a sample of the entries old enough to be settled is
+        // checked against the sessions at each count, so such entries go in time.
+        let settled = now.saturating_sub(RUNNING_SETTLED_MS);
+        let checks = sample.chunks(2).filter_map(|entry| match entry {
+            [session_id, score] if score.parse::<f64>().is_ok_and(|s| s < settled as f64) => {
+                Some(self.check_running(session_id, score))
+            }
+            _ => None,
+        });
+        let dropped: u64 = futures_util::future::try_join_all(checks)
+            .await?
+            .into_iter()
+            .sum();
+        Ok(count.saturating_sub(dropped))
     }
 }

@@ -1,12 +1,28 @@
-//! Presence in Redis: who is online on which gateway, which sessions a user plays, and the grace
-//! deadlines.
+//! Presence in Redis: who is online on which gateway, which sessions a user plays (a user's keys
+//! share the tag `{user:<id>}`), and the grace deadlines (`away`, a schedule in a slot of its
+//! own). Every command here touches one key.
 
 use super::super::{Away, PresenceStore, StoreError};
 use super::{RedisStore, TTL_SECONDS, unavailable};
 use warren_runtime::presence;
+use warren_runtime::redis_client::tag;
 
 fn away_member(away: &Away) -> String {
     format!("{}|{}", away.session_id, away.user_id)
+}
+
+impl RedisStore {
+    fn presence_key(&self, user_id: &str) -> String {
+        format!("{}presence:{}", self.prefix, tag("user", user_id))
+    }
+
+    fn user_sessions_key(&self, user_id: &str) -> String {
+        format!("{}user_sessions:{}", self.prefix, tag("user", user_id))
+    }
+
+    fn away_key(&self) -> String {
+        format!("{}away", self.prefix)
+    }
 }
 
 #[async_trait::async_trait]
@@ -18,21 +34,21 @@ impl PresenceStore for RedisStore {
         online: bool,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let key = format!("{}presence:{user_id}", self.prefix);
+        let key = self.presence_key(user_id);
         presence::set_in_redis(&self.set_presence, &self.redis, key, gateway_id, online, at)
             .await
             .map_err(unavailable)
     }
 
     async fn is_online(&self, user_id: &str) -> Result<bool, StoreError> {
-        let key = format!("{}presence:{user_id}", self.prefix);
-        presence::online_in_redis(&self.redis, key)
+        presence::online_in_redis(&self.redis, self.presence_key(user_id))
             .await
             .map_err(unavailable)
     }
 
     async fn add_user_session(&self, user_id: &str, session_id: &str) -> Result<(), StoreError> {
-        let key = format!("{}user_sessions:{user_id}", self.prefix);
+        let key = self.user_sessions_key(user_id);
+        // One key: a transaction a cluster takes.
         let _: () = redis::pipe()
             .atomic()
             .cmd("SADD")
@@ -51,7 +67,7 @@ impl PresenceStore for RedisStore {
 
     async fn user_sessions(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         redis::cmd("SMEMBERS")
-            .arg(format!("{}user_sessions:{user_id}", self.prefix))
+            .arg(self.user_sessions_key(user_id))
             .query_async(&mut self.redis.clone())
             .await
             .map_err(unavailable)
@@ -59,7 +75,7 @@ impl PresenceStore for RedisStore {
 
     async fn schedule_away(&self, away: &Away, deadline: u64) -> Result<(), StoreError> {
         let _: () = redis::cmd("ZADD")
-            .arg(format!("{}away", self.prefix))
+            .arg(self.away_key())
             .arg(deadline)
             .arg(away_member(away))
             .query_async(&mut self.redis.clone())
@@ -70,7 +86,7 @@ impl PresenceStore for RedisStore {
 
     async fn cancel_away(&self, away: &Away) -> Result<(), StoreError> {
         let _: () = redis::cmd("ZREM")
-            .arg(format!("{}away", self.prefix))
+            .arg(self.away_key())
             .arg(away_member(away))
             .query_async(&mut self.redis.clone())
             .await
@@ -81,7 +97,7 @@ impl PresenceStore for RedisStore {
     async fn take_due(&self, now: u64) -> Result<Vec<Away>, StoreError> {
         let due: Vec<String> = self
             .take_due
-            .key(format!("{}away", self.prefix))
+            .key(self.away_key())
             .arg(now)
             .invoke_async(&mut self.redis.clone())
             .await
