@@ -2,7 +2,7 @@
 //!
 //! Every instance sweeps; the store hands each due room to one of them. The sweeper closes the
 //! room with a compare-and-set like any other change, so a join that lands first keeps the room
-//! alive (its write already put the room back in the schedule, at its new expiry), and a start
+//! alive (the store's take puts a room due later back in the schedule at its new expiry), and a start
 //! under way is left alone: the start ends the room itself (see [`crate::start`]), or, refused,
 //! puts it back in the schedule.
 //!

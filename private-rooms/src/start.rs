@@ -3,7 +3,7 @@
 //!
 //! The compare-and-set whose join fills the room also records a [`Start`] ([`decide`]): its
 //! `sessions.create` carries `private-room-start:<room id>:<version>` on every retry and instance,
-//! and the store puts the room on its start schedule in the same write. The steps that follow (the
+//! and the store puts the start on its schedule before that write. The steps that follow (the
 //! session, the claims handed over, `room.closed`, the room deleted with its code; until then a
 //! join with the code finds the room full), the first attempt and the completer are
 //! [`warren_runtime::starts`]'; private rooms supply the room's reads and writes ([`RoomStarts`]

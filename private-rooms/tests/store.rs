@@ -270,6 +270,49 @@ async fn wrong_codes_are_counted_per_user_per_window(store: Store) {
     assert_eq!(store.count_wrong_code(&eve, window).await.unwrap(), 1);
 }
 
+/// Rooms created at once with one code: exactly one gets it, the others are told it is taken.
+async fn one_code_goes_to_one_room(store: Store) {
+    let code = code::generate();
+    let creates = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        let mut room = record(later());
+        room.room.code = code.clone();
+        tokio::spawn(async move { (room.id().to_owned(), store.create(&room).await) })
+    });
+    let mut winners = Vec::new();
+    for create in creates {
+        match create.await.unwrap() {
+            (id, Ok(())) => winners.push(id),
+            (_, Err(StoreError::CodeTaken)) => {}
+            (_, Err(error)) => panic!("{error}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let symbols = code::normalise(&code).unwrap();
+    assert_eq!(
+        store.find_code(&symbols).await.unwrap().as_deref(),
+        Some(winners[0].as_str())
+    );
+}
+
+/// A join that puts a room's expiry off before the sweeper took it: the sweeper looks at the room
+/// no later than it was due, and it is swept at its new expiry, not before.
+async fn expiry_put_off_is_kept(store: Store) {
+    let now = now_millis();
+    let room = record(now + 1_000);
+    store.create(&room).await.unwrap();
+    let mut joined = room.clone();
+    joined.room.version = 1;
+    joined.room.expires_at = now + 50_000;
+    assert!(store.replace(&joined, 0).await.unwrap());
+    assert!(store.take_due(now + 1_000, 100).await.unwrap().is_empty());
+    assert!(store.take_due(now + 49_999, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.take_due(now + 50_000, 100).await.unwrap(),
+        vec![room.id().to_owned()]
+    );
+}
+
 macro_rules! over_both_stores {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -301,4 +344,145 @@ over_both_stores!(
     expiry_takes_each_due_room_once,
     starts_are_scheduled,
     wrong_codes_are_counted_per_user_per_window,
+    one_code_goes_to_one_room,
+    expiry_put_off_is_kept,
 );
+
+/// The Redis store's keys, as its module documents them: the tests below leave behind what a write
+/// that died half-way would, which no call of the store can.
+mod redis_keys {
+    use super::*;
+    use warren_private_rooms::RedisStore;
+    use warren_testkit::TestRedis;
+
+    struct Keys {
+        redis: TestRedis,
+    }
+
+    impl Keys {
+        /// Runs `scenario` on a Redis store and its keys, under a prefix of their own deleted when
+        /// it ends (also when it fails).
+        async fn with<F, Fut>(scenario: F)
+        where
+            F: FnOnce(Store, Keys) -> Fut,
+            Fut: Future<Output = ()>,
+        {
+            warren_testkit::redis::with_redis("private-rooms", |redis| {
+                let store = Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone()));
+                scenario(store, Self { redis })
+            })
+            .await;
+        }
+
+        fn key(&self, name: &str) -> String {
+            format!("{}{name}", self.redis.prefix)
+        }
+
+        async fn run<T: ::redis::FromRedisValue>(&self, command: &mut ::redis::Cmd) -> T {
+            command
+                .query_async(&mut self.redis.conn.clone())
+                .await
+                .unwrap()
+        }
+
+        async fn count(&self, key: &str) -> i64 {
+            self.run(::redis::cmd("ZCARD").arg(self.key(key))).await
+        }
+    }
+
+    /// A code is a pointer to its room: one left behind by a room that never was, or pointing at
+    /// a room whose record has another code, leads nowhere.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_leads_only_to_a_room_that_has_it() {
+        Keys::with(|store, keys| async move {
+            let room = record(later());
+            store.create(&room).await.unwrap();
+            let (nowhere, elsewhere) = ("AAAAAAAAAA", "BBBBBBBBBB");
+            for (code, target) in [(nowhere, "no-such-room"), (elsewhere, room.id())] {
+                let key = keys.key(&format!("code:{{code:{code}}}"));
+                keys.run::<()>(
+                    ::redis::cmd("SET")
+                        .arg(key)
+                        .arg(target)
+                        .arg("PX")
+                        .arg(60_000),
+                )
+                .await;
+                assert_eq!(store.find_code(code).await.unwrap(), None, "{code}");
+            }
+            assert_eq!(
+                store.find_code(&room.code_key()).await.unwrap().as_deref(),
+                Some(room.id())
+            );
+        })
+        .await;
+    }
+
+    /// Entries a sweeper meets for a room that is gone leave the expiry schedule; those of a
+    /// start the room does not record leave the start schedule.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn entries_of_rooms_gone_or_not_starting_are_dropped() {
+        Keys::with(|store, keys| async move {
+            let room = record(later());
+            store.create(&room).await.unwrap();
+            let id = room.id();
+            keys.run::<i64>(
+                ::redis::cmd("ZADD")
+                    .arg(keys.key("expiry"))
+                    .arg(1)
+                    .arg("gone"),
+            )
+            .await;
+            assert!(store.take_due(now_millis(), 100).await.unwrap().is_empty());
+            assert_eq!(keys.count("expiry").await, 1, "only the room's own entry");
+            for (room_id, request_id) in [(id, "private-room-start:x:9"), ("gone", "y")] {
+                let entry = serde_json::json!([room_id, request_id]).to_string();
+                keys.run::<i64>(
+                    ::redis::cmd("ZADD")
+                        .arg(keys.key("starts"))
+                        .arg(1)
+                        .arg(entry),
+                )
+                .await;
+            }
+            assert!(
+                store
+                    .take_due_starts(10, 10, 1_010)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(keys.count("starts").await, 0);
+        })
+        .await;
+    }
+
+    /// A start that loses its compare-and-set leaves no entry on the schedule; one that wins is
+    /// taken off by the write that undoes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_start_not_recorded_leaves_no_entry() {
+        Keys::with(|store, keys| async move {
+            let room = record(later());
+            store.create(&room).await.unwrap();
+            let mut starting = room.clone();
+            starting.room.version = 8;
+            starting.start = Some(Start {
+                request_id: format!("private-room-start:{}:8", room.id()),
+                by: "b".into(),
+                session_id: None,
+                look_at: 1,
+            });
+            assert!(!store.replace(&starting, 7).await.unwrap());
+            assert_eq!(keys.count("starts").await, 0);
+            starting.room.version = 1;
+            assert!(store.replace(&starting, 0).await.unwrap());
+            assert_eq!(keys.count("starts").await, 1);
+            let mut undone = starting.clone();
+            undone.start = None;
+            undone.room.version = 2;
+            assert!(store.replace(&undone, 1).await.unwrap());
+            assert_eq!(keys.count("starts").await, 0);
+        })
+        .await;
+    }
+}

@@ -3,7 +3,7 @@
 //!
 //! The compare-and-set whose ready makes a full room all ready also makes it `Starting` and
 //! records a [`Start`] ([`decide`]): its `sessions.create` carries `room-start:<room id>:<version>`
-//! on every retry and instance, and the store puts the room on its start schedule in the same
+//! on every retry and instance, and the store puts the start on its schedule before that
 //! write. The steps that follow (the session, the claims handed over, `room.closed`, the room
 //! deleted), the first attempt and the completer are [`warren_runtime::starts`]'; rooms supply
 //! the room's reads and writes ([`RoomStarts`] for [`Service`]). A start sessions refuses opens

@@ -241,3 +241,189 @@ async fn redis_store_compare_and_set() {
 async fn redis_store_lists_open_rooms_newest_first() {
     with_redis(list).await;
 }
+
+/// The store's keys, as its module documents them: the tests below leave behind what a write that
+/// died half-way (or a room that expired) would, which no call of the store can.
+struct Keys {
+    redis: warren_runtime::Redis,
+    prefix: String,
+}
+
+impl Keys {
+    fn room(&self, id: &str) -> String {
+        format!("{}room:{{room:{id}}}", self.prefix)
+    }
+
+    fn open(&self, mode: &str) -> String {
+        format!("{}open:{mode}", self.prefix)
+    }
+
+    fn starts(&self) -> String {
+        format!("{}starts", self.prefix)
+    }
+
+    /// A start's entry on the schedule.
+    fn start(id: &str, request_id: &str) -> String {
+        serde_json::json!([id, request_id]).to_string()
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
+        command.query_async(&mut self.redis.clone()).await.unwrap()
+    }
+
+    async fn score(&self, key: &str, member: &str) -> Option<f64> {
+        self.run(redis::cmd("ZSCORE").arg(key).arg(member)).await
+    }
+}
+
+/// A Redis store and its keys, under a prefix of their own deleted when the scenario ends (also
+/// when it fails).
+async fn with_redis_keys<F, Fut>(scenario: F)
+where
+    F: FnOnce(Arc<dyn RoomStore>, Keys) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    warren_testkit::redis::with_redis("rooms", |redis| {
+        let store = Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone()));
+        let keys = Keys {
+            redis: redis.conn,
+            prefix: redis.prefix,
+        };
+        scenario(store, keys)
+    })
+    .await;
+}
+
+/// The lists are a superset of the listed rooms: an entry whose room expired, or is not listed
+/// (left by a write that died before taking it off), is skipped and dropped by the first list
+/// that meets it; a listed room's entry stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_list_skips_and_drops_entries_of_rooms_not_listed() {
+    with_redis_keys(|store, keys| async move {
+        let mode = format!("m-{}", id());
+        let (listed, expired, full) = (id(), id(), id());
+        store.create(&record(&listed, &mode, 100)).await.unwrap();
+        store.create(&record(&expired, &mode, 200)).await.unwrap();
+        let mut filled = record(&full, &mode, 300);
+        filled.room.players.push(RoomPlayer {
+            user_id: "b".into(),
+            ready: false,
+        });
+        store.create(&filled).await.unwrap();
+        assert_eq!(keys.score(&keys.open(&mode), &full).await, None);
+        keys.run::<i64>(redis::cmd("DEL").arg(keys.room(&expired)))
+            .await;
+        keys.run::<i64>(redis::cmd("ZADD").arg(keys.open(&mode)).arg(300).arg(&full))
+            .await;
+        let rooms = store.list(Some(&mode), 10).await.unwrap();
+        let ids: Vec<&str> = rooms.iter().map(|room| room.room_id.as_str()).collect();
+        assert_eq!(ids, [listed.as_str()]);
+        assert_eq!(keys.score(&keys.open(&mode), &expired).await, None);
+        assert_eq!(keys.score(&keys.open(&mode), &full).await, None);
+        assert_eq!(keys.score(&keys.open(&mode), &listed).await, Some(100.0));
+    })
+    .await;
+}
+
+/// The schedule is a superset of the starts the rooms record: an entry whose room is gone, or
+/// records no start or another one, is dropped when it is due instead of handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_schedule_drops_starts_rooms_do_not_record() {
+    with_redis_keys(|store, keys| async move {
+        let (open, gone) = (id(), id());
+        store.create(&record(&open, "relay", 1)).await.unwrap();
+        let left = [
+            Keys::start(&open, &format!("room-start:{open}:9")),
+            Keys::start(&gone, &format!("room-start:{gone}:1")),
+        ];
+        for entry in &left {
+            keys.run::<i64>(redis::cmd("ZADD").arg(keys.starts()).arg(5).arg(entry))
+                .await;
+        }
+        assert!(
+            store
+                .take_due_starts(10, 10, 1_010)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let count: i64 = keys.run(redis::cmd("ZCARD").arg(keys.starts())).await;
+        assert_eq!(count, 0, "entries left behind stay on the schedule");
+        // A retry for a room with no start puts nothing on it.
+        store.retry_start_at(&open, 20).await.unwrap();
+        assert!(
+            store
+                .take_due_starts(30, 10, 1_030)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+/// A taker that meets a start's entry before the room records the start drops it (it cannot tell
+/// a start on its way from one that is over); the write that records the start puts it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_schedules_a_start_whose_entry_was_dropped_before_its_write() {
+    with_redis_keys(|store, keys| async move {
+        let id = id();
+        store.create(&record(&id, "relay", 1)).await.unwrap();
+        let request_id = format!("room-start:{id}:1");
+        // The first add of a write that has not reached the room yet, met by a taker.
+        let entry = Keys::start(&id, &request_id);
+        keys.run::<i64>(redis::cmd("ZADD").arg(keys.starts()).arg(100).arg(&entry))
+            .await;
+        assert!(
+            store
+                .take_due_starts(100, 10, 1_100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(keys.score(&keys.starts(), &entry).await, None);
+        // The write lands.
+        let mut starting = store.get(&id).await.unwrap().unwrap();
+        starting.room.status = RoomStatus::Starting;
+        starting.room.version = 1;
+        starting.start = Some(Start {
+            request_id,
+            by: "a".into(),
+            session_id: None,
+            look_at: 100,
+        });
+        assert!(store.replace(&starting, 0).await.unwrap());
+        assert_eq!(store.take_due_starts(100, 10, 1_100).await.unwrap(), [id]);
+    })
+    .await;
+}
+
+/// A write that loses its compare-and-set takes off the entries it added that the room does not
+/// want: no list entry for a room that stays full, no start the room does not record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_write_refused_leaves_no_entries_behind() {
+    with_redis_keys(|store, keys| async move {
+        let (mode, id) = (format!("m-{}", id()), id());
+        let mut full = record(&id, &mode, 1);
+        full.room.players.push(RoomPlayer {
+            user_id: "b".into(),
+            ready: false,
+        });
+        store.create(&full).await.unwrap();
+        // Stale: written against version 5, the room is at 0; it would be listed and starting.
+        let mut stale = record(&id, &mode, 1);
+        stale.room.version = 6;
+        stale.start = Some(Start {
+            request_id: format!("room-start:{id}:6"),
+            by: "a".into(),
+            session_id: None,
+            look_at: 1,
+        });
+        assert!(!store.replace(&stale, 5).await.unwrap());
+        assert_eq!(keys.score(&keys.open(&mode), &id).await, None);
+        let count: i64 = keys.run(redis::cmd("ZCARD").arg(keys.starts())).await;
+        assert_eq!(count, 0);
+        assert!(store.list(Some(&mode), 10).await.unwrap().is_empty());
+    })
+    .await;
+}

@@ -5,8 +5,9 @@
 //! room meanwhile. That one rule keeps two instances from seating more players than the room has
 //! seats, seating a user twice, or starting two sessions. Alongside each room the store keeps its
 //! invite code (unique: a code in use is refused), its place in the expiry schedule and, while it
-//! starts, its place in the start schedule the completer works from, changed in the same atomic
-//! write as the room. It also counts each user's wrong codes.
+//! starts, its place in the start schedule the completer works from, in step with each write: in
+//! memory under the same lock, in Redis as a code pointer and indexes beside the room that never
+//! miss what the room needs (see [`RedisStore`]). It also counts each user's wrong codes.
 
 mod memory;
 mod redis;
@@ -147,18 +148,21 @@ pub trait PrivateRoomStore: StartSchedule<Error = StoreError> + Send + Sync {
     /// the code, [`StoreError::AlreadyExists`] if one has the id.
     async fn create(&self, record: &RoomRecord) -> Result<(), StoreError>;
     async fn get(&self, room_id: &str) -> Result<Option<RoomRecord>, StoreError>;
-    /// The id of the room with this code (normalised: symbols alone, upper case).
+    /// The id of the room with this code (normalised: symbols alone, upper case): a room that
+    /// exists and has it.
     async fn find_code(&self, code: &str) -> Result<Option<String>, StoreError>;
     /// Stores `record` (and reschedules its expiry at [`RoomRecord::due_at`]) if the stored
     /// version is still `expected`; `false` when another writer changed the room first (read it
     /// again and retry), or it is gone. A record with a [`Start`] is put on the start schedule at
     /// its `look_at` unless it is on it already; one without is taken off it.
     async fn replace(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
-    /// Deletes the room, its code, its expiry entry and its place on the start schedule at once,
-    /// if the stored version is still `expected`; `false` otherwise.
+    /// Deletes the room, its code, its expiry entry and its place on the start schedule, if the
+    /// stored version is still `expected`; `false` otherwise. (In Redis the room goes first, then
+    /// the rest: a code or entry left behind leads nowhere.)
     async fn delete(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
     /// Takes up to `limit` rooms due by `now` (ms) from the expiry schedule; each is given to one
-    /// caller only, so several instances can sweep at once.
+    /// caller only, so several instances can sweep at once. A store may keep back a room taken
+    /// that it can see is not due (gone, due later, or starting): the sweeper would leave it.
     async fn take_due(&self, now: u64, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Counts one wrong code for `user_id` and returns the count in the current window, which
     /// begins at the first wrong code and lasts `window`.

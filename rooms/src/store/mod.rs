@@ -4,8 +4,9 @@
 //! room's version: the service reads, decides in Rust and writes back only if nobody changed the
 //! room meanwhile. That one rule is what keeps two instances from seating more players than a
 //! room has seats, or starting its game twice. The store also keeps the list of rooms that are
-//! open and have a free seat, newest first, updated in the same atomic write, and the schedule of
-//! pending starts (see [`Start`]) that the completer works from.
+//! open and have a free seat, newest first, and the schedule of pending starts (see [`Start`])
+//! that the completer works from, in step with each write: in memory under the same lock, in Redis
+//! as indexes beside the rooms that never miss a room that should be on them (see [`RedisStore`]).
 
 mod memory;
 mod redis;
@@ -121,7 +122,9 @@ pub trait RoomStore: StartSchedule<Error = StoreError> + Send + Sync {
     /// changed the room first (read it again and retry), or it is gone.
     ///
     /// A record with a [`Start`] is put on the start schedule at its `look_at` unless it is on it
-    /// already; one without is taken off it, in the same atomic write.
+    /// already; one without is taken off it. The list and the schedule are never without what the
+    /// room needs on them; in Redis they may hold for a moment what it no longer needs, which their
+    /// readers skip.
     async fn replace(&self, record: &RoomRecord, expected: u64) -> Result<bool, StoreError>;
     /// Deletes the room (and its place on the start schedule) if its stored version is still
     /// `expected`; `false` otherwise.

@@ -3,8 +3,9 @@
 //!
 //! The compare-and-set that decides a start (the ready or the join that completes the room) also
 //! records a [`Start`]: the request id its `sessions.create` carries (the same on every retry and
-//! instance) and who decided it; the owner's store puts the room on its start schedule in the same
-//! write. From there the start goes forward step by step, each step safe to repeat:
+//! instance) and who decided it; the owner's store puts the start on its schedule before that write
+//! (and keeps it there until the write that ends it; a reader drops entries whose room does not
+//! record them). From there the start goes forward step by step, each step safe to repeat:
 //!
 //! 1. `sessions.create` with the start's request id. Sessions derives the session id from it, so a
 //!    retry after a timeout gets the session the first try may have made. The session id is then
@@ -156,9 +157,9 @@ impl PendingStart {
     }
 }
 
-/// A store's schedule of pending starts: a room is put on it, in the same atomic write, when a
-/// start is recorded (at its [`Start::look_at`]), and taken off when the start is undone or the
-/// room deleted. The completer works from it.
+/// A store's schedule of pending starts: a start is put on it before the write that records it
+/// (at its [`Start::look_at`]), and taken off after the start is undone or the room deleted; an
+/// entry whose room does not record that start is dropped when taken. The completer works from it.
 #[async_trait::async_trait]
 pub trait StartSchedule: Send + Sync {
     /// The store's error, logged when the schedule cannot be read or written.
