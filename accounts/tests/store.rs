@@ -188,6 +188,11 @@ async fn a_result_is_applied_once(store: Store) {
     );
 }
 
+/// The accounts each of the answers returned, every answer's in the order of the changes.
+fn returned(answers: Vec<Option<Vec<Account>>>) -> Vec<Account> {
+    answers.into_iter().flatten().flatten().collect()
+}
+
 async fn concurrent_applications_apply_once(store: Store) {
     store.create(&account("u-ann", "ann")).await.unwrap();
     store.create(&account("u-bob", "bob")).await.unwrap();
@@ -195,18 +200,25 @@ async fn concurrent_applications_apply_once(store: Store) {
         let store = Arc::clone(&store);
         tokio::spawn(async move { store.apply_result("s-race", &ann_beats_bob()).await })
     });
-    let mut applied = 0;
-    for attempt in futures_util::future::join_all(attempts).await {
-        match attempt.unwrap() {
-            Ok(Some(accounts)) => {
-                applied += 1;
-                assert_eq!(accounts.len(), 2);
-            }
-            Ok(None) => {}
-            Err(error) => panic!("apply_result failed: {error:?}"),
-        }
-    }
-    assert_eq!(applied, 1);
+    let answers: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|attempt| attempt.unwrap().expect("apply_result failed"))
+        .collect();
+    // Each player's part was applied by exactly one of the calls (one call for both, or one each),
+    // and only that call returned their account.
+    let mut updated: Vec<_> = returned(answers)
+        .into_iter()
+        .map(|a| (a.user_id, a.rating, a.games_played, a.games_won))
+        .collect();
+    updated.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        updated,
+        [
+            ("u-ann".to_owned(), 1016.0, 1, 1),
+            ("u-bob".to_owned(), 984.0, 1, 0)
+        ]
+    );
     let ann = store.get("u-ann").await.unwrap().unwrap();
     assert_eq!(
         (ann.rating, ann.games_played, ann.games_won),
@@ -284,6 +296,39 @@ async fn a_non_finite_delta_changes_nothing(store: Store) {
     // The session was not recorded: a good result for it still applies.
     let good = [change("u-ann", 16.0, true)];
     assert!(store.apply_result("s-1", &good).await.unwrap().is_some());
+}
+
+async fn a_partly_applied_result_is_completed_once(store: Store) {
+    store.create(&account("u-ann", "ann")).await.unwrap();
+    store.create(&account("u-bob", "bob")).await.unwrap();
+    store.create(&account("u-cat", "cat")).await.unwrap();
+    // What an attempt that stopped after Ann's part leaves behind.
+    let first = store
+        .apply_result("s-1", &[change("u-ann", 16.0, true)])
+        .await
+        .unwrap();
+    let ann = after(account("u-ann", "ann"), 1016.0, 1, 1);
+    assert_eq!(first, Some(vec![ann.clone()]));
+    // The retry applies the rest, and returns only what it applied.
+    let bob = after(account("u-bob", "bob"), 984.0, 1, 0);
+    let retry = store.apply_result("s-1", &ann_beats_bob()).await.unwrap();
+    assert_eq!(retry, Some(vec![bob.clone()]));
+    assert_eq!(
+        store.apply_result("s-1", &ann_beats_bob()).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get("u-ann").await.unwrap(), Some(ann));
+    assert_eq!(store.get("u-bob").await.unwrap(), Some(bob));
+    // A player named twice counts once.
+    let twice = [change("u-cat", 8.0, true), change("u-cat", 8.0, true)];
+    let cat = after(account("u-cat", "cat"), 1008.0, 1, 1);
+    assert_eq!(
+        store.apply_result("s-2", &twice).await.unwrap(),
+        Some(vec![cat.clone()])
+    );
+    assert_eq!(store.get("u-cat").await.unwrap(), Some(cat));
+    // Nothing to apply is nothing applied.
+    assert_eq!(store.apply_result("s-3", &[]).await.unwrap(), None);
 }
 
 fn room(id: &str) -> Activity {
@@ -509,6 +554,7 @@ every_store!(
     a_deleted_id_can_be_created_again,
     a_result_is_applied_once,
     concurrent_applications_apply_once,
+    a_partly_applied_result_is_completed_once,
     a_result_skips_deleted_accounts,
     wins_draws_and_fractions_are_counted,
     a_non_finite_delta_changes_nothing,
@@ -542,7 +588,7 @@ async fn redis_keeps_one_hash_per_account_under_the_prefix() {
         let store = redis.store();
         store.create(&account("u-ann", "ann")).await.unwrap();
         store.set_display_name("u-ann", "Ann").await.unwrap();
-        let key = format!("{}account:u-ann", redis.prefix);
+        let key = format!("{}account:{{user:u-ann}}", redis.prefix);
         assert_eq!(store.account_key("u-ann"), key);
         assert_eq!(redis.keys().await, vec![key.clone()]);
         assert_eq!(
@@ -620,7 +666,7 @@ async fn redis_damaged_records_are_internal_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_records_an_applied_session_for_thirty_days() {
+async fn redis_records_an_applied_session_per_player_for_thirty_days() {
     with_redis(|redis| async move {
         let store = redis.store();
         store.create(&account("u-ann", "ann")).await.unwrap();
@@ -629,8 +675,8 @@ async fn redis_records_an_applied_session_for_thirty_days() {
             .await
             .unwrap()
             .unwrap();
-        let key = format!("{}result:s-1", redis.prefix);
-        assert_eq!(store.result_key("s-1"), key);
+        let key = format!("{}applied:{{user:u-ann}}:s-1", redis.prefix);
+        assert_eq!(store.applied_key("u-ann", "s-1"), key);
         assert_eq!(
             redis.keys().await,
             vec![store.account_key("u-ann"), key.clone()]
@@ -678,15 +724,23 @@ async fn redis_damaged_records_fail_a_result_without_writing() {
             store.apply_result("s-1", &result).await,
             Err(StoreError::Internal(_))
         ));
-        // Nothing was written: Ann is as created and the session is not recorded.
+        // Nothing was written: Ann is as created and the session is recorded for nobody.
         assert_eq!(
             store.get("u-ann").await.unwrap(),
             Some(account("u-ann", "ann"))
         );
-        assert_eq!(
-            raw(&redis, &["EXISTS", &store.result_key("s-1")]).await,
-            redis::Value::Int(0)
-        );
+        for user in ["u-ann", "u-bad"] {
+            assert_eq!(
+                raw(&redis, &["EXISTS", &store.applied_key(user, "s-1")]).await,
+                redis::Value::Int(0)
+            );
+        }
+        // A part applied before is not checked again: its retry is still "applied before".
+        raw(&redis, &["DEL", &bad]).await;
+        store.create(&account("u-bad", "bad")).await.unwrap();
+        assert!(store.apply_result("s-1", &result).await.unwrap().is_some());
+        raw(&redis, &["HSET", &bad, "rating", "lots"]).await;
+        assert_eq!(store.apply_result("s-1", &result).await.unwrap(), None);
     })
     .await;
 }
@@ -697,7 +751,7 @@ async fn redis_keeps_one_hash_per_activity_without_expiry() {
         let store = redis.store();
         let private = Activity::new(ActivityKind::PrivateRoom, "r-1");
         store.claim("u-ann", &private, &[]).await.unwrap();
-        let key = format!("{}activity:u-ann", redis.prefix);
+        let key = format!("{}activity:{{user:u-ann}}", redis.prefix);
         assert_eq!(store.activity_key("u-ann"), key);
         assert_eq!(redis.keys().await, vec![key.clone()]);
         let mut conn = redis.conn.clone();
@@ -753,6 +807,114 @@ async fn redis_instances_sharing_one_redis_claim_a_user_once() {
             stores[0].activity("u-ann").await.unwrap().as_ref(),
             winners.first()
         );
+    })
+    .await;
+}
+
+/// The part of `key` that Redis Cluster hashes: the first `{...}` with something in it, else the
+/// whole key.
+fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(length) = key[open + 1..].find('}')
+        && length > 0
+    {
+        return &key[open + 1..open + 1 + length];
+    }
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_each_users_keys_in_one_slot() {
+    with_redis(|redis| async move {
+        let store = redis.store();
+        // Braces in an id move the end of the tag, but the same way for all of that user's keys.
+        let odd = "u-{x}}{y";
+        for user in ["u-ann", odd] {
+            store.create(&account(user, user)).await.unwrap();
+            store.claim(user, &session("s-1"), &[]).await.unwrap();
+        }
+        let changes = [change("u-ann", 16.0, true), change(odd, -16.0, false)];
+        store.apply_result("s-1", &changes).await.unwrap().unwrap();
+        let ann_keys = [
+            store.account_key("u-ann"),
+            store.activity_key("u-ann"),
+            store.applied_key("u-ann", "s-1"),
+        ];
+        let odd_keys = [
+            store.account_key(odd),
+            store.activity_key(odd),
+            store.applied_key(odd, "s-{1}"),
+        ];
+        assert!(ann_keys.iter().all(|key| hash_tag(key) == "user:u-ann"));
+        assert!(odd_keys.iter().all(|key| hash_tag(key) == "user:u-{x"));
+        if redis.conn.is_cluster() {
+            for keys in [&ann_keys, &odd_keys] {
+                let mut slots = Vec::new();
+                for key in keys {
+                    slots.push(raw(&redis, &["CLUSTER", "KEYSLOT", key]).await);
+                }
+                slots.dedup();
+                assert_eq!(slots.len(), 1, "{keys:?} in slots {slots:?}");
+            }
+        }
+        let both = users(&["u-ann", odd]);
+        let kept = store.hand_over(&both, &session("s-1"), &room("r-1")).await;
+        assert!(kept.unwrap().is_empty());
+        assert_eq!(store.release(&both, &room("r-1")).await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_instances_sharing_one_redis_apply_each_part_once() {
+    with_redis(|redis| async move {
+        let mut stores = Vec::new();
+        for _ in 0..5 {
+            let conn = warren_testkit::redis::connect().await;
+            stores.push(RedisStore::new(conn, redis.prefix.clone()));
+        }
+        let players: Vec<String> = (0..8).map(|i| format!("u-{i}")).collect();
+        for player in &players {
+            stores[0].create(&account(player, player)).await.unwrap();
+        }
+        let changes: Vec<RatingChange> = players
+            .iter()
+            .enumerate()
+            .map(|(i, player)| change(player, if i == 0 { 7.0 } else { -1.0 }, i == 0))
+            .collect();
+        // One instance got as far as half the players before it stopped.
+        stores[0]
+            .apply_result("s-1", &changes[..4])
+            .await
+            .unwrap()
+            .unwrap();
+        // The result comes again, to every instance at once, several times.
+        let attempts = (0..20).map(|i| {
+            let store = stores[i % stores.len()].clone();
+            let changes = changes.clone();
+            tokio::spawn(async move { store.apply_result("s-1", &changes).await.unwrap() })
+        });
+        let answers: Vec<_> = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let mut updated: Vec<String> = returned(answers).into_iter().map(|a| a.user_id).collect();
+        updated.sort();
+        assert_eq!(updated, players[4..], "each of the rest returned once");
+        for (i, player) in players.iter().enumerate() {
+            let stats = stores[1].get(player).await.unwrap().unwrap();
+            let expected = if i == 0 {
+                (1007.0, 1, 1)
+            } else {
+                (999.0, 1, 0)
+            };
+            assert_eq!(
+                (stats.rating, stats.games_played, stats.games_won),
+                expected,
+                "{player}"
+            );
+        }
     })
     .await;
 }

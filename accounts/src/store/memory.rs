@@ -13,8 +13,8 @@ use warren_contracts::activity::Activity;
 /// Accounts by user id, in memory; gone when the process ends.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    /// Everything behind one lock, so that a result updates accounts and records its session in
-    /// one step.
+    /// Everything behind one lock, so that a result updates its players' accounts and records
+    /// its session as applied to them in one step (stronger than the trait asks).
     state: Mutex<State>,
 }
 
@@ -23,21 +23,21 @@ struct State {
     accounts: HashMap<String, Account>,
     /// Each user's current activity, by user id; no entry when they are in nothing.
     activities: HashMap<String, Activity>,
-    /// Session ids whose results were applied.
-    applied: HashSet<String>,
-    /// The same ids in the order they were applied, to forget them after [`RESULT_TTL`].
-    applied_at: VecDeque<(Instant, String)>,
+    /// (user id, session id) of each player's part of a result that was applied.
+    applied: HashSet<(String, String)>,
+    /// The same pairs in the order they were applied, to forget them after [`RESULT_TTL`].
+    applied_at: VecDeque<(Instant, (String, String))>,
 }
 
 impl State {
-    /// Forgets the applied session ids older than [`RESULT_TTL`].
+    /// Forgets the applied parts older than [`RESULT_TTL`].
     fn expire(&mut self, now: Instant) {
         while let Some((at, _)) = self.applied_at.front() {
             if now.duration_since(*at) < RESULT_TTL {
                 break;
             }
-            if let Some((_, session_id)) = self.applied_at.pop_front() {
-                self.applied.remove(&session_id);
+            if let Some((_, part)) = self.applied_at.pop_front() {
+                self.applied.remove(&part);
             }
         }
     }
@@ -102,12 +102,15 @@ impl AccountStore for MemoryStore {
         let now = Instant::now();
         let mut state = self.state();
         state.expire(now);
-        if !state.applied.insert(session_id.to_owned()) {
-            return Ok(None);
-        }
-        state.applied_at.push_back((now, session_id.to_owned()));
+        let mut applied = false;
         let mut updated = Vec::with_capacity(changes.len());
         for change in changes {
+            let part = (change.user_id.clone(), session_id.to_owned());
+            if !state.applied.insert(part.clone()) {
+                continue;
+            }
+            state.applied_at.push_back((now, part));
+            applied = true;
             if let Some(account) = state.accounts.get_mut(&change.user_id) {
                 account.rating += change.delta;
                 account.games_played = account.games_played.saturating_add(1);
@@ -117,7 +120,7 @@ impl AccountStore for MemoryStore {
                 updated.push(account.clone());
             }
         }
-        Ok(Some(updated))
+        Ok(applied.then_some(updated))
     }
 
     async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {

@@ -3,7 +3,10 @@
 //!
 //! The store keeps the account record exactly as [`Account`] describes it and enforces nothing but
 //! existence: bounds on names are the handlers' business. Every operation on one account is atomic
-//! on its own, so several service instances can share one Redis.
+//! on its own, so several service instances can share one Redis. What concerns several users (a
+//! game's result, a hand-over, a release) is done user by user, each user's step atomic on its own
+//! and safe to repeat, so that each user's records can live apart (in different slots of a Redis
+//! Cluster) and a retry completes whatever an interrupted call left half done.
 //!
 //! Beside the account, the store keeps each user's current [`Activity`] (where they are: a room, a
 //! matchmaking ticket, a session). It is keyed by user id alone and needs no account record: the
@@ -13,8 +16,8 @@
 //! many instances claim them concurrently.
 //!
 //! To grow the record, add the field to [`Account`] and to both implementations' encodings; to
-//! grow the behaviour, add a method here and implement it atomically in both, as
-//! [`AccountStore::apply_result`] is (a game's result, once per session id).
+//! grow the behaviour, add a method here and implement it in both, atomically per user, as
+//! [`AccountStore::apply_result`] is (a game's result, each player's part once per session id).
 
 pub mod memory;
 pub mod redis;
@@ -26,7 +29,7 @@ use std::time::Duration;
 use warren_contracts::accounts::Account;
 use warren_contracts::activity::Activity;
 
-/// How long a session id is remembered as applied: redeliveries come long before that.
+/// How long a session id is remembered as applied to a player: redeliveries come long before that.
 pub const RESULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// One player's part of a finished game's result.
@@ -90,12 +93,22 @@ pub trait AccountStore: Send + Sync {
     /// Deletes `user_id`'s account; [`StoreError::NotFound`] if there is none.
     async fn delete(&self, user_id: &str) -> Result<(), StoreError>;
 
-    /// Applies one finished game, atomically and once per `session_id`: for each change whose
+    /// Applies one finished game, each player's part once per `session_id`: for each change whose
     /// account exists, adds `delta` to the rating, 1 to `games_played` and, if `won`, 1 to
     /// `games_won` (changes for missing accounts are skipped), and records the session as applied
-    /// for [`RESULT_TTL`]. Returns the updated accounts in the order of `changes`, or `None`,
-    /// changing nothing, if the session was applied already. Fails with [`StoreError::Internal`],
-    /// changing nothing, for a delta that is not finite or an account record that cannot take it.
+    /// to that player for [`RESULT_TTL`]; a part applied already is left as it is (a player named
+    /// twice counts once). Each part is atomic on its own, not the whole: a call that fails after
+    /// some parts (an instance stopped, Redis unavailable half-way) leaves them applied, and the
+    /// next call for the session applies the rest, never a part twice.
+    ///
+    /// Returns the accounts this call updated, in the order of `changes`, or `None` when it
+    /// applied no part: every part was applied before (by an earlier call, or by a concurrent one
+    /// that got there first), which is also the answer for no changes at all. So of all the calls
+    /// for one session, each account is returned by the one that updated it and by no other:
+    /// whoever announces the returned ratings announces each player's once at most (never, if the
+    /// call that applied it then failed, as when a whole result was applied and its answer lost).
+    /// Fails with [`StoreError::Internal`], changing nothing, for a delta that is not finite or an
+    /// account record that cannot take it.
     async fn apply_result(
         &self,
         session_id: &str,
@@ -116,9 +129,10 @@ pub trait AccountStore: Send + Sync {
         replaceable: &[Activity],
     ) -> Result<Option<Activity>, StoreError>;
 
-    /// Moves each of `user_ids` that is in `from`, or in nothing, to `to`, all in one atomic step.
-    /// Returns the users left where they were because another activity (not `from`, not `to`)
-    /// holds them.
+    /// Moves each of `user_ids` that is in `from`, or in nothing, to `to`: each user in one atomic
+    /// step, the users independently, so a call that fails may have moved some of them; calling
+    /// again completes it (a user in `to` already stays there). Returns the users left where they
+    /// were because another activity (not `from`, not `to`) holds them.
     async fn hand_over(
         &self,
         user_ids: &[String],
@@ -126,7 +140,8 @@ pub trait AccountStore: Send + Sync {
         to: &Activity,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Frees each of `user_ids` that is in exactly `activity`, all in one atomic step; the others
-    /// are left as they are. Returns how many were freed.
+    /// Frees each of `user_ids` that is in exactly `activity`, each user in one atomic step (a
+    /// call that fails may have freed some; calling again frees the rest); the others are left as
+    /// they are. Returns how many this call freed.
     async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError>;
 }

@@ -1,36 +1,52 @@
 //! [`RedisStore`]: accounts in Redis, shared by every instance of the service.
 //!
-//! Layout (every key starts with the store's prefix, e.g. `warren:accounts:`):
+//! Layout (every key starts with the store's prefix, e.g. `warren:accounts:`; `{user:<user_id>}`
+//! is the user's hash tag, `warren_runtime::redis_client::tag`):
 //!
 //! ```text
-//! <prefix>account:<user_id>   hash   user_id, username, display_name,
-//!                                    rating        (decimal f64, e.g. "1000" or "1016.5")
-//!                                    games_played  (decimal u64)
-//!                                    games_won     (decimal u64)
-//! <prefix>result:<session_id> string "1": that session's result was applied; expires after
-//!                                    30 days (RESULT_TTL)
-//! <prefix>activity:<user_id>  hash   kind  (the ActivityKind's wire name, e.g. "private_room")
-//!                                    id    (the room, ticket or session id)
-//!                                    no expiry; absent when the user is in nothing
+//! <prefix>account:{user:<user_id>}   hash   user_id, username, display_name,
+//!                                           rating        (decimal f64, e.g. "1000" or "1016.5")
+//!                                           games_played  (decimal u64)
+//!                                           games_won     (decimal u64)
+//! <prefix>applied:{user:<user_id>}:<session_id>
+//!                                    string "1": that session's result was applied to this user
+//!                                           (whether or not they had an account); expires after
+//!                                           30 days (RESULT_TTL)
+//! <prefix>activity:{user:<user_id>}  hash   kind  (the ActivityKind's wire name, e.g. "room")
+//!                                           id    (the room, ticket or session id)
+//!                                           no expiry; absent when the user is in nothing
 //! ```
 //!
+//! Every key belongs to one user and carries that user's hash tag, so all of a user's keys share a
+//! Redis Cluster slot and every script touches one user's keys only (an id with a `}` in it ends
+//! the tag early, but at the same place in each of that user's keys). Nothing joins two users in
+//! one command: what concerns several users (a game's result, a hand-over, a release) is done user
+//! by user, each user's step atomic on its own, the steps sent concurrently.
+//!
 //! A hash rather than a JSON string, so that single fields can be changed in place and atomically
-//! by Redis itself: a rename is one `HSET`, and applying a game result later is `HINCRBYFLOAT` /
-//! `HINCRBY` in the same script that records the session id, without reading and rewriting the
-//! whole record. New fields are new hash fields; a record written before a field existed simply
-//! lacks it, so readers of a new field should give it a default.
+//! by Redis itself: a rename is one `HSET`, and applying a game result is `HINCRBYFLOAT` /
+//! `HINCRBY` in the same script that marks the session applied for that user, without reading and
+//! rewriting the whole record. New fields are new hash fields; a record written before a field
+//! existed simply lacks it, so readers of a new field should give it a default.
 //!
 //! Atomicity: `create` and `set_display_name` are Lua scripts (check existence and write in one
 //! step, so a create never overwrites and a rename never resurrects a deleted account); `get` is
-//! `HGETALL` and `delete` is `DEL`. `apply_result` is one script too: it records the session id
-//! with `SET NX` and only if that succeeded increments the existing accounts' fields, so a result
-//! is applied once however often and however concurrently it comes.
+//! `HGETALL` and `delete` is `DEL`. `apply_result` runs one script per player: it sets that
+//! player's marker for the session and, only if the marker was not there, increments the player's
+//! fields, so each player's part is applied once however often and however concurrently the result
+//! comes, and a result applied to some players only (an instance stopped half-way) is completed by
+//! the next attempt. Before any part is written, every player's record is checked by a script that
+//! writes nothing, so a damaged record fails the whole result unapplied (unless the record is
+//! damaged between the check and the write: only tampering does that).
 //!
 //! An activity is a hash too, so that the scripts that change it (`claim`, `hand_over`, `release`)
 //! compare kind and id field by field, never an encoding's exact bytes. Each script reads what is
 //! stored and writes only if it is what the caller expects, in one step: a compare-and-set that
-//! holds however many instances share the Redis. A hash with one of its two fields missing (only
-//! tampering makes one) holds nobody, for the scripts and for `activity` alike.
+//! holds however many instances share the Redis. A hand-over or release of several users is one
+//! such script per user; one that fails half-way has moved some users and not others, and is
+//! completed by a retry (a user already in `to` counts as handed over, a user already free is left
+//! free). A hash with one of its two fields missing (only tampering makes one) holds nobody, for
+//! the scripts and for `activity` alike.
 //!
 //! Errors: failures to reach or use the server (I/O, dropped connection, timeouts, a server that is
 //! loading, read-only or down) are [`StoreError::Unavailable`]; anything else Redis says, and a
@@ -40,11 +56,12 @@ mod scripts;
 
 use super::{AccountStore, RESULT_TTL, RatingChange, StoreError, check_deltas};
 use ::redis::{ErrorKind, RedisError, Script, ServerErrorKind};
-use scripts::{APPLY_RESULT, CLAIM, CREATE, HAND_OVER, RELEASE, SET_DISPLAY_NAME};
+use scripts::{APPLY_PART, CHECK_PART, CLAIM, CREATE, HAND_OVER, RELEASE, SET_DISPLAY_NAME};
 use std::collections::HashMap;
 use warren_contracts::accounts::Account;
 use warren_contracts::activity::{Activity, ActivityKind};
 use warren_runtime::Redis;
+use warren_runtime::redis_client::{script, tag};
 
 const USER_ID: &str = "user_id";
 const USERNAME: &str = "username";
@@ -62,7 +79,8 @@ pub struct RedisStore {
     prefix: String,
     create: Script,
     set_display_name: Script,
-    apply_result: Script,
+    check_part: Script,
+    apply_part: Script,
     claim: Script,
     hand_over: Script,
     release: Script,
@@ -82,28 +100,74 @@ impl RedisStore {
         Self {
             conn,
             prefix: prefix.into(),
-            create: Script::new(CREATE),
-            set_display_name: Script::new(SET_DISPLAY_NAME),
-            apply_result: Script::new(APPLY_RESULT),
-            claim: Script::new(CLAIM),
-            hand_over: Script::new(HAND_OVER),
-            release: Script::new(RELEASE),
+            create: script(CREATE),
+            set_display_name: script(SET_DISPLAY_NAME),
+            check_part: script(CHECK_PART),
+            apply_part: script(APPLY_PART),
+            claim: script(CLAIM),
+            hand_over: script(HAND_OVER),
+            release: script(RELEASE),
         }
     }
 
     /// The key of `user_id`'s account.
     pub fn account_key(&self, user_id: &str) -> String {
-        format!("{}account:{user_id}", self.prefix)
+        format!("{}account:{}", self.prefix, tag("user", user_id))
     }
 
-    /// The key that records `session_id`'s result as applied.
-    pub fn result_key(&self, session_id: &str) -> String {
-        format!("{}result:{session_id}", self.prefix)
+    /// The key that records `session_id`'s result as applied to `user_id`, in that user's slot.
+    pub fn applied_key(&self, user_id: &str, session_id: &str) -> String {
+        format!(
+            "{}applied:{}:{session_id}",
+            self.prefix,
+            tag("user", user_id)
+        )
     }
 
     /// The key of `user_id`'s current activity.
     pub fn activity_key(&self, user_id: &str) -> String {
-        format!("{}activity:{user_id}", self.prefix)
+        format!("{}activity:{}", self.prefix, tag("user", user_id))
+    }
+
+    /// Fails, writing nothing, if `change`'s part of `session_id`'s result is not applied yet and
+    /// the player's record could not take it.
+    async fn check_part(&self, session_id: &str, change: &RatingChange) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .check_part
+            .key(self.account_key(&change.user_id))
+            .key(self.applied_key(&change.user_id, session_id))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Applies `change`'s part of `session_id`'s result unless it was applied before (`None`).
+    /// `Some(None)`: applied now, to nobody, since there is no account.
+    async fn apply_part(
+        &self,
+        session_id: &str,
+        change: &RatingChange,
+    ) -> Result<Option<Option<Account>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.account_key(&change.user_id);
+        let fields: Option<HashMap<String, String>> = self
+            .apply_part
+            .key(&key)
+            .key(self.applied_key(&change.user_id, session_id))
+            .arg(RESULT_TTL.as_secs())
+            // `Display` for f64 never uses an exponent, which HINCRBYFLOAT would refuse.
+            .arg(change.delta.to_string())
+            .arg(if change.won { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match fields {
+            None => Ok(None),
+            Some(fields) if fields.is_empty() => Ok(Some(None)),
+            Some(fields) => decode(&key, fields).map(|account| Some(Some(account))),
+        }
     }
 }
 
@@ -178,40 +242,29 @@ impl AccountStore for RedisStore {
         changes: &[RatingChange],
     ) -> Result<Option<Vec<Account>>, StoreError> {
         check_deltas(changes)?;
-        let mut conn = self.conn.clone();
-        let keys: Vec<String> = changes
-            .iter()
-            .map(|change| self.account_key(&change.user_id))
-            .collect();
-        let mut invocation = self.apply_result.key(self.result_key(session_id));
-        invocation.arg(RESULT_TTL.as_secs());
-        for (key, change) in keys.iter().zip(changes) {
-            invocation
-                .key(key)
-                // `Display` for f64 never uses an exponent, which HINCRBYFLOAT would refuse.
-                .arg(change.delta.to_string())
-                .arg(if change.won { "1" } else { "0" });
+        // Every record is checked before the first part is written, so that a damaged one fails
+        // the result with nothing applied, as one script for all players did.
+        futures_util::future::try_join_all(
+            changes
+                .iter()
+                .map(|change| self.check_part(session_id, change)),
+        )
+        .await?;
+        let parts = futures_util::future::try_join_all(
+            changes
+                .iter()
+                .map(|change| self.apply_part(session_id, change)),
+        )
+        .await?;
+        // Applied by this call: the parts whose marker was not there. None of them: every part was
+        // applied before (by an earlier attempt, or by another instance meanwhile).
+        let mut applied = false;
+        let mut updated = Vec::new();
+        for part in parts.into_iter().flatten() {
+            applied = true;
+            updated.extend(part);
         }
-        let updated: Option<Vec<HashMap<String, String>>> = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        let Some(updated) = updated else {
-            return Ok(None);
-        };
-        if updated.len() != keys.len() {
-            return Err(StoreError::Internal(format!(
-                "applying {session_id} returned {} accounts for {}",
-                updated.len(),
-                keys.len()
-            )));
-        }
-        keys.iter()
-            .zip(updated)
-            .filter(|(_, fields)| !fields.is_empty())
-            .map(|(key, fields)| decode(key, fields))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        Ok(applied.then_some(updated))
     }
 
     async fn activity(&self, user_id: &str) -> Result<Option<Activity>, StoreError> {
@@ -257,30 +310,24 @@ impl AccountStore for RedisStore {
         from: &Activity,
         to: &Activity,
     ) -> Result<Vec<String>, StoreError> {
-        if user_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn.clone();
-        let mut invocation = self.hand_over.prepare_invoke();
-        for user_id in user_ids {
-            invocation.key(self.activity_key(user_id));
-        }
-        invocation
-            .arg(kind_name(from.kind)?)
-            .arg(&from.id)
-            .arg(kind_name(to.kind)?)
-            .arg(&to.id);
-        let moved: Vec<u8> = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        if moved.len() != user_ids.len() {
-            return Err(StoreError::Internal(format!(
-                "hand-over returned {} answers for {} users",
-                moved.len(),
-                user_ids.len()
-            )));
-        }
+        let (from_kind, to_kind) = (kind_name(from.kind)?, kind_name(to.kind)?);
+        // One compare-and-set per user, each in that user's slot; see the module's comment.
+        let moved = futures_util::future::try_join_all(user_ids.iter().map(|user_id| {
+            let mut conn = self.conn.clone();
+            let mut invocation = self.hand_over.key(self.activity_key(user_id));
+            invocation
+                .arg(&from_kind)
+                .arg(&from.id)
+                .arg(&to_kind)
+                .arg(&to.id);
+            async move {
+                invocation
+                    .invoke_async::<u8>(&mut conn)
+                    .await
+                    .map_err(store_error)
+            }
+        }))
+        .await?;
         Ok(user_ids
             .iter()
             .zip(moved)
@@ -290,19 +337,24 @@ impl AccountStore for RedisStore {
     }
 
     async fn release(&self, user_ids: &[String], activity: &Activity) -> Result<usize, StoreError> {
-        if user_ids.is_empty() {
-            return Ok(0);
-        }
-        let mut conn = self.conn.clone();
-        let mut invocation = self.release.prepare_invoke();
-        for user_id in user_ids {
-            invocation.key(self.activity_key(user_id));
-        }
-        invocation.arg(kind_name(activity.kind)?).arg(&activity.id);
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)
+        let kind = kind_name(activity.kind)?;
+        // One compare-and-set per user, each in that user's slot; see the module's comment.
+        let released = futures_util::future::try_join_all(user_ids.iter().map(|user_id| {
+            let mut conn = self.conn.clone();
+            let mut invocation = self.release.key(self.activity_key(user_id));
+            invocation.arg(&kind).arg(&activity.id);
+            async move {
+                invocation
+                    .invoke_async::<u8>(&mut conn)
+                    .await
+                    .map_err(store_error)
+            }
+        }))
+        .await?;
+        Ok(released
+            .into_iter()
+            .filter(|released| *released == 1)
+            .count())
     }
 }
 
