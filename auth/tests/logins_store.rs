@@ -281,3 +281,266 @@ both_stores!(
     logins_expire_after_their_ttl,
     ended_logins_are_remembered_until_their_tokens_expire,
 );
+
+/// Redis only: the states a flow cut short half-way leaves (its steps are one command per entity,
+/// in their own slots), made by hand, and what the store makes of them.
+mod redis_steps {
+    use super::{HOUR, digest, rotate, start, user};
+    use crate::common;
+    use std::sync::Arc;
+    use warren_auth::{AuthStore, Ended, Rotation};
+    use warren_contracts::event::now_millis;
+    use warren_runtime::Redis;
+
+    async fn run(conn: &mut Redis, command: &mut redis::Cmd) {
+        let _: redis::Value = command.query_async(conn).await.unwrap();
+    }
+
+    async fn exists(conn: &mut Redis, key: &str) -> bool {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(conn)
+            .await
+            .unwrap()
+    }
+
+    /// What `revoked` answers now, sorted, and the times checked to lie in `within`.
+    async fn answered(
+        store: &Arc<dyn AuthStore>,
+        within: std::ops::RangeInclusive<u64>,
+    ) -> Vec<String> {
+        let mut logins: Vec<String> = store
+            .revoked(now_millis())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(family, until)| {
+                assert!(
+                    within.contains(&until),
+                    "{family}: {until} not in {within:?}"
+                );
+                family
+            })
+            .collect();
+        logins.sort();
+        logins
+    }
+
+    /// Every way a login ends lists it for the gateways before it ends, so one whose end the
+    /// service never recorded (it stopped just after) is answered anyway, until the login would
+    /// have expired; recording it replaces that entry.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ended_login_is_answered_before_it_is_recorded() {
+        common::with_redis(|store, _, _| async move {
+            let (amy, bo) = (user("amy"), user("bo"));
+            assert!(store.create_user(&amy).await.unwrap());
+            assert!(store.create_user(&bo).await.unwrap());
+            let (one, one_token) = start(&store, &amy, HOUR).await;
+            let (reused, reused_token) = start(&store, &amy, HOUR).await;
+            let (all, _) = start(&store, &amy, HOUR).await;
+            let (deleted, _) = start(&store, &bo, HOUR).await;
+            let (going, _) = start(&store, &bo, HOUR).await;
+            let before = now_millis();
+
+            assert!(store.end_family_of(&one_token).await.unwrap().is_some());
+            rotate(&store, &reused_token).await;
+            assert!(matches!(
+                rotate(&store, &reused_token).await.0,
+                Rotation::Reused { .. }
+            ));
+            assert_eq!(
+                store.end_families(&amy.user_id).await.unwrap(),
+                vec![all.clone()]
+            );
+            let mut bos = vec![deleted, going];
+            bos.sort();
+            assert_eq!(store.delete_user(&bo.user_id).await.unwrap().families, bos);
+
+            let hour = HOUR.as_millis() as u64;
+            let mut ended = vec![one, reused, all];
+            ended.extend(bos);
+            ended.sort();
+            let latest = now_millis() + hour + 60_000;
+            assert_eq!(
+                answered(&store, before + hour - 1_000..=latest).await,
+                ended
+            );
+
+            let until = now_millis() + 60_000;
+            store.record_revoked(&ended, until).await.unwrap();
+            assert_eq!(
+                answered(&store, until..=until).await,
+                ended,
+                "once each, with the recorded time"
+            );
+        })
+        .await;
+    }
+
+    /// A login listed as being ended whose end never happened (Redis failed in between) is not
+    /// answered while it goes on; once it ends, it is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_listed_as_ending_that_goes_on_is_not_answered() {
+        common::with_redis(|store, mut conn, prefix| async move {
+            let cy = user("cy");
+            assert!(store.create_user(&cy).await.unwrap());
+            let (family, token) = start(&store, &cy, HOUR).await;
+            let until = now_millis() + 60_000;
+            run(
+                &mut conn,
+                redis::cmd("ZADD")
+                    .arg(format!("{prefix}revoking:{{revoked:all}}"))
+                    .arg(until)
+                    .arg(&family),
+            )
+            .await;
+            assert!(answered(&store, 0..=u64::MAX).await.is_empty());
+            let (rotation, next) = rotate(&store, &token).await;
+            assert!(matches!(rotation, Rotation::Rotated { .. }), "it goes on");
+
+            let ended = Ended {
+                user_id: cy.user_id.clone(),
+                family: family.clone(),
+            };
+            assert_eq!(store.end_family_of(&next).await.unwrap(), Some(ended));
+            assert_eq!(answered(&store, until..=u64::MAX).await, vec![family]);
+        })
+        .await;
+    }
+
+    /// A token's pointer is checked against its login: one naming a login that does not hold the
+    /// token (or is another user's) ends and rotates nothing, and the login goes on. A rotation
+    /// that finds nothing leaves no pointer for the token it would have issued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pointer_the_login_does_not_confirm_names_nothing() {
+        common::with_redis(|store, mut conn, prefix| async move {
+            let dot = user("dot");
+            assert!(store.create_user(&dot).await.unwrap());
+            let (family, token) = start(&store, &dot, HOUR).await;
+            let (stray, strangers) = (digest(), digest());
+            for (digest, user_id) in [
+                (&stray, dot.user_id.clone()),
+                (&strangers, uuid::Uuid::new_v4().to_string()),
+            ] {
+                run(
+                    &mut conn,
+                    redis::cmd("HSET")
+                        .arg(format!("{prefix}refresh:{{refresh:{digest}}}"))
+                        .arg("family")
+                        .arg(&family)
+                        .arg("user")
+                        .arg(user_id),
+                )
+                .await;
+            }
+            run(
+                &mut conn,
+                redis::cmd("SET")
+                    .arg(format!(
+                        "{prefix}refresh_state:{{family:{family}}}:{strangers}"
+                    ))
+                    .arg("live"),
+            )
+            .await;
+            for digest in [&stray, &strangers] {
+                let (rotation, next) = rotate(&store, digest).await;
+                assert_eq!(rotation, Rotation::Unknown);
+                let pointer = format!("{prefix}refresh:{{refresh:{next}}}");
+                assert!(!exists(&mut conn, &pointer).await, "no pointer left");
+                assert_eq!(store.end_family_of(digest).await.unwrap(), None);
+            }
+            assert!(answered(&store, 0..=u64::MAX).await.is_empty());
+            assert!(matches!(
+                rotate(&store, &token).await.0,
+                Rotation::Rotated { .. }
+            ));
+        })
+        .await;
+    }
+
+    /// A login missing from its user's index (its start stopped before indexing it) does not
+    /// rotate: only indexed logins can be going, so that ending all of a user's finds them all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_not_indexed_does_not_rotate() {
+        common::with_redis(|store, mut conn, prefix| async move {
+            let eli = user("eli");
+            assert!(store.create_user(&eli).await.unwrap());
+            let (family, token) = start(&store, &eli, HOUR).await;
+            run(
+                &mut conn,
+                redis::cmd("ZREM")
+                    .arg(format!("{prefix}user_families:{{user:{}}}", eli.user_id))
+                    .arg(&family),
+            )
+            .await;
+            assert_eq!(rotate(&store, &token).await.0, Rotation::Unknown);
+            assert!(store.end_families(&eli.user_id).await.unwrap().is_empty());
+        })
+        .await;
+    }
+
+    /// A user id record without credentials (a registration stopped half-way) holds no name: the
+    /// name registers for someone else, and deleting the stray id leaves their credentials alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_user_id_without_credentials_holds_nothing() {
+        common::with_redis(|store, mut conn, prefix| async move {
+            let stray = uuid::Uuid::new_v4().to_string();
+            run(
+                &mut conn,
+                redis::cmd("SET")
+                    .arg(format!("{prefix}user_id:{{user:{stray}}}"))
+                    .arg("fern"),
+            )
+            .await;
+            let fern = user("Fern");
+            assert!(store.create_user(&fern).await.unwrap());
+            let deleted = store.delete_user(&stray).await.unwrap();
+            assert!(!deleted.existed && deleted.families.is_empty());
+            assert_eq!(store.find_user("fern").await.unwrap(), Some(fern.clone()));
+            let (_, token) = start(&store, &fern, HOUR).await;
+            assert!(matches!(
+                rotate(&store, &token).await.0,
+                Rotation::Rotated { .. }
+            ));
+        })
+        .await;
+    }
+
+    /// Deleting a user that stopped half-way (credentials and user id gone, logins still going)
+    /// is finished by deleting them again: each login is ended once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleting_again_finishes_a_deletion_cut_short() {
+        common::with_redis(|store, mut conn, prefix| async move {
+            let gus = user("gus");
+            assert!(store.create_user(&gus).await.unwrap());
+            let (f1, t1) = start(&store, &gus, HOUR).await;
+            let (f2, t2) = start(&store, &gus, HOUR).await;
+            for key in [
+                format!("{prefix}user:{{name:gus}}"),
+                format!("{prefix}user_id:{{user:{}}}", gus.user_id),
+            ] {
+                run(&mut conn, redis::cmd("DEL").arg(key)).await;
+            }
+            let mut expected = vec![f1, f2];
+            expected.sort();
+            let deleted = store.delete_user(&gus.user_id).await.unwrap();
+            assert!(!deleted.existed);
+            assert_eq!(deleted.families, expected);
+            for token in [&t1, &t2] {
+                assert_eq!(rotate(&store, token).await.0, Rotation::Unknown);
+            }
+            let index = format!("{prefix}user_families:{{user:{}}}", gus.user_id);
+            assert!(!exists(&mut conn, &index).await);
+            assert!(
+                store
+                    .delete_user(&gus.user_id)
+                    .await
+                    .unwrap()
+                    .families
+                    .is_empty(),
+                "once"
+            );
+        })
+        .await;
+    }
+}

@@ -1,6 +1,7 @@
 //! Ending logins at the auth service, over `Bus::in_process()`: every end is announced on
 //! `auth.events` for the gateways and listed by `auth.revocations`; logout ends one login or, with
-//! `all`, every login of the user; a spent refresh token used again ends its login.
+//! `all`, every login of the user; a spent refresh token used again ends its login. Each scenario
+//! runs on MemoryStore and on RedisStore.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,7 +10,7 @@ use common::accounts::FakeAccounts;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::sync::Arc;
 use std::time::Duration;
-use warren_auth::{AuthConfig, MemoryStore};
+use warren_auth::{AuthConfig, AuthStore};
 use warren_bus::{Bus, CallOptions, ServeOptions, SubscribeOptions, Subscription};
 use warren_contracts::auth::{
     Claims, Credentials, Login, Logout, LogoutParams, REVOKED_EVENT, Refresh, RefreshToken,
@@ -28,21 +29,16 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start() -> Self {
+    async fn start(store: Arc<dyn AuthStore>) -> Self {
         let bus = Bus::in_process();
         FakeAccounts::default().serve(&bus).await;
         let config = AuthConfig {
             access_token_ttl: ACCESS_TTL,
             ..AuthConfig::new(SECRET)
         };
-        warren_auth::serve(
-            &bus,
-            Arc::new(MemoryStore::new()),
-            config,
-            ServeOptions::default(),
-        )
-        .await
-        .unwrap();
+        warren_auth::serve(&bus, store, config, ServeOptions::default())
+            .await
+            .unwrap();
         let events = bus
             .subscribe(SubscribeOptions::anonymous(["auth"]))
             .await
@@ -157,9 +153,8 @@ fn sorted(mut sids: Vec<String>) -> Vec<String> {
     sids
 }
 
-#[tokio::test]
-async fn reusing_a_spent_refresh_token_ends_the_login_and_announces_it() {
-    let mut h = Harness::start().await;
+async fn reusing_a_spent_refresh_token_ends_the_login_and_announces_it(store: Arc<dyn AuthStore>) {
+    let mut h = Harness::start(store).await;
     let (user_id, first) = h.user("ada").await;
     let second = h.refresh(&first).await.unwrap();
     let elsewhere = h.login("ada").await;
@@ -182,9 +177,8 @@ async fn reusing_a_spent_refresh_token_ends_the_login_and_announces_it() {
     assert_eq!(h.listed().await, vec![sid(&first)]);
 }
 
-#[tokio::test]
-async fn logout_ends_one_login_and_all_ends_every_one() {
-    let mut h = Harness::start().await;
+async fn logout_ends_one_login_and_all_ends_every_one(store: Arc<dyn AuthStore>) {
+    let mut h = Harness::start(store).await;
     let (user_id, phone) = h.user("bea").await;
     let laptop = h.login("bea").await;
     let console = h.login("bea").await;
@@ -242,9 +236,8 @@ async fn logout_ends_one_login_and_all_ends_every_one() {
     );
 }
 
-#[tokio::test]
-async fn a_caller_logs_out_everywhere_with_an_access_token_alone() {
-    let mut h = Harness::start().await;
+async fn a_caller_logs_out_everywhere_with_an_access_token_alone(store: Arc<dyn AuthStore>) {
+    let mut h = Harness::start(store).await;
     let (user_id, one) = h.user("dee").await;
     let two = h.login("dee").await;
     let (eve_id, eve) = h.user("eve").await;
@@ -274,9 +267,8 @@ async fn a_caller_logs_out_everywhere_with_an_access_token_alone() {
         .expect("the caller's own logins were not ended by a token not theirs");
 }
 
-#[tokio::test]
-async fn deleting_a_user_announces_every_login_of_theirs() {
-    let mut h = Harness::start().await;
+async fn deleting_a_user_announces_every_login_of_theirs(store: Arc<dyn AuthStore>) {
+    let mut h = Harness::start(store).await;
     let (user_id, one) = h.user("fay").await;
     let two = h.login("fay").await;
     let revoke = RevokeUser {
@@ -294,3 +286,10 @@ async fn deleting_a_user_announces_every_login_of_theirs() {
         ErrorCode::Forbidden,
     );
 }
+
+both_stores!(
+    reusing_a_spent_refresh_token_ends_the_login_and_announces_it,
+    logout_ends_one_login_and_all_ends_every_one,
+    a_caller_logs_out_everywhere_with_an_access_token_alone,
+    deleting_a_user_announces_every_login_of_theirs,
+);

@@ -189,60 +189,68 @@ async fn redis_keys_follow_the_layout() {
 
         let id = &judy.user_id;
         let key = |rest: &str| format!("{prefix}{rest}");
-        let mut expected = vec![
-            key("user:judy"),
-            key(&format!("user_id:{id}")),
-            key(&format!("family:{family}")),
-            key(&format!("refresh:{token}")),
-            key(&format!("user_families:{id}")),
-            key("revoked"),
-            key("failed_logins:judy:{::1}"),
-            key("failed_logins_from:{::1}"),
-            key("requests_from:{::1}"),
+        let credentials = key("user:{name:judy}");
+        let user_id = key(&format!("user_id:{{user:{id}}}"));
+        let user_families = key(&format!("user_families:{{user:{id}}}"));
+        let family_key = key(&format!("family:{{family:{family}}}"));
+        let state = key(&format!("refresh_state:{{family:{family}}}:{token}"));
+        let pointer = key(&format!("refresh:{{refresh:{token}}}"));
+        let revoked = key("revoked:{revoked:all}");
+        let revoking = key("revoking:{revoked:all}");
+        let throttles = [
+            key("failed_logins:{address:::1}:judy"),
+            key("failed_logins_from:{address:::1}"),
+            key("requests_from:{address:::1}"),
         ];
+        let mut expected = vec![
+            credentials.clone(),
+            user_id.clone(),
+            user_families.clone(),
+            family_key.clone(),
+            state.clone(),
+            pointer.clone(),
+            revoked.clone(),
+        ];
+        expected.extend(throttles.iter().cloned());
         expected.sort();
         assert_eq!(common::keys_under(&mut conn, &prefix).await, expected);
 
-        assert_eq!(
-            pttl(&mut conn, &key("user:judy")).await,
-            -1,
-            "credentials stay"
-        );
-        assert_eq!(pttl(&mut conn, &key(&format!("user_id:{id}"))).await, -1);
-        for expiring in [
-            key(&format!("family:{family}")),
-            key(&format!("refresh:{token}")),
-            key(&format!("user_families:{id}")),
-            key("failed_logins:judy:{::1}"),
-            key("failed_logins_from:{::1}"),
-            key("requests_from:{::1}"),
-        ] {
-            let left = pttl(&mut conn, &expiring).await;
+        assert_eq!(pttl(&mut conn, &credentials).await, -1, "credentials stay");
+        assert_eq!(pttl(&mut conn, &user_id).await, -1);
+        for expiring in [&family_key, &state, &pointer, &user_families]
+            .into_iter()
+            .chain(&throttles)
+        {
+            let left = pttl(&mut conn, expiring).await;
             assert!(left > 0 && left <= 3_600_000, "{expiring}: {left}");
         }
-        let index: String = redis::cmd("GET")
-            .arg(key(&format!("user_id:{id}")))
+        let name: String = redis::cmd("GET")
+            .arg(&user_id)
             .query_async(&mut conn)
             .await
             .unwrap();
-        assert_eq!(index, "judy");
+        assert_eq!(name, "judy");
+        let named: (String, String) = redis::cmd("HMGET")
+            .arg(&pointer)
+            .arg("family")
+            .arg("user")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(named, (family.clone(), id.clone()));
 
         let deleted = store.delete_user(&judy.user_id).await.unwrap();
         assert!(deleted.existed);
         assert_eq!(deleted.families, vec![family]);
-        let mut left = vec![
-            key(&format!("refresh:{token}")),
-            key("revoked"),
-            key("failed_logins:judy:{::1}"),
-            key("failed_logins_from:{::1}"),
-            key("requests_from:{::1}"),
-        ];
+        let mut left = vec![pointer, state, revoked, revoking];
+        left.extend(throttles);
         left.sort();
         assert_eq!(
             common::keys_under(&mut conn, &prefix).await,
             left,
-            "only what expires by itself outlives the user: the throttles, the list of ended \
-             logins, and the token, which names a login that is gone"
+            "only what expires by itself outlives the user: the throttles, the lists of ended \
+             logins (this one is being ended: nobody recorded it), and the token, which names a \
+             login that is gone"
         );
     })
     .await;

@@ -110,7 +110,11 @@ pub fn username_key(username: &str) -> String {
     username.to_ascii_lowercase()
 }
 
-/// The auth service's storage. Each method is atomic on its own.
+/// The auth service's storage. Each method's change to one thing (a name's credentials, a user, a
+/// login, an address's counts) is atomic. A method that concerns several (deleting a user, ending
+/// all of a user's logins) may, on Redis, change them one after the other, in an order that never
+/// lets a client keep what it ends; one cut short (an instance stopping, Redis failing) is
+/// completed by calling it again.
 #[async_trait::async_trait]
 pub trait AuthStore: Send + Sync {
     /// Stores new credentials, with the index from their user id. `Ok(false)` when the name is
@@ -125,8 +129,8 @@ pub trait AuthStore: Send + Sync {
     async fn delete_user(&self, user_id: &str) -> Result<Deleted, StoreError>;
 
     /// Starts the login `family` of `user_id` with its first refresh token (`digest`). The login
-    /// and each of its tokens live for `ttl` from their last use. `Ok(false)`, storing nothing,
-    /// when the user has no credentials (any more): a login cannot outlive its user.
+    /// and each of its tokens live for `ttl` from their last use. `Ok(false)`, leaving nothing
+    /// that works, when the user has no credentials (any more): a login cannot outlive its user.
     async fn start_family(
         &self,
         family: &str,
@@ -155,7 +159,10 @@ pub trait AuthStore: Send + Sync {
     /// access tokens have expired.
     async fn record_revoked(&self, families: &[String], until: u64) -> Result<(), StoreError>;
 
-    /// The logins remembered as ended whose `until` is after `now` (Unix ms), with it.
+    /// The logins remembered as ended whose `until` is after `now` (Unix ms), with it. The Redis
+    /// store also answers a login ended but never recorded (the instance stopped in between),
+    /// with a time after which its access tokens have expired: when the login would have expired,
+    /// plus a minute (refresh tokens never live shorter than access tokens, see the settings).
     async fn revoked(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Admits a login attempt of `username` from `client` unless the failures counted in the

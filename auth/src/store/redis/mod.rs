@@ -1,51 +1,89 @@
-//! The Redis store, shared by every auth instance. Each change that touches several keys is one
-//! Lua script (`scripts.rs`), so it is atomic.
+//! The Redis store, shared by every auth instance, on one Redis server or a Redis Cluster.
 //!
-//! Keys (all under the prefix given to [`RedisStore::new`], e.g. `warren:auth:`):
+//! Keys (all under the prefix given to [`RedisStore::new`], e.g. `warren:auth:`), grouped by their
+//! hash tag (`warren_runtime::redis_client::tag`): the keys of one group share a Redis Cluster
+//! slot, and each script (`scripts.rs`) touches the keys of one group only.
 //!
 //! ```text
-//! user:<lowercase name>        hash {user_id, username, password_hash}     the credentials
-//! user_id:<user id>            string: the lowercase name                  user id → credentials
-//! family:<login id>            string: the user id, expires with the login  a login
-//! refresh:<sha-256 hex>        hash {family, state: live | spent},          a refresh token; spent
-//!                              expires with the token                       ones are kept to
-//!                                                                          recognise their reuse
-//! user_families:<user id>      sorted set: login ids scored by expiry (ms), a user's logins
-//!                              expires with the newest login
-//! revoked                      sorted set: ended login ids scored by when   for gateways
-//!                              their last access token expires (ms)
-//! failed_logins:<lowercase name>:{<address>}
-//!                              integer, expires at the end of its window   failures of a name
-//!                                                                          from an address
-//! failed_logins_from:{<address>}
-//!                              integer, expires at the end of its window   failures from an address
-//! requests_from:{<address>}    integer, expires after the minute          throttled requests
+//! user:{name:<lowercase name>}   hash {user_id, username, password_hash}   the credentials
+//!
+//! user_id:{user:<user id>}       string: the lowercase name               the user exists (logins
+//!                                                                         may start); id → name
+//! user_families:{user:<user id>} sorted set: login ids scored by when     a user's logins
+//!                                they expire at the latest (ms), expires
+//!                                with the newest login
+//!
+//! family:{family:<login id>}     string: the user id, expires with the    a login
+//!                                login
+//! refresh_state:{family:<login id>}:<sha-256 hex>
+//!                                string: live | spent, expires with the   a refresh token of the
+//!                                token                                    login; spent ones are
+//!                                                                         kept to recognise reuse
+//!
+//! refresh:{refresh:<sha-256 hex>}
+//!                                hash {family, user}, expires with the    refresh token → login
+//!                                token
+//!
+//! revoked:{revoked:all}          sorted set: ended login ids scored by    for gateways
+//!                                when their last access token expires (ms)
+//! revoking:{revoked:all}         sorted set: login ids being ended, not   ditto, until recorded
+//!                                yet in `revoked`, scored likewise
+//!
+//! failed_logins:{address:<address>}:<lowercase name>
+//!                                integer, expires at the end of its window failures of a name
+//!                                                                         from an address
+//! failed_logins_from:{address:<address>}
+//!                                integer, expires at the end of its window failures from an address
+//! requests_from:{address:<address>}
+//!                                integer, expires after the minute        throttled requests
 //! ```
 //!
-//! The address is in braces, a Redis Cluster hash tag, so that the two counts one login checks
-//! live in one slot and one script may touch both.
+//! Flows that concern several groups are several commands, ordered so that a failure half-way
+//! (an instance stopping, Redis unreachable) leaves nothing a client could misuse:
+//!
+//! - *Creating a user*: `user_id` first, then the credentials if the name is free (else `user_id`
+//!   is deleted again). A `user_id` left without credentials names a user id nobody was given.
+//! - *Deleting a user*: the credentials (if still theirs), then `user_id` (no login starts after
+//!   that), then each indexed login is ended, then the index goes. A retry finishes the job.
+//! - *Starting a login*: the token's pointer, the login and its token, then the entry in the
+//!   user's index if the user still exists (the step that makes the login count; until it the
+//!   login is unreachable, its token not yet handed out; if the user is gone, the rest is deleted).
+//! - *Rotating*: the pointer names the login; its index entry is lengthened before the login is,
+//!   so the index's expiry is never before the login's (a login no longer indexed is not going);
+//!   the next token's pointer is written; then the login's script decides, checking that the
+//!   login is the pointer's user's and holds the token (a pointer it does not confirm names
+//!   nothing). A spent token makes that script answer `spent` and change nothing; the login is
+//!   listed in `revoking`, and a second run of the script ends it if the token is still spent in
+//!   a login still going: of concurrent rotations of one token, one rotates, one finds it reused.
+//! - *Ending logins* (one, all of a user's, a reused token's): each login is listed in `revoking`
+//!   first, then ended, then taken out of its user's index. The service then records it in
+//!   `revoked` (which takes it out of `revoking`). `revoked` answers both lists, a login in
+//!   `revoking` only once its record is gone: so no ended login is ever missing from the answer,
+//!   even when the instance stops before recording it.
+//!
+//! The address's hash tag puts the two failure counts one login checks in one slot.
 
+mod logins;
+mod revocation;
 mod scripts;
+mod throttles;
+mod users;
 
-use self::scripts::{
-    ADMIT_LOGIN, COUNT_REQUEST, CREATE_USER, DELETE_USER, END_FAMILIES, END_FAMILY_OF,
-    RECORD_REVOKED, ROTATE, SETTLE_LOGIN, START_FAMILY,
-};
 use super::{
     Admission, AuthStore, Deleted, Ended, LoginLimits, Rotation, Settle, StoreError, UserRecord,
     username_key,
 };
-use ::redis::RedisError;
+use ::redis::{AsyncCommands, RedisError};
 use std::time::Duration;
-use warren_contracts::event::now_millis;
 use warren_runtime::Redis;
+use warren_runtime::redis_client::tag;
 
 /// The prefix a deployment gives the auth service's keys (the binaries may put a namespace before
 /// it); tests use prefixes of their own.
 pub const REDIS_PREFIX: &str = "warren:auth:";
 
-/// Auth's state in Redis. Cheap to clone: the connection manager is shared and reconnects by
-/// itself; while Redis is away, every operation fails with [`StoreError::Unavailable`].
+/// Auth's state in Redis. Cheap to clone: the connection is shared and reconnects by itself;
+/// while Redis is away, every operation fails with [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Redis,
@@ -75,29 +113,73 @@ impl RedisStore {
         }
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
+    fn conn(&self) -> Redis {
+        self.conn.clone()
+    }
+
+    fn credentials_key(&self, username: &str) -> String {
+        format!(
+            "{}user:{}",
+            self.prefix,
+            tag("name", &username_key(username))
+        )
+    }
+
+    fn user_id_key(&self, user_id: &str) -> String {
+        format!("{}user_id:{}", self.prefix, tag("user", user_id))
+    }
+
+    fn user_families_key(&self, user_id: &str) -> String {
+        format!("{}user_families:{}", self.prefix, tag("user", user_id))
+    }
+
+    fn family_key(&self, family: &str) -> String {
+        format!("{}family:{}", self.prefix, tag("family", family))
+    }
+
+    fn state_key(&self, family: &str, digest: &str) -> String {
+        format!(
+            "{}refresh_state:{}:{digest}",
+            self.prefix,
+            tag("family", family)
+        )
+    }
+
+    fn pointer_key(&self, digest: &str) -> String {
+        format!("{}refresh:{}", self.prefix, tag("refresh", digest))
+    }
+
+    /// `revoked` and `revoking`.
+    fn revoked_keys(&self) -> [String; 2] {
+        let all = tag("revoked", "all");
+        [
+            format!("{}revoked:{all}", self.prefix),
+            format!("{}revoking:{all}", self.prefix),
+        ]
     }
 
     /// The two failure counts of a login: of the name from the address, and of the address.
     fn login_keys(&self, username: &str, client: &str) -> [String; 2] {
+        let address = tag("address", client);
         [
-            self.key(
-                "failed_logins",
-                &format!("{}:{{{client}}}", username_key(username)),
+            format!(
+                "{}failed_logins:{address}:{}",
+                self.prefix,
+                username_key(username)
             ),
-            self.key("failed_logins_from", &format!("{{{client}}}")),
+            format!("{}failed_logins_from:{address}", self.prefix),
         ]
     }
-}
 
-/// A script's answer: 0 to go on, otherwise the milliseconds to wait.
-fn admission(wait_ms: u64) -> Admission {
-    if wait_ms == 0 {
-        Admission::Allowed
-    } else {
-        Admission::Refused {
-            retry_after: Duration::from_millis(wait_ms),
+    /// Deletes keys that nothing reaches any more, each on its own (they may be in several
+    /// slots). Tidying only: they expire anyway, so a failure is logged and not returned.
+    async fn tidy(&self, keys: Vec<String>) {
+        let deletions = keys.into_iter().map(|key| async move {
+            let _: i64 = self.conn().del(&key).await?;
+            Ok::<(), StoreError>(())
+        });
+        if let Err(error) = futures_util::future::try_join_all(deletions).await {
+            tracing::warn!(%error, "could not delete keys that expire by themselves");
         }
     }
 }
@@ -109,57 +191,20 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
+/// Each operation is written in the module of what it concerns (`users`, `logins`, `revocation`,
+/// `throttles`); a trait impl is one block, so this only hands on.
 #[async_trait::async_trait]
 impl AuthStore for RedisStore {
     async fn create_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
-        let name = username_key(&user.username);
-        let mut invocation = CREATE_USER.prepare_invoke();
-        invocation
-            .key(self.key("user", &name))
-            .key(self.key("user_id", &user.user_id))
-            .arg(&user.user_id)
-            .arg(&user.username)
-            .arg(&user.password_hash)
-            .arg(&name);
-        let created: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(created == 1)
+        self.add_user(user).await
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let key = self.key("user", &username_key(username));
-        let fields: (Option<String>, Option<String>, Option<String>) = ::redis::cmd("HMGET")
-            .arg(&key)
-            .arg("user_id")
-            .arg("username")
-            .arg("password_hash")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        match fields {
-            (None, None, None) => Ok(None),
-            (Some(user_id), Some(username), Some(password_hash)) => Ok(Some(UserRecord {
-                user_id,
-                username,
-                password_hash,
-            })),
-            _ => Err(StoreError::Corrupt(format!("{key} lacks a field"))),
-        }
+        self.read_user(username).await
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<Deleted, StoreError> {
-        let mut invocation = DELETE_USER.prepare_invoke();
-        invocation
-            .key(self.key("user_id", user_id))
-            .key(self.key("user_families", user_id))
-            .arg(&self.prefix)
-            .arg(user_id);
-        let answer: Vec<::redis::Value> = invocation.invoke_async(&mut self.conn.clone()).await?;
-        let mut answer = answer.into_iter();
-        let existed = matches!(answer.next(), Some(::redis::Value::Int(1)));
-        let families = answer
-            .map(::redis::from_redis_value::<String>)
-            .collect::<Result<_, _>>()
-            .map_err(|error| StoreError::Corrupt(format!("deleting a user answered {error}")))?;
-        Ok(Deleted { existed, families })
+        self.remove_user(user_id).await
     }
 
     async fn start_family(
@@ -169,18 +214,7 @@ impl AuthStore for RedisStore {
         digest: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let mut invocation = START_FAMILY.prepare_invoke();
-        invocation
-            .key(self.key("user_id", user_id))
-            .key(self.key("family", family))
-            .key(self.key("refresh", digest))
-            .key(self.key("user_families", user_id))
-            .arg(user_id)
-            .arg(family)
-            .arg(millis(ttl))
-            .arg(now_millis());
-        let started: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(started == 1)
+        self.open_family(family, user_id, digest, ttl).await
     }
 
     async fn rotate_refresh_token(
@@ -189,68 +223,23 @@ impl AuthStore for RedisStore {
         next: &str,
         ttl: Duration,
     ) -> Result<Rotation, StoreError> {
-        let mut invocation = ROTATE.prepare_invoke();
-        invocation
-            .key(self.key("refresh", spent))
-            .key(self.key("refresh", next))
-            .arg(&self.prefix)
-            .arg(millis(ttl))
-            .arg(now_millis());
-        let answer: Vec<String> = invocation.invoke_async(&mut self.conn.clone()).await?;
-        match <[String; 3]>::try_from(answer) {
-            Ok([outcome, user_id, family]) if outcome == "rotated" => {
-                Ok(Rotation::Rotated { user_id, family })
-            }
-            Ok([outcome, user_id, family]) if outcome == "reused" => {
-                Ok(Rotation::Reused { user_id, family })
-            }
-            Ok(other) => Err(StoreError::Corrupt(format!("rotation answered {other:?}"))),
-            Err(_) => Ok(Rotation::Unknown),
-        }
+        self.rotate(spent, next, ttl).await
     }
 
     async fn end_family_of(&self, digest: &str) -> Result<Option<Ended>, StoreError> {
-        let mut invocation = END_FAMILY_OF.prepare_invoke();
-        invocation
-            .key(self.key("refresh", digest))
-            .arg(&self.prefix);
-        let ended: Option<(String, String)> =
-            invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(ended.map(|(user_id, family)| Ended { user_id, family }))
+        self.end_token_family(digest).await
     }
 
     async fn end_families(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut invocation = END_FAMILIES.prepare_invoke();
-        invocation
-            .key(self.key("user_families", user_id))
-            .arg(&self.prefix);
-        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+        self.end_user_families(user_id).await
     }
 
     async fn record_revoked(&self, families: &[String], until: u64) -> Result<(), StoreError> {
-        if families.is_empty() {
-            return Ok(());
-        }
-        let mut invocation = RECORD_REVOKED.prepare_invoke();
-        invocation
-            .key(format!("{}revoked", self.prefix))
-            .arg(until)
-            .arg(now_millis());
-        for family in families {
-            invocation.arg(family);
-        }
-        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(())
+        self.add_revoked(families, until).await
     }
 
     async fn revoked(&self, now: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        Ok(::redis::cmd("ZRANGEBYSCORE")
-            .arg(format!("{}revoked", self.prefix))
-            .arg(format!("({now}"))
-            .arg("+inf")
-            .arg("WITHSCORES")
-            .query_async(&mut self.conn.clone())
-            .await?)
+        self.read_revoked(now).await
     }
 
     async fn admit_login(
@@ -259,16 +248,7 @@ impl AuthStore for RedisStore {
         client: &str,
         limits: &LoginLimits,
     ) -> Result<Admission, StoreError> {
-        let [pair, address] = self.login_keys(username, client);
-        let mut invocation = ADMIT_LOGIN.prepare_invoke();
-        invocation
-            .key(pair)
-            .key(address)
-            .arg(limits.per_name_and_address)
-            .arg(limits.per_address)
-            .arg(millis(limits.window));
-        let wait: u64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(admission(wait))
+        self.admit_login_attempt(username, client, limits).await
     }
 
     async fn settle_login(
@@ -277,15 +257,7 @@ impl AuthStore for RedisStore {
         client: &str,
         settle: Settle,
     ) -> Result<(), StoreError> {
-        let [pair, address] = self.login_keys(username, client);
-        let outcome = match settle {
-            Settle::Succeeded => "succeeded",
-            Settle::NotChecked => "not_checked",
-        };
-        let mut invocation = SETTLE_LOGIN.prepare_invoke();
-        invocation.key(pair).key(address).arg(outcome);
-        let _: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(())
+        self.settle_login_attempt(username, client, settle).await
     }
 
     async fn count_request(
@@ -294,12 +266,6 @@ impl AuthStore for RedisStore {
         limit: u32,
         window: Duration,
     ) -> Result<Admission, StoreError> {
-        let mut invocation = COUNT_REQUEST.prepare_invoke();
-        invocation
-            .key(self.key("requests_from", &format!("{{{client}}}")))
-            .arg(limit)
-            .arg(millis(window));
-        let wait: u64 = invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(admission(wait))
+        self.count_client_request(client, limit, window).await
     }
 }
