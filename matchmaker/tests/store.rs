@@ -14,7 +14,7 @@ use std::time::Duration;
 use warren_contracts::event::now_millis;
 use warren_contracts::matchmaker::CancelReason;
 use warren_matchmaker::{
-    Abandoned, MatchRecord, Removal, Step, TicketRecord, TicketStatus, TicketStore,
+    Abandoned, MatchRecord, Removal, Step, StoreError, TicketRecord, TicketStatus, TicketStore,
 };
 
 type Store = Arc<dyn TicketStore>;
@@ -141,6 +141,89 @@ async fn one_ticket_per_user(store: Store) {
     assert!(store.waiting(&pool).await.unwrap().is_empty());
     // Free to search again.
     assert_eq!(store.add(&second).await.unwrap(), None);
+}
+
+/// Starts at the same moment for one user: one ticket is stored, and every other start is told
+/// of a ticket of the user's (the one that got there, or one that was getting there).
+async fn starts_at_once_store_one_ticket(store: Store) {
+    let user = common::user();
+    let racers: Vec<TicketRecord> = (0..20)
+        .map(|i| ticket(&user, 1000.0 + f64::from(i), later()))
+        .collect();
+    let ids: HashSet<String> = racers.iter().map(|t| t.ticket_id.clone()).collect();
+    let adds: Vec<_> = racers
+        .iter()
+        .cloned()
+        .map(|record| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let answer = store.add(&record).await.unwrap();
+                (record.ticket_id, answer)
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    for add in adds {
+        match add.await.unwrap() {
+            (id, None) => stored.push(id),
+            (id, Some(other)) => {
+                assert_ne!(other, id, "told of itself");
+                assert!(
+                    ids.contains(&other),
+                    "told of {other}, not one of the starts"
+                );
+            }
+        }
+    }
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let found = store.find_user(&user).await.unwrap().unwrap();
+    assert_eq!(found.ticket_id, stored[0]);
+    for id in &ids {
+        assert_eq!(
+            store.get(id).await.unwrap().is_some(),
+            *id == stored[0],
+            "{id}"
+        );
+    }
+}
+
+/// A ticket whose time ran out while it was being matched is its match's: if the match is undone,
+/// it runs out at the next sweep, at its own moment.
+async fn a_ticket_due_while_matched_expires_once_put_back(store: Store) {
+    let past = now_millis() - 1;
+    let (a, b) = (
+        ticket(&common::user(), 1000.0, past),
+        ticket(&common::user(), 1001.0, past),
+    );
+    for t in [&a, &b] {
+        assert_eq!(store.add(t).await.unwrap(), None);
+        assert!(store.activate(&t.ticket_id).await.unwrap());
+    }
+    let made = take(&store, &a.pool(), &[&a, &b], later()).await.unwrap();
+    assert!(
+        store
+            .take_expired(now_millis(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.abandon(&made.match_id).await.unwrap(),
+        Abandoned::Undone { .. }
+    ));
+    let mut expired: Vec<String> = store
+        .take_expired(now_millis(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.ticket_id)
+        .collect();
+    expired.sort();
+    let mut both = ids(&[&a, &b]);
+    both.sort();
+    assert_eq!(expired, both);
+    assert!(store.find_user(&a.user_id).await.unwrap().is_none());
+    assert!(store.waiting(&a.pool()).await.unwrap().is_empty());
 }
 
 async fn a_group_is_taken_whole_or_not_at_all(store: Store) {
@@ -584,6 +667,8 @@ macro_rules! over_both_stores {
 
 over_both_stores!(
     one_ticket_per_user,
+    starts_at_once_store_one_ticket,
+    a_ticket_due_while_matched_expires_once_put_back,
     a_group_is_taken_whole_or_not_at_all,
     overlapping_takes_never_share_a_ticket,
     an_undone_match_puts_its_tickets_back_as_they_were,
@@ -595,3 +680,219 @@ over_both_stores!(
     presence_is_the_newest_statement_of_each_gateway,
     a_lease_is_exclusive_and_lapses,
 );
+
+/// Only in Redis: what comes of keeping a pool's tickets and matches apart from the pointers and
+/// indexes that lead to them (see the Redis store's module). Each scenario reaches the keys by the
+/// names documented there.
+mod redis_layout {
+    use super::*;
+    use warren_matchmaker::RedisStore;
+    use warren_runtime::redis_client::tag;
+    use warren_testkit::redis::{TestRedis, with_redis};
+
+    /// The test's store and its keys.
+    struct Raw {
+        redis: TestRedis,
+        store: Store,
+    }
+
+    impl Raw {
+        fn new(redis: TestRedis) -> Self {
+            let store: Store = Arc::new(RedisStore::new(redis.conn.clone(), redis.prefix.clone()));
+            Self { redis, store }
+        }
+
+        fn key(&self, name: &str) -> String {
+            format!("{}{name}", self.redis.prefix)
+        }
+
+        fn reference(pool: &str, id: &str) -> String {
+            serde_json::json!([pool, id]).to_string()
+        }
+
+        async fn cmd<T: ::redis::FromRedisValue>(&self, cmd: &::redis::Cmd) -> T {
+            cmd.query_async(&mut self.redis.conn.clone()).await.unwrap()
+        }
+
+        async fn pttl(&self, key: &str) -> i64 {
+            self.cmd(::redis::cmd("PTTL").arg(key)).await
+        }
+    }
+
+    const POOL: &str = "tic-tac-toe|eu-west|2";
+
+    #[tokio::test]
+    async fn pointers_to_nothing_are_ignored() {
+        with_redis("matchmaker", |redis| async move {
+            let raw = Raw::new(redis);
+            let store = &raw.store;
+            // A start that stored its user's pointer and died before its ticket.
+            let user = common::user();
+            let pointer = raw.key(&format!("user:{}", tag("user", &user)));
+            let ghost = Raw::reference(POOL, "ghost");
+            let _: () = raw.cmd(::redis::cmd("SET").arg(&pointer).arg(&ghost)).await;
+            assert!(store.find_user(&user).await.unwrap().is_none());
+            let record = ticket(&user, 1000.0, later());
+            assert_eq!(store.add(&record).await.unwrap(), None, "held by nothing");
+            assert_eq!(
+                store.find_user(&user).await.unwrap().unwrap().ticket_id,
+                record.ticket_id
+            );
+            // A ticket's pointer, and a match's, to nothing.
+            let lost = raw.key(&format!("where:{}", tag("ticket", "lost")));
+            let _: () = raw.cmd(::redis::cmd("SET").arg(&lost).arg(POOL)).await;
+            assert!(store.get("lost").await.unwrap().is_none());
+            assert!(!store.activate("lost").await.unwrap());
+            assert_eq!(
+                store
+                    .remove("lost", &[TicketStatus::Pending], None)
+                    .await
+                    .unwrap(),
+                Removal::Missing
+            );
+            let lost_match = raw.key(&format!("where:{}", tag("match", "lost")));
+            let place = serde_json::json!({"pool": POOL, "tickets": [record.ticket_id]});
+            let _: () = raw
+                .cmd(::redis::cmd("SET").arg(&lost_match).arg(place.to_string()))
+                .await;
+            assert!(store.get_match("lost").await.unwrap().is_none());
+            assert!(store.record_session("lost", "s").await.unwrap().is_none());
+            store.note("lost", Step::Announced).await.unwrap();
+            store.defer("lost", 0).await.unwrap();
+            store.complete("lost").await.unwrap();
+            assert_eq!(store.abandon("lost").await.unwrap(), Abandoned::Missing);
+            let far = now_millis() + 10_000_000;
+            assert!(store.take_due(far, 10, far).await.unwrap().is_empty());
+            let still = store.get(&record.ticket_id).await.unwrap().unwrap();
+            assert_eq!(still.status, TicketStatus::Pending, "untouched");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn stale_index_entries_are_skipped_dropped_and_stay_dropped() {
+        with_redis("matchmaker", |redis| async move {
+            let raw = Raw::new(redis);
+            let store = &raw.store;
+            let past = now_millis() - 1;
+            let (expiry, due, pools) = (raw.key("expiry"), raw.key("due"), raw.key("pool-index"));
+            // Entries whose ticket and match never came (their writers died), unreadable ones,
+            // a pool emptied long ago, and one with a ticket whose entry looks just as old.
+            let live = waiting(store, 1000.0).await;
+            let idle_since = now_millis() - 3_600_000;
+            for (key, member) in [
+                (&expiry, Raw::reference(POOL, "ghost")),
+                (&expiry, "garbage".to_owned()),
+                (&due, Raw::reference(POOL, "ghost-match")),
+                (&due, "garbage".to_owned()),
+            ] {
+                let _: () = raw
+                    .cmd(::redis::cmd("ZADD").arg(key).arg(past).arg(member))
+                    .await;
+            }
+            for pool in ["relay|nowhere|2", POOL] {
+                let _: () = raw
+                    .cmd(::redis::cmd("ZADD").arg(&pools).arg(idle_since).arg(pool))
+                    .await;
+            }
+            assert!(
+                store
+                    .take_expired(now_millis(), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                store
+                    .take_due(now_millis(), 10, later())
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(store.pools().await.unwrap(), vec![POOL.to_owned()]);
+            let left: Vec<String> = raw
+                .cmd(::redis::cmd("ZRANGE").arg(&expiry).arg(0).arg(-1))
+                .await;
+            assert_eq!(left, vec![Raw::reference(POOL, &live.ticket_id)]);
+            let left: u64 = raw.cmd(::redis::cmd("ZCARD").arg(&due)).await;
+            assert_eq!(left, 0);
+            let left: Vec<String> = raw
+                .cmd(::redis::cmd("ZRANGE").arg(&pools).arg(0).arg(-1))
+                .await;
+            assert_eq!(left, vec![POOL.to_owned()], "the pool with a ticket stays");
+            // A start whose entry was dropped before its ticket was stored cannot store it now.
+            let mut late = ticket(&common::user(), 1000.0, later());
+            late.ticket_id = "ghost".into();
+            assert!(matches!(
+                store.add(&late).await,
+                Err(StoreError::Unavailable(_))
+            ));
+            assert!(store.get("ghost").await.unwrap().is_none());
+            assert!(store.find_user(&late.user_id).await.unwrap().is_none());
+            // Nor a take the match of which a sweeper found missing.
+            let other = waiting(store, 1001.0).await;
+            let mut gone = new_match(POOL, &[&live, &other], later());
+            gone.match_id = "ghost-match".into();
+            assert!(store.take(&gone).await.unwrap().is_none());
+            assert_eq!(
+                store.waiting(POOL).await.unwrap().len(),
+                2,
+                "both still wait"
+            );
+        })
+        .await;
+    }
+
+    /// Each ticket's pointers live at least as long as its keys.
+    async fn tickets_outlived(raw: &Raw, tickets: &[&TicketRecord]) {
+        for t in tickets {
+            let ticket = raw
+                .pttl(&raw.key(&format!("ticket:{}:{}", tag("pool", POOL), t.ticket_id)))
+                .await;
+            assert!(ticket > 0, "{ticket}");
+            let place = raw
+                .pttl(&raw.key(&format!("where:{}", tag("ticket", &t.ticket_id))))
+                .await;
+            let user = raw
+                .pttl(&raw.key(&format!("user:{}", tag("user", &t.user_id))))
+                .await;
+            assert!(place >= ticket && user >= ticket, "{place} {user} {ticket}");
+        }
+    }
+
+    /// The match's pointer lives at least as long as its keys.
+    async fn match_outlived(raw: &Raw, match_id: &str) {
+        let record = raw
+            .pttl(&raw.key(&format!("match:{}:{match_id}", tag("pool", POOL))))
+            .await;
+        let place = raw
+            .pttl(&raw.key(&format!("where:{}", tag("match", match_id))))
+            .await;
+        assert!(record > 0 && place >= record, "{place} {record}");
+    }
+
+    #[tokio::test]
+    async fn pointers_outlive_what_they_point_at() {
+        with_redis("matchmaker", |redis| async move {
+            let raw = Raw::new(redis);
+            let store = &raw.store;
+            let (a, b) = (waiting(store, 1000.0).await, waiting(store, 1001.0).await);
+            tickets_outlived(&raw, &[&a, &b]).await;
+            let made = take(store, POOL, &[&a, &b], later()).await.unwrap();
+            tickets_outlived(&raw, &[&a, &b]).await;
+            match_outlived(&raw, &made.match_id).await;
+            store.defer(&made.match_id, now_millis() - 1).await.unwrap();
+            assert_eq!(
+                store
+                    .take_due(now_millis(), 10, later())
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            tickets_outlived(&raw, &[&a, &b]).await;
+            match_outlived(&raw, &made.match_id).await;
+        })
+        .await;
+    }
+}

@@ -3,11 +3,14 @@
 //! A ticket goes through four states. `Pending` while its user is being claimed in `accounts`
 //! (it holds the user, so `matchmaker.holds` says yes, but it cannot be matched); `Waiting` in its
 //! pool, where matching passes find it; `Matching` once a pass has taken it into a match whose
-//! session is being made; `Matched` once that session exists. Every change that touches more
-//! than one thing (the ticket, the user's index, its pool, the schedules, its match) is one atomic
-//! step of the store, so two instances over one store never see half of one. The step that
-//! matters most is [`TicketStore::take`]: a group is taken whole or not at all, which is what
-//! keeps a ticket out of two matches even when two instances work one pool at once.
+//! session is being made; `Matched` once that session exists. Every change to a pool's tickets
+//! and the matches made of them is one atomic step of the store, so two instances over one store
+//! never see half of one. The step that matters most is [`TicketStore::take`]: a group is taken
+//! whole or not at all, which is what keeps a ticket out of two matches even when two instances
+//! work one pool at once. What leads to them (a user's ticket, the list of pools, the expiry and
+//! due schedules) may, in Redis, be written apart (before what needs it, removed after): it is
+//! never missing, may name what is gone, and every reader checks (see the Redis store). A user
+//! still has one ticket at most.
 //!
 //! A match is a record of its own ([`MatchRecord`]) from the take until it is done, and it is the
 //! match's outbox: which tickets, which players, the session once made, and how far the steps
