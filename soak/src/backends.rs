@@ -2,8 +2,10 @@
 //! vhost of its own, and a `redis-server` of its own on a free port with an fsynced append-only
 //! file (as deployed), which the fault injector stops and starts. Both go when this is dropped.
 //!
-//! On the local cluster (`scripts/cluster up`), the vhost is made on the cluster, the systems are
-//! given all its nodes, and the broker's fault is a node killed and started again.
+//! On the local cluster (`scripts/cluster up`), the vhost is made on the RabbitMQ cluster, the
+//! systems are given all its nodes and the Redis Cluster's seeds (keys under a namespace of their
+//! own), and the faults are nodes lost: a RabbitMQ node killed and started again, a Redis master
+//! killed until its replica has taken over.
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -38,6 +40,9 @@ const CLUSTER_NODES: [&str; 3] = [
     "warren-c3@localhost",
 ];
 
+/// The Redis Cluster's nodes, masters and replicas, as `scripts/cluster` starts them.
+const CLUSTER_REDIS_PORTS: [u16; 6] = [7001, 7002, 7003, 7004, 7005, 7006];
+
 /// `scripts/cluster` with `args`; its stdout.
 fn cluster_script(args: &[&str]) -> anyhow::Result<String> {
     run(CLUSTER_SCRIPT, args)
@@ -63,8 +68,11 @@ pub struct Backends {
     pub vhost: String,
     /// The cluster's nodes as `--amqp-url` takes them (with `/%2f` for the vhost), when on it.
     cluster_nodes: Option<String>,
-    /// The next node to kill.
+    /// The Redis Cluster's seeds as `--redis-url` takes them, when on it.
+    cluster_redis: Option<String>,
+    /// The next RabbitMQ node to kill, and the next Redis master (by its rank) to fail over.
     next_node: usize,
+    next_master: usize,
     pub redis_port: u16,
     redis_dir: PathBuf,
     redis: Option<Child>,
@@ -75,16 +83,21 @@ impl Backends {
     pub fn start(cluster: bool) -> anyhow::Result<Self> {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let vhost = format!("soak-{}", &tag[..10]);
-        let cluster_nodes = if cluster {
+        let (cluster_nodes, cluster_redis) = if cluster {
             cluster_script(&["status"]).context("the cluster must be up: scripts/cluster up")?;
             let urls = cluster_script(&["urls"])?;
-            let nodes = urls
-                .lines()
-                .find_map(|line| line.strip_prefix("WARREN_AMQP_URL="))
-                .context("scripts/cluster urls names the AMQP nodes")?;
-            Some(nodes.to_owned())
+            let setting = |name: &str| {
+                urls.lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(str::to_owned)
+                    .with_context(|| format!("scripts/cluster urls names {name}"))
+            };
+            (
+                Some(setting("WARREN_AMQP_URL=")?),
+                Some(setting("WARREN_REDIS_URL=")?),
+            )
         } else {
-            None
+            (None, None)
         };
         rabbitmqctl_on(cluster, &["add_vhost", &vhost])?;
         rabbitmqctl_on(
@@ -99,12 +112,16 @@ impl Backends {
         let mut backends = Self {
             vhost,
             cluster_nodes,
+            cluster_redis,
             next_node: 0,
+            next_master: 0,
             redis_port,
             redis_dir,
             redis: None,
         };
-        backends.start_redis()?;
+        if !backends.on_cluster() {
+            backends.start_redis()?;
+        }
         Ok(backends)
     }
 
@@ -130,8 +147,19 @@ impl Backends {
         Ok(())
     }
 
+    /// Kills one master of the Redis Cluster (the first, second, third in turn, by port), waits
+    /// until its replica has taken over, and starts it again as the new master's replica.
+    pub fn fail_over_a_master(&mut self) -> anyhow::Result<()> {
+        let rank = (self.next_master % 3 + 1).to_string();
+        self.next_master += 1;
+        cluster_script(&["failover-redis", &rank]).map(drop)
+    }
+
     pub fn redis_url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.redis_port)
+        match &self.cluster_redis {
+            Some(seeds) => seeds.clone(),
+            None => format!("redis://127.0.0.1:{}", self.redis_port),
+        }
     }
 
     fn redis_cli(&self, args: &[&str]) -> anyhow::Result<String> {
@@ -184,8 +212,18 @@ impl Backends {
         Ok(())
     }
 
+    /// Every client connection of the soak's Redis closed; on the cluster, of each of its nodes.
     pub fn drop_redis_connections(&self) -> anyhow::Result<()> {
-        self.redis_cli(&["client", "kill", "type", "normal"])?;
+        let Some(_) = &self.cluster_redis else {
+            self.redis_cli(&["client", "kill", "type", "normal"])?;
+            return Ok(());
+        };
+        for port in CLUSTER_REDIS_PORTS {
+            run(
+                "redis-cli",
+                &["-p", &port.to_string(), "client", "kill", "type", "normal"],
+            )?;
+        }
         Ok(())
     }
 

@@ -9,6 +9,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a call waits for its answer; the gateway's own deadline is 10 s.
+/// How long opening, writing to or closing a socket may take before the player gives up on it
+/// (and reconnects): a socket that stopped moving must not hold a player past the soak's end.
+const SOCKET_WAIT: Duration = Duration::from_secs(5);
 const CALL_WAIT: Duration = Duration::from_secs(15);
 pub const PASSWORD: &str = "a soak test password";
 
@@ -123,8 +126,9 @@ impl Client {
     pub async fn reconnect(&mut self, base: &str) -> Result<(), Failure> {
         self.close().await;
         let url = format!("{}/ws?token={}", base.replacen("http", "ws", 1), self.token);
-        let (stream, _) = tokio_tungstenite::connect_async(url)
+        let (stream, _) = tokio::time::timeout(SOCKET_WAIT, tokio_tungstenite::connect_async(url))
             .await
+            .map_err(|_| failure("disconnected", "the socket did not open in time"))?
             .map_err(|e| failure("disconnected", e.to_string()))?;
         let (sink, mut stream) = stream.split();
         let (tx, frames) = mpsc::unbounded_channel();
@@ -166,7 +170,8 @@ impl Client {
 
     pub async fn close(&mut self) {
         if let Some(mut socket) = self.socket.take() {
-            let _ = socket.sink.close().await;
+            // A gateway that stopped reading must not hold the player: the close is best effort.
+            let _ = tokio::time::timeout(SOCKET_WAIT, socket.sink.close()).await;
             socket.reader.abort();
         }
         // What was read and not yet looked at stays in `events`.
@@ -217,12 +222,12 @@ impl Client {
             .socket
             .as_mut()
             .ok_or_else(|| failure("disconnected", "no socket"))?;
-        if socket
-            .sink
-            .send(Message::Text(text.to_string().into()))
-            .await
-            .is_err()
-        {
+        let sent = tokio::time::timeout(
+            SOCKET_WAIT,
+            socket.sink.send(Message::Text(text.to_string().into())),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
             self.socket = None;
             return Err(failure("disconnected", "send failed"));
         }

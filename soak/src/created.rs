@@ -4,34 +4,17 @@
 use anyhow::Context;
 use std::collections::BTreeMap;
 
-/// Session id → its players, for every session the sessions store holds under `namespace`.
+/// Session id → its players, for every session the sessions store holds under `namespace` (on a
+/// Redis Cluster, from each master).
 pub async fn sessions(
     redis_url: &str,
     namespace: &str,
 ) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    let client = redis::Client::open(redis_url).context("the soak's Redis URL")?;
-    let mut redis = client
-        .get_multiplexed_async_connection()
+    let mut redis = warren_runtime::redis_client::open(redis_url)
         .await
         .context("connecting to the soak's Redis")?;
     let prefix = format!("{namespace}{}session:", warren_sessions::REDIS_PREFIX);
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut redis)
-            .await?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let keys = warren_testkit::redis::keys_under(&redis, &prefix).await;
     let mut sessions = BTreeMap::new();
     for key in keys {
         let record: Option<String> = redis::cmd("HGET")
@@ -59,4 +42,14 @@ pub async fn sessions(
         sessions.insert(id, players);
     }
     Ok(sessions)
+}
+
+/// Deletes every key under `namespace`: the soak's state in a Redis it shares (the cluster's).
+pub async fn forget(redis_url: &str, namespace: &str) -> anyhow::Result<()> {
+    let redis = warren_runtime::redis_client::open(redis_url)
+        .await
+        .context("connecting to the soak's Redis")?;
+    let keys = warren_testkit::redis::keys_under(&redis, namespace).await;
+    warren_testkit::redis::delete_keys(&redis, &keys).await;
+    Ok(())
 }

@@ -180,7 +180,10 @@ pub async fn verify(players: &mut [Player], gateways: &[String]) -> Vec<Check> {
         format!("{games} player-games counted exactly once"),
     ));
 
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap_or_default();
     let mut refused = Vec::new();
     for (i, player) in players.iter().enumerate() {
         match client::login(

@@ -39,8 +39,20 @@ pub struct SoakConfig {
     pub players: usize,
     pub duration: Duration,
     pub fault_every: Duration,
-    /// On the local RabbitMQ cluster (`scripts/cluster up`): the broker's fault is a node lost.
+    /// On the local clusters (`scripts/cluster up`): RabbitMQ's fault is a node lost, Redis's a
+    /// master failed over.
     pub cluster: bool,
+}
+
+/// One fault as the players lived it.
+#[derive(Debug, Clone)]
+pub struct FaultSeen {
+    pub kind: &'static str,
+    pub at: Duration,
+    pub took: Duration,
+    /// The longest stall (a player's calls waiting or failing until one worked) that overlapped
+    /// the fault; zero when none reached [`stats::STALL`].
+    pub stall: Duration,
 }
 
 /// What the soak did and what held.
@@ -55,6 +67,9 @@ pub struct Report {
     pub resumes: u64,
     pub recovered: u64,
     pub faults: BTreeMap<&'static str, u64>,
+    /// Each fault: what, when (from the start of play), how long it took, and the longest any
+    /// player's calls then waited or failed before one worked.
+    pub fault_log: Vec<FaultSeen>,
     pub checks: Vec<Check>,
     pub took: Duration,
 }
@@ -86,6 +101,13 @@ impl std::fmt::Display for Report {
         for (kind, n) in &self.faults {
             writeln!(f, "fault {kind}: {n}")?;
         }
+        for seen in &self.fault_log {
+            writeln!(
+                f,
+                "  at {:.1?}: {} (took {:.1?}); longest stall of a player: {:.1?}",
+                seen.at, seen.kind, seen.took, seen.stall
+            )?;
+        }
         for check in &self.checks {
             let verdict = if check.held { "held    " } else { "VIOLATED" };
             writeln!(f, "{verdict} {}: {}", check.name, check.detail)?;
@@ -110,7 +132,11 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
         .context("starting two systems")?;
     let gateways = Arc::new(systems.gateways.clone());
     let stats = Arc::new(stats::Stats::default());
-    let http = reqwest::Client::new();
+    // No request may hold a player past the soak's end.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .context("an HTTP client")?;
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let mut players = Vec::with_capacity(config.players);
     for i in 0..config.players {
@@ -146,13 +172,28 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
     for player in running {
         players.push(player.await.context("a player's task failed")?);
     }
-    let faults = faults.await.context("the fault injector failed")?;
+    let injected = faults.await.context("the fault injector failed")?;
     let mut checks = invariants::verify(&mut players, &gateways).await;
+    let systems_namespace = systems.namespace.clone();
     let sessions = created::sessions(&redis_url, &systems.namespace)
         .await
         .context("reading the sessions made")?;
     checks.push(invariants::announced(&mut players, &sessions).await);
     let counts = stats.snapshot();
+    let play_began = until - config.duration;
+    let fault_log = injected
+        .iter()
+        .map(|fault| FaultSeen {
+            kind: fault.kind,
+            at: fault.at.saturating_duration_since(play_began),
+            took: fault.took,
+            stall: longest_stall(&counts.stalls, fault.at, fault.at + fault.took),
+        })
+        .collect();
+    let mut faults = BTreeMap::new();
+    for fault in &injected {
+        *faults.entry(fault.kind).or_default() += 1;
+    }
     let report = Report {
         config,
         calls: counts.calls,
@@ -163,6 +204,7 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
         resumes: players.iter().map(|p| p.client.resumes).sum(),
         recovered: players.iter().map(|p| p.client.recovered).sum(),
         faults,
+        fault_log,
         checks,
         took: started.elapsed(),
     };
@@ -170,6 +212,23 @@ pub async fn run(config: SoakConfig) -> anyhow::Result<Report> {
         player.client.close().await;
     }
     systems.stop().await;
+    // The cluster's Redis is shared (scripts/cluster down removes it all in the end): the soak's
+    // keys go now.
+    if warren_bus::lock(&backends).on_cluster() {
+        created::forget(&redis_url, &systems_namespace)
+            .await
+            .context("deleting the soak's keys")?;
+    }
     drop(backends);
     Ok(report)
+}
+
+/// The longest of `stalls` (start, length) that overlaps `from..to`.
+fn longest_stall(stalls: &[(Instant, Duration)], from: Instant, to: Instant) -> Duration {
+    stalls
+        .iter()
+        .filter(|(since, waited)| *since <= to && *since + *waited >= from)
+        .map(|(_, waited)| *waited)
+        .max()
+        .unwrap_or_default()
 }

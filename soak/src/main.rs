@@ -20,8 +20,9 @@ struct Args {
     /// How often a fault is injected.
     #[arg(long, default_value = "20s", value_parser = warren_runtime::parse_duration)]
     fault_every: Duration,
-    /// Run on the local RabbitMQ cluster (`scripts/cluster up` first): the systems get its three
-    /// nodes, and the broker's fault is a node killed and started again.
+    /// Run on the local clusters (`scripts/cluster up` first): the systems get the three RabbitMQ
+    /// nodes and the Redis Cluster; the broker's fault is a node killed and started again, Redis's
+    /// a master killed until its replica has taken over.
     #[arg(long)]
     cluster: bool,
 }

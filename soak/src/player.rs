@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The failures that mean the backends could not serve the call (not a refusal of it).
+const STALLING: [&str; 4] = ["unavailable", "timeout", "disconnected", "internal"];
+
 const RETRY: Duration = Duration::from_millis(200);
 const MATCH_WAIT: Duration = Duration::from_secs(20);
 const GAME_LIMIT: Duration = Duration::from_secs(90);
@@ -22,6 +25,10 @@ pub struct Player {
     pub matched: BTreeSet<String>,
     gateways: Arc<Vec<String>>,
     stats: Arc<Stats>,
+    /// When this player's calls began failing, while they still do.
+    failing_since: Option<Instant>,
+    /// When to stop trying to reconnect.
+    give_up: Option<Instant>,
 }
 
 fn random_below(n: usize) -> usize {
@@ -56,23 +63,43 @@ impl Player {
             matched: BTreeSet::new(),
             gateways,
             stats,
+            failing_since: None,
+            give_up: None,
         }
     }
 
     /// A call, counted; `Err` carries the failure's code.
     async fn call(&mut self, method: &str, params: Value) -> Result<Value, Failure> {
+        let started = Instant::now();
         let result = self.client.call(method, params).await;
         self.stats
             .call(result.as_ref().err().map(|f| f.code.as_str()));
+        match (&result, self.failing_since) {
+            // A refusal is an answer: only a backend's trouble stalls play.
+            (Err(f), None) if STALLING.contains(&f.code.as_str()) => {
+                self.failing_since = Some(started);
+            }
+            (Err(_), _) => {}
+            (Ok(_), since) => {
+                self.failing_since = None;
+                self.stats.stalled(since.unwrap_or(started));
+            }
+        }
         if matches!(&result, Err(f) if f.code == "disconnected") {
             self.come_back().await;
         }
         result
     }
 
-    /// Reconnects, to either gateway, until it works.
+    /// Reconnects, to either gateway, until it works, or until a minute after the soak's end (the
+    /// checks then find the player as it is: a player that cannot come back is a finding, not a
+    /// soak that never ends).
     pub async fn come_back(&mut self) {
         loop {
+            if self.give_up.is_some_and(|at| Instant::now() > at) {
+                tracing::error!("a player could not reconnect for a minute after the end");
+                return;
+            }
             let base = self.gateways[random_below(self.gateways.len())].clone();
             match self.client.reconnect(&base).await {
                 Ok(()) => {
@@ -88,6 +115,7 @@ impl Player {
     }
 
     pub async fn run(&mut self, until: Instant, mut bursts: watch::Receiver<u64>) {
+        self.give_up = Some(until + Duration::from_secs(60));
         self.come_back().await;
         while Instant::now() < until {
             if bursts.has_changed().unwrap_or(false) || random_below(5) == 0 {

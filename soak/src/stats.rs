@@ -2,6 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A player waiting this long or more for a call to work is a stall worth reporting.
+pub const STALL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -10,6 +15,9 @@ pub struct Counts {
     pub failed: BTreeMap<String, u64>,
     pub reconnects: u64,
     pub games: BTreeSet<String>,
+    /// When a player's call began to wait (or fail) and how long until one worked, for waits of
+    /// [`STALL`] or more.
+    pub stalls: Vec<(Instant, Duration)>,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +38,14 @@ impl Stats {
         });
     }
 
+    /// A call worked; the player had been waiting for one since `since`.
+    pub fn stalled(&self, since: Instant) {
+        let waited = since.elapsed();
+        if waited >= STALL {
+            self.with(|c| c.stalls.push((since, waited)));
+        }
+    }
+
     pub fn reconnected(&self) {
         self.with(|c| c.reconnects += 1);
     }
@@ -45,6 +61,7 @@ impl Stats {
             failed: c.failed.clone(),
             reconnects: c.reconnects,
             games: c.games.clone(),
+            stalls: c.stalls.clone(),
         })
     }
 }

@@ -89,7 +89,7 @@ pub fn delete_under_blocking(prefix: &str) {
 }
 
 /// Every key under `prefix`, sorted: on a cluster, from each of its masters.
-async fn keys_under(conn: &Redis, prefix: &str) -> Vec<String> {
+pub async fn keys_under(conn: &Redis, prefix: &str) -> Vec<String> {
     let pattern = format!("{prefix}*");
     let mut keys = Vec::new();
     match conn {
@@ -154,7 +154,7 @@ async fn masters(conn: &Redis) -> Vec<String> {
 
 /// Deletes `keys`, a few hundred a command, so that a test that made many does not send one huge
 /// DEL; on a cluster, one key a command (keys of different slots cannot share one).
-async fn delete_keys(conn: &Redis, keys: &[String]) {
+pub async fn delete_keys(conn: &Redis, keys: &[String]) {
     let mut conn = conn.clone();
     let per_command = if conn.is_cluster() { 1 } else { 500 };
     for chunk in keys.chunks(per_command) {
