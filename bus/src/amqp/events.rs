@@ -210,7 +210,11 @@ impl Subscriber {
                     None => return,
                 },
             };
-            let stopped = self.forward(consumer).await;
+            let queue = self.queue_name();
+            let stopped = tokio::select! {
+                stopped = self.forward(consumer) => stopped,
+                () = super::gone::queue_gone(&channel, &queue) => false,
+            };
             if stopped {
                 // Closing the channel cancels the consumer: an anonymous queue is deleted, and
                 // unacknowledged deliveries of a durable one go back to it.

@@ -16,6 +16,7 @@
 mod acks;
 mod context;
 mod events;
+mod gone;
 mod identity;
 mod nodes;
 mod routes;

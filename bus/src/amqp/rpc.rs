@@ -280,9 +280,12 @@ impl Server {
     async fn serve(&self, channel: &Channel, mut consumer: Consumer, acks: &Acks) -> bool {
         let stopped = self.stop.cancelled();
         tokio::pin!(stopped);
+        let gone = super::gone::queue_gone(channel, &self.queue);
+        tokio::pin!(gone);
         let channel = Arc::new(channel.clone());
         loop {
             tokio::select! {
+                () = &mut gone => return false,
                 () = &mut stopped => {
                     let _ = channel
                         .basic_cancel(consumer.tag(), BasicCancelOptions::default())
