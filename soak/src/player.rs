@@ -25,8 +25,9 @@ pub struct Player {
     pub matched: BTreeSet<String>,
     gateways: Arc<Vec<String>>,
     stats: Arc<Stats>,
-    /// When this player's calls began failing, while they still do.
-    failing_since: Option<Instant>,
+    /// While this player's calls (or reconnects) fail: when the first failing one began and when
+    /// the last one ended.
+    failing: Option<(Instant, Instant)>,
     /// When to stop trying to reconnect.
     give_up: Option<Instant>,
 }
@@ -63,7 +64,7 @@ impl Player {
             matched: BTreeSet::new(),
             gateways,
             stats,
-            failing_since: None,
+            failing: None,
             give_up: None,
         }
     }
@@ -74,21 +75,32 @@ impl Player {
         let result = self.client.call(method, params).await;
         self.stats
             .call(result.as_ref().err().map(|f| f.code.as_str()));
-        match (&result, self.failing_since) {
+        match &result {
             // A refusal is an answer: only a backend's trouble stalls play.
-            (Err(f), None) if STALLING.contains(&f.code.as_str()) => {
-                self.failing_since = Some(started);
-            }
-            (Err(_), _) => {}
-            (Ok(_), since) => {
-                self.failing_since = None;
-                self.stats.stalled(since.unwrap_or(started));
-            }
+            Err(f) if STALLING.contains(&f.code.as_str()) => self.failed(started),
+            Err(_) => {}
+            Ok(_) => self.served(started),
         }
         if matches!(&result, Err(f) if f.code == "disconnected") {
             self.come_back().await;
         }
         result
+    }
+
+    /// A call or reconnect that began at `started` failed for want of the backends.
+    fn failed(&mut self, started: Instant) {
+        let (since, _) = self.failing.unwrap_or((started, started));
+        self.failing = Some((since, Instant::now()));
+    }
+
+    /// A call or reconnect that began at `started` worked: the stall, if any, was from the first
+    /// failure to the end of the last (not to now: the player may have waited on events between),
+    /// or this one call's own wait when it took long.
+    fn served(&mut self, started: Instant) {
+        if let Some((since, last)) = self.failing.take() {
+            self.stats.stalled(since, last - since);
+        }
+        self.stats.stalled(started, started.elapsed());
     }
 
     /// Reconnects, to either gateway, until it works, or until a minute after the soak's end (the
@@ -101,12 +113,15 @@ impl Player {
                 return;
             }
             let base = self.gateways[random_below(self.gateways.len())].clone();
+            let started = Instant::now();
             match self.client.reconnect(&base).await {
                 Ok(()) => {
+                    self.served(started);
                     self.stats.reconnected();
                     return;
                 }
                 Err(failure) => {
+                    self.failed(started);
                     self.stats.call(Some(&failure.code));
                     tokio::time::sleep(RETRY).await;
                 }

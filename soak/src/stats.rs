@@ -38,9 +38,8 @@ impl Stats {
         });
     }
 
-    /// A call worked; the player had been waiting for one since `since`.
-    pub fn stalled(&self, since: Instant) {
-        let waited = since.elapsed();
+    /// A player waited `waited` from `since` for a call to work.
+    pub fn stalled(&self, since: Instant, waited: Duration) {
         if waited >= STALL {
             self.with(|c| c.stalls.push((since, waited)));
         }

@@ -37,6 +37,12 @@ impl Systems {
                     hash_queue_timeout: Duration::from_secs(30),
                     ..warren_auth::AuthConfig::new(SECRET)
                 },
+                // Every simulated player connects from 127.0.0.1 and reconnects often: the load is
+                // not about the per-address connect limit either.
+                gateway: warren_gateway::GatewayConfig {
+                    connect_rate_per_address: u32::MAX,
+                    ..warren_gateway::GatewayConfig::new(SECRET.to_vec())
+                },
                 sessions: warren_sessions::SessionsConfig {
                     grace_period: Duration::from_secs(5),
                     ..Default::default()
