@@ -2,12 +2,13 @@
 //!
 //! Accounts reads the `sessions` service's events through the durable queue [`RESULTS_QUEUE`], so
 //! results published while no instance runs wait for the next one. Delivery is at least once and
-//! several instances compete for the queue; [`AccountStore::apply_result`] applies each session
-//! once, so a redelivered or duplicated result changes nothing the second time.
+//! several instances compete for the queue; [`AccountStore::apply_result`] applies each player's
+//! share of a session once, so a redelivered or duplicated result changes nothing the second time
+//! and a retry completes one that stopped after some players.
 //!
 //! For each `session.finished`: release the session's claim on its players
 //! (`departures.rs`); read the players' ratings, compute the Elo deltas ([`crate::elo`]),
-//! apply them with the session id, and if that applied, tell each player `rating.changed`
+//! apply them with the session id, and tell each player whose share that call applied `rating.changed`
 //! `{session_id, rating, delta}`; then acknowledge. A `session.player_left` releases that player.
 //! Other events are acknowledged and passed over. A store that cannot serve now leaves the event
 //! unacknowledged (the broker hands it out again) and the consumer backs off, 100 ms doubling to
