@@ -8,8 +8,8 @@
 //!
 //! For each `session.finished`: release the session's claim on its players
 //! (`departures.rs`); read the players' ratings, compute the Elo deltas ([`crate::elo`]),
-//! apply them with the session id, and tell each player whose share that call applied `rating.changed`
-//! `{session_id, rating, delta}`; then acknowledge. A `session.player_left` releases that player.
+//! apply them with the session id, and tell each player whose share that call applied
+//! `rating.changed` `{session_id, rating, delta}`; then acknowledge. A `session.player_left` releases that player.
 //! Other events are acknowledged and passed over. A store that cannot serve now leaves the event
 //! unacknowledged (the broker hands it out again) and the consumer backs off, 100 ms doubling to
 //! 5 s ([`warren_runtime::consumer`]). What can never succeed (unreadable data, a damaged record) is logged and acknowledged, so
