@@ -92,6 +92,8 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("TLS (--tls-cert, --tls-key): {0}")]
+    Tls(#[from] warren_gateway::tls::TlsError),
 }
 
 /// A running system.
@@ -127,6 +129,10 @@ pub async fn start(
 ) -> Result<System, StartError> {
     // Installed before anything is measured: what is recorded before it is lost.
     warren_runtime::metrics::handle();
+    // Checked before any service starts, so that a bad file stops nothing half-started.
+    if let Some(files) = &options.gateway.tls {
+        warren_gateway::tls::Certificates::load(files)?;
+    }
     let bus = warren_runtime::connect_bus(
         options.amqp_url.as_deref(),
         options.gateway_user.as_deref(),

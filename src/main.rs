@@ -87,8 +87,13 @@ async fn run() -> anyhow::Result<()> {
             "in memory"
         },
     );
-    let url = format!("http://{}", system.address);
-    let websocket = format!("ws://{}/ws?token=<access_token>", system.address);
+    let (http, ws) = if args.gateway.edge.tls_cert.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let url = format!("{http}://{}", system.address);
+    let websocket = format!("{ws}://{}/ws?token=<access_token>", system.address);
     let admin = system
         .admin_address
         .map(|address| format!("http://{address}"));

@@ -6,88 +6,24 @@
 mod common;
 
 use common::processes::{Process, free_port};
+use common::tls::CertDir;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// A certificate authority and a server certificate for 127.0.0.1 and localhost, made by openssl.
-fn certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl must be installed");
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=warren test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "redis.key",
-        "-out",
-        "redis.csr",
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "redis.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "redis.pem",
-    ]);
-}
 
 /// A `redis-server` listening with TLS only, on a port of its own; killed when dropped.
 struct TlsRedis {
     port: u16,
-    dir: PathBuf,
+    dir: CertDir,
     child: Child,
 }
 
 impl TlsRedis {
     fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("warren-tls-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        certificates(&dir);
+        let dir = CertDir::new();
+        dir.authority("ca");
+        dir.server("ca", "redis");
         let port = free_port();
         let child = Command::new("redis-server")
             .args([
@@ -106,7 +42,7 @@ impl TlsRedis {
             ])
             .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
             .args(["--save", "", "--appendonly", "no"])
-            .current_dir(&dir)
+            .current_dir(&dir.0)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed");
@@ -125,7 +61,7 @@ impl TlsRedis {
     fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")
             .args(["--tls", "--cacert"])
-            .arg(self.dir.join("ca.pem"))
+            .arg(self.dir.path("ca.pem"))
             .args(["-p", &self.port.to_string()])
             .args(args)
             .output()
@@ -138,14 +74,13 @@ impl Drop for TlsRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 #[tokio::test]
 async fn warren_keeps_its_state_in_redis_over_tls() {
     let redis = TlsRedis::start();
-    let log = redis.dir.join("warren.log");
+    let log = redis.dir.path("warren.log");
     let env = [
         (
             "WARREN_REDIS_URL",
@@ -154,7 +89,7 @@ async fn warren_keeps_its_state_in_redis_over_tls() {
         ("WARREN_REDIS_NAMESPACE", "tls:".to_owned()),
         (
             "SSL_CERT_FILE",
-            redis.dir.join("ca.pem").display().to_string(),
+            redis.dir.path("ca.pem").display().to_string(),
         ),
     ];
     let (warren, admin) =

@@ -1,6 +1,7 @@
 //! The gateway's configuration, as the binary hands it over.
 
-use crate::listener::ListenerLimits;
+use crate::listener::{IDLE_TIMEOUT, ListenerLimits};
+use crate::tls::TlsFiles;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -49,8 +50,12 @@ pub struct GatewayConfig {
     pub connect_rate_per_address: u32,
     /// WebSockets one user may hold here; one more closes their oldest.
     pub max_sockets_per_user: usize,
-    /// Timeouts and the connection cap of the HTTP listener (constants, not settings).
+    /// Timeouts and the connection cap of the HTTP listener: constants, not settings, but the idle
+    /// timeout is at least two ping intervals.
     pub listener: ListenerLimits,
+    /// The certificate and key clients are served over TLS (`--tls-cert`, `--tls-key`); `None`:
+    /// plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl GatewayConfig {
@@ -77,7 +82,17 @@ impl GatewayConfig {
             trusted_proxies: settings.edge.trusted_proxies.clone(),
             connect_rate_per_address: settings.edge.connect_rate_per_address,
             max_sockets_per_user: settings.edge.max_sockets_per_user as usize,
-            listener: ListenerLimits::default(),
+            listener: ListenerLimits {
+                // An HTTP/2 connection carrying WebSockets is quiet between their pings.
+                idle_timeout: IDLE_TIMEOUT.max(settings.ping_interval * 2),
+                ..ListenerLimits::default()
+            },
+            tls: settings
+                .edge
+                .tls_cert
+                .clone()
+                .zip(settings.edge.tls_key.clone())
+                .map(|(cert, key)| TlsFiles { cert, key }),
         }
     }
 

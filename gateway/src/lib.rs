@@ -8,7 +8,8 @@
 //! ```text
 //! lib.rs       app() builds the Router from state; serve() runs it on a listener until shutdown
 //! http/web.rs  the web lobby at `/`, its files built in from gateway/web/
-//! listener.rs  the client listener: header and idle timeouts, a cap on open connections
+//! listener.rs  the client listener: HTTP/1.1 and HTTP/2, header and idle timeouts, a connection cap
+//! tls.rs       TLS on the client listener: the certificate files, read again when they change
 //! admin.rs     /metrics, /healthz, /readyz on the admin listener, apart from clients
 //! config.rs    GatewayConfig
 //! state.rs     AppState: bus, config, token verifier, hub, readiness probes, shutdown
@@ -32,6 +33,7 @@ pub mod listener;
 pub mod revocations;
 pub mod series;
 pub mod state;
+pub mod tls;
 pub mod token;
 pub mod ws;
 
@@ -55,6 +57,8 @@ pub enum GatewayError {
     Events(#[from] BusError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("TLS (--tls-cert, --tls-key): {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// The gateway's routes and layers, for a real listener or for tests.
@@ -62,7 +66,8 @@ pub fn app(state: AppState) -> Router {
     let cors = cors(&state.config().cors_origins);
     let body_limit = state.config().max_body_bytes;
     let web = state.config().web;
-    let routes = http::routes().route("/ws", get(ws::upgrade));
+    // GET: the HTTP/1.1 upgrade; CONNECT: a stream of an HTTP/2 connection (RFC 8441).
+    let routes = http::routes().route("/ws", get(ws::upgrade).connect(ws::upgrade));
     let routes = if web {
         routes.merge(http::web::routes())
     } else {
@@ -113,6 +118,16 @@ pub async fn serve_with_admin(
     // Before the admin listener answers: the first scrape shows every series.
     series::declare();
     let shutdown = state.shutdown().clone();
+    // Before anything else starts: without a certificate that loads, nothing is served.
+    let tls = match &state.config().tls {
+        Some(files) => {
+            let certificates = Arc::new(tls::Certificates::load(files)?);
+            let acceptor = certificates.acceptor()?;
+            tokio::spawn(certificates.keep_current(shutdown.clone()));
+            Some(acceptor)
+        }
+        None => None,
+    };
     // Subscribed before the first client connects, so no event for it is missed.
     let subscription = hub::Hub::subscribe(state.bus()).await?;
     let events = tokio::spawn(Arc::clone(state.hub()).run(subscription, shutdown.clone()));
@@ -142,12 +157,12 @@ pub async fn serve_with_admin(
     let admin = match admin {
         Some(admin) => {
             let admin_address = admin.local_addr()?;
-            tracing::info!(%address, admin = %admin_address, "gateway listening");
+            tracing::info!(%address, admin = %admin_address, tls = tls.is_some(), "gateway listening");
             let serving = admin::serve(admin, state.clone(), admin_stop.clone());
             Some(tokio::spawn(serving))
         }
         None => {
-            tracing::info!(%address, "gateway listening");
+            tracing::info!(%address, tls = tls.is_some(), "gateway listening");
             None
         }
     };
@@ -160,7 +175,7 @@ pub async fn serve_with_admin(
     // the closing handshake.
     let drain = state.config().call_timeout + SOCKET_CLOSE;
     let limits = state.config().listener;
-    listener::serve(listener, app(state), limits, shutdown).await;
+    listener::serve(listener, app(state), limits, tls, shutdown).await;
     // The listener waits for HTTP requests, not for upgraded connections: those are ours to
     // wait for.
     sockets.close();

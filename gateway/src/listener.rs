@@ -1,17 +1,24 @@
 //! The client listener, served connection by connection with hyper, for what `axum::serve` does
-//! not offer: a deadline for a request's headers, an idle timeout, and a cap on open connections.
+//! not offer: TLS, HTTP/2 beside HTTP/1.1, a deadline for a request's headers, an idle timeout,
+//! and a cap on open connections.
 //!
 //! Each accepted connection takes a permit from a semaphore of [`ListenerLimits::max_connections`];
 //! the permit travels inside the connection's I/O ([`Tracked`]), so an upgraded WebSocket holds it
 //! until it closes. A connection over the cap is closed at once, not queued. Every request carries
 //! its TCP peer as `ConnectInfo<SocketAddr>`, which [`crate::http::client::ClientAddr`] reads.
+//!
+//! With TLS, ALPN offers `h2` and `http/1.1`; without, a client may still speak HTTP/2 with prior
+//! knowledge (h2c). Either way the protocol is told by the connection's first bytes. A WebSocket
+//! comes by an HTTP/1.1 upgrade, which takes the connection over, or by an HTTP/2 extended CONNECT
+//! (RFC 8441), one stream among the connection's others.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,9 +38,12 @@ use tokio_util::task::TaskTracker;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which no byte moves either way for this long, in the middle of a request (a
 /// body that stalls, a response the client does not read), is closed. Longer than a call's
-/// deadline (10 s), so no answer being prepared is cut off. Between requests the header timeout
-/// applies instead, so a kept-alive connection waits at most [`HEADER_READ_TIMEOUT`] for its next
-/// request. Not applied to upgraded WebSockets: those have their pings.
+/// deadline (10 s), so no answer being prepared is cut off. Between HTTP/1.1 requests the header
+/// timeout applies instead, so a kept-alive connection waits at most [`HEADER_READ_TIMEOUT`] for
+/// its next request. A WebSocket upgraded from HTTP/1.1 leaves the listener and has its pings; an
+/// HTTP/2 connection stays, and its WebSockets' pings are what keep it from this timeout
+/// ([`crate::GatewayConfig`] raises it to two ping intervals when those are longer). Also the TLS
+/// handshake's deadline, and how long a closing connection has to finish.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Open connections (HTTP and WebSocket together) one gateway holds; more are closed on accept.
 /// Well under the file descriptors a production host allows, above what one gateway serves.
@@ -59,20 +70,20 @@ impl Default for ListenerLimits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled; then stops accepting, lets each
-/// connection finish the request it is serving (idle ones close at once), and returns when all
-/// have. Upgraded connections are no longer this function's: their tasks are tracked elsewhere.
+/// Serves `router` on `listener`, over TLS when given an acceptor, until `shutdown` is
+/// cancelled; then stops accepting, lets each connection finish the requests it is serving (idle
+/// ones close at once; HTTP/2 ones are sent GOAWAY), and returns when all have. WebSockets upgraded
+/// from HTTP/1.1 are no longer this function's: their tasks are tracked elsewhere.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ListenerLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let connections = TaskTracker::new();
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    let http = Arc::new(builder(limits));
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -98,40 +109,22 @@ pub async fn serve(
             tracing::debug!(%error, "could not turn Nagle's algorithm off");
         }
         let io = Tracked::new(tcp, permit);
-        let activity = Arc::clone(&io.activity);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            // The Router is always ready: no poll_ready before call.
-            tower_service::Service::call(&mut router.clone(), request)
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
-        let (shutdown, idle) = (shutdown.clone(), limits.idle_timeout);
+        let connection = Connection {
+            http: Arc::clone(&http),
+            router: router.clone(),
+            peer,
+            idle: limits.idle_timeout,
+            shutdown: shutdown.clone(),
+        };
+        let tls = tls.clone();
         connections.spawn(async move {
-            tokio::pin!(connection);
-            let mut closing = false;
-            loop {
-                let quiet_until = activity.last() + idle;
-                tokio::select! {
-                    ended = connection.as_mut() => {
-                        if let Err(error) = ended {
-                            tracing::debug!(%error, %peer, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = tokio::time::sleep_until(quiet_until) => {
-                        if activity.last() + idle <= Instant::now() {
-                            tracing::debug!(%peer, "idle connection closed");
-                            break;
-                        }
-                    }
-                    () = shutdown.cancelled(), if !closing => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
+            match tls {
+                Some(tls) => {
+                    if let Some(stream) = connection.handshake(&tls, io).await {
+                        connection.serve(stream).await;
                     }
                 }
+                None => connection.serve(io).await,
             }
         });
     }
@@ -139,15 +132,121 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// HTTP/1.1 and HTTP/2 on one listener, each with its limits. HTTP/2 allows extended CONNECT, by
+/// which a client opens a WebSocket as one of the connection's streams.
+fn builder(limits: ListenerLimits) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    http.http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        // hyper's default is 200; a game client needs one socket and a few requests at a time.
+        .max_concurrent_streams(MAX_STREAMS);
+    http
+}
+
+/// Streams one HTTP/2 connection may have open at once: WebSockets and requests together.
+pub const MAX_STREAMS: u32 = 100;
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    http: Arc<auto::Builder<TokioExecutor>>,
+    router: Router,
+    peer: SocketAddr,
+    idle: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Connection {
+    /// The TLS handshake, within the idle timeout, given up at shutdown. `None`: it failed, and
+    /// the connection is closed.
+    async fn handshake(
+        &self,
+        tls: &TlsAcceptor,
+        io: Tracked,
+    ) -> Option<tokio_rustls::server::TlsStream<Tracked>> {
+        let peer = self.peer;
+        tokio::select! {
+            accepted = tokio::time::timeout(self.idle, tls.accept(io)) => match accepted {
+                Ok(Ok(stream)) => Some(stream),
+                Ok(Err(error)) => {
+                    metrics::counter!(crate::series::TLS_HANDSHAKES_FAILED).increment(1);
+                    tracing::debug!(%error, %peer, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    metrics::counter!(crate::series::TLS_HANDSHAKES_FAILED).increment(1);
+                    tracing::debug!(%peer, "TLS handshake not finished in time");
+                    None
+                }
+            },
+            () = self.shutdown.cancelled() => None,
+        }
+    }
+
+    /// Serves HTTP on `io` until the connection ends, goes quiet for the idle timeout, or has
+    /// been closing (after shutdown) for that long.
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + Activity + 'static,
+    {
+        let activity = io.activity();
+        let Self {
+            http,
+            router,
+            peer,
+            idle,
+            shutdown,
+        } = self;
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            // The Router is always ready: no poll_ready before call.
+            tower_service::Service::call(&mut router.clone(), request)
+        });
+        let connection = http.serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut closing_since: Option<Instant> = None;
+        loop {
+            let quiet_until = activity.last() + idle;
+            let close_by = closing_since.map_or(quiet_until, |since| since + idle);
+            tokio::select! {
+                ended = connection.as_mut() => {
+                    if let Err(error) = ended {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                    break;
+                }
+                () = tokio::time::sleep_until(quiet_until.min(close_by)) => {
+                    let now = Instant::now();
+                    if activity.last() + idle <= now {
+                        tracing::debug!(%peer, "idle connection closed");
+                        break;
+                    }
+                    if closing_since.is_some_and(|since| since + idle <= now) {
+                        tracing::debug!(%peer, "connection still open at the end of shutdown");
+                        break;
+                    }
+                }
+                () = shutdown.cancelled(), if closing_since.is_none() => {
+                    closing_since = Some(Instant::now());
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
 /// When a connection last moved a byte, in milliseconds after it opened: shared between its
 /// I/O, which writes it, and its task, which closes it when it has been quiet too long.
 #[derive(Debug)]
-struct Activity {
+struct LastByte {
     opened: Instant,
     last_ms: AtomicU64,
 }
 
-impl Activity {
+impl LastByte {
     fn touch(&self) {
         let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms, Ordering::Relaxed);
@@ -162,14 +261,14 @@ impl Activity {
 #[derive(Debug)]
 struct Tracked {
     tcp: TcpStream,
-    activity: Arc<Activity>,
+    activity: Arc<LastByte>,
     /// Returned to the cap when the connection is dropped, WebSocket or not.
     _permit: OwnedSemaphorePermit,
 }
 
 impl Tracked {
     fn new(tcp: TcpStream, permit: OwnedSemaphorePermit) -> Self {
-        let activity = Arc::new(Activity {
+        let activity = Arc::new(LastByte {
             opened: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
@@ -178,6 +277,23 @@ impl Tracked {
             activity,
             _permit: permit,
         }
+    }
+}
+
+/// An I/O that notes when bytes move: a TCP connection, or TLS over one.
+trait Activity {
+    fn activity(&self) -> Arc<LastByte>;
+}
+
+impl Activity for Tracked {
+    fn activity(&self) -> Arc<LastByte> {
+        Arc::clone(&self.activity)
+    }
+}
+
+impl Activity for tokio_rustls::server::TlsStream<Tracked> {
+    fn activity(&self) -> Arc<LastByte> {
+        self.get_ref().0.activity()
     }
 }
 

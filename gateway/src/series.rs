@@ -19,6 +19,10 @@ pub const EVENTS_DELIVERED: &str = "warren_events_delivered_total";
 pub const WS_UPGRADES_REFUSED: &str = "warren_ws_upgrades_refused_total";
 /// Connections closed on accept: the gateway held its cap already.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "warren_http_connections_refused_total";
+/// TLS handshakes that failed or did not finish in time.
+pub const TLS_HANDSHAKES_FAILED: &str = "warren_tls_handshakes_failed_total";
+/// Changes of the TLS files seen, by outcome: `loaded`, or `refused` (the previous pair kept).
+pub const TLS_RELOADS: &str = "warren_tls_reloads_total";
 /// Client requests forwarded to a service, by method and outcome.
 pub const REQUESTS: &str = "warren_gateway_requests_total";
 /// Their latency at the gateway, by method.
@@ -35,8 +39,12 @@ pub(crate) fn declare() {
         EVENTS_DELIVERED,
         WS_UPGRADES_REFUSED,
         HTTP_CONNECTIONS_REFUSED,
+        TLS_HANDSHAKES_FAILED,
     ] {
         metrics::counter!(counter).increment(0);
+    }
+    for outcome in ["loaded", "refused"] {
+        metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);
     }
     // Per client method, from the table that decides what is forwarded: a method a client names
     // that is not in it is refused before anything is counted, so these are all the labels.

@@ -85,6 +85,17 @@ fn describe(error: &clap::Error, command: &clap::Command) -> String {
             }
             _ => format!("{setting}: not a valid value"),
         },
+        // clap's own message lists the missing flags on lines of their own, which one line loses.
+        (ErrorKind::MissingRequiredArgument, _) => match error.get(ContextKind::InvalidArg) {
+            Some(ContextValue::Strings(missing)) => {
+                let named: Vec<String> = missing
+                    .iter()
+                    .map(|arg| name_setting(arg, command))
+                    .collect();
+                format!("required and not given: {}", named.join(", "))
+            }
+            _ => first_line(error),
+        },
         _ => first_line(error),
     }
 }
@@ -285,6 +296,12 @@ mod tests {
             );
             assert!(!line.contains("hunter2"), "{line}");
         }
+    }
+
+    #[test]
+    fn a_missing_setting_is_named_with_its_variable() {
+        let line = refusal(&["--tls-cert", "cert.pem"]);
+        assert_eq!(line, "required and not given: --tls-key (WARREN_TLS_KEY)");
     }
 
     #[test]

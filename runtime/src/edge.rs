@@ -1,10 +1,12 @@
 //! The gateway's settings that keep its edge standing under abuse: where `/metrics` is served
 //! apart from clients, which proxies may name the client's address, and how many sockets one
-//! address may open and one user may hold. Flattened into [`crate::GatewaySettings`].
+//! address may open and one user may hold, and the certificate its clients are served over TLS.
+//! Flattened into [`crate::GatewaySettings`].
 
 use clap::Args;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
 pub struct EdgeSettings {
@@ -22,6 +24,14 @@ pub struct EdgeSettings {
     /// WebSockets one user may hold on each gateway instance; one more closes their oldest.
     #[arg(long, env = "WARREN_MAX_SOCKETS_PER_USER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sockets_per_user: u32,
+    /// The client listener's certificate chain, a PEM file: with --tls-key, the gateway serves
+    /// https and wss, HTTP/2 offered beside HTTP/1.1. Read again when the file changes. None:
+    /// plain HTTP (HTTP/1.1, and HTTP/2 with prior knowledge).
+    #[arg(long, env = "WARREN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, a PEM file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "WARREN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A listen address; `:PORT` is on 127.0.0.1, so that `:0` picks a free local port.
@@ -70,6 +80,18 @@ mod tests {
         assert!(edge.trusted_proxies.is_empty());
         assert_eq!(edge.connect_rate_per_address, 120);
         assert_eq!(edge.max_sockets_per_user, 5);
+        assert_eq!((edge.tls_cert, edge.tls_key), (None, None));
+    }
+
+    #[test]
+    fn a_certificate_comes_with_its_key() {
+        let edge = parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
+        assert_eq!(edge.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(edge.tls_key, Some(PathBuf::from("key.pem")));
+        for (alone, missing) in [("--tls-cert", "--tls-key"), ("--tls-key", "--tls-cert")] {
+            let error = parse(&[alone, "file.pem"]).unwrap_err();
+            assert!(error.to_string().contains(missing), "{alone}: {error}");
+        }
     }
 
     #[test]

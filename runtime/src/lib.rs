@@ -6,7 +6,7 @@
 //! ```text
 //! settings/     clap argument groups (flags and WARREN_* variables) and the duration parser
 //! checks.rs     values checked before anything connects; a bad one exits 2 with one line
-//! edge.rs       the gateway's settings against abuse: admin listener, trusted proxies, socket limits
+//! edge.rs       the gateway's edge: admin listener, trusted proxies, socket limits, TLS files
 //! logging.rs    text or JSON logs
 //! shutdown.rs   Ctrl-C / SIGTERM as a CancellationToken
 //! connect.rs    the bus (RabbitMQ or in process) and Redis, with start-up retries

@@ -4,16 +4,19 @@
 
 pub mod broker;
 pub mod processes;
+pub mod tls;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use warren_gateway::GatewayConfig;
 
@@ -220,9 +223,13 @@ pub struct Player {
     pub refresh_token: String,
 }
 
+/// What a test's socket runs over: TCP, TLS, or a stream of an HTTP/2 connection.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// A WebSocket client: requests matched to replies by id, events kept in arrival order.
 pub struct Ws {
-    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    stream: WebSocketStream<Box<dyn Io>>,
     next_id: u64,
     replies: HashMap<String, Value>,
     pub events: Vec<Value>,
@@ -235,16 +242,41 @@ impl Ws {
         Self::connect_request(url.into_client_request().unwrap()).await
     }
 
+    /// The handshake of `request` (a `ws://` URL) over a new TCP connection.
     pub async fn connect_request(
         request: tokio_tungstenite::tungstenite::handshake::client::Request,
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Ws {
+        let uri = request.uri();
+        let address = (
+            uri.host().unwrap_or_default().to_owned(),
+            uri.port_u16().unwrap_or(80),
+        );
+        let tcp = TcpStream::connect(address).await?;
+        tcp.set_nodelay(true)?;
+        Self::handshake(request, Box::new(tcp)).await
+    }
+
+    /// The HTTP/1.1 upgrade of `request` over `io` (TCP, or TLS for a `wss://` URL).
+    pub async fn handshake(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+        io: Box<dyn Io>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let (stream, _) = tokio_tungstenite::client_async(request, io).await?;
+        Ok(Self::over(stream))
+    }
+
+    /// A socket whose handshake is done already (an HTTP/2 stream opened by CONNECT).
+    pub async fn over_raw(io: Box<dyn Io>) -> Ws {
+        Self::over(WebSocketStream::from_raw_socket(io, Role::Client, None).await)
+    }
+
+    fn over(stream: WebSocketStream<Box<dyn Io>>) -> Ws {
+        Ws {
             stream,
             next_id: 0,
             replies: HashMap::new(),
             events: Vec::new(),
-        })
+        }
     }
 
     pub async fn send_text(&mut self, text: String) {
