@@ -92,7 +92,7 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("TLS (--tls-cert, --tls-key): {0}")]
+    #[error(transparent)]
     Tls(#[from] warren_gateway::tls::TlsError),
 }
 

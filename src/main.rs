@@ -71,6 +71,10 @@ async fn run() -> anyhow::Result<()> {
         matchmaker: (&args.matchmaker).into(),
         without: Vec::new(),
     };
+    options
+        .gateway
+        .check_tls()
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     let listener = warren_runtime::listen(args.gateway.listen)
         .with_context(|| format!("cannot listen on {}", args.gateway.listen))?;
     let shutdown = shutdown::on_signal();

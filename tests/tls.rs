@@ -377,7 +377,7 @@ fn warren_does_not_start_with_a_key_that_is_not_the_certificates() {
         .env("WARREN_TLS_KEY", &other_key)
         .output()
         .unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2), "a setting that cannot work");
     let said = String::from_utf8_lossy(&output.stderr).into_owned()
         + &String::from_utf8_lossy(&output.stdout);
     assert!(said.contains("does not fit the certificate"), "{said}");
@@ -388,7 +388,7 @@ fn warren_does_not_start_with_a_key_that_is_not_the_certificates() {
         .env("WARREN_TLS_CERT", &files.cert)
         .output()
         .unwrap();
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(2));
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("--tls-key"), "{said}");
 }

@@ -96,6 +96,19 @@ impl GatewayConfig {
         }
     }
 
+    /// Whether the TLS files, if any, load; the binaries refuse to start on a pair that does not,
+    /// as on any setting that cannot work.
+    pub fn check_tls(&self) -> Result<(), String> {
+        match &self.tls {
+            Some(files) => crate::tls::Certificates::load(files)
+                .map(drop)
+                .map_err(|error| {
+                    format!("--tls-cert, --tls-key (WARREN_TLS_CERT, WARREN_TLS_KEY): {error}")
+                }),
+            None => Ok(()),
+        }
+    }
+
     /// The design's defaults, as the settings table declares them, with the given secret; no
     /// admin listener.
     pub fn new(jwt_secret: Vec<u8>) -> Self {

@@ -57,7 +57,7 @@ pub enum GatewayError {
     Events(#[from] BusError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-    #[error("TLS (--tls-cert, --tls-key): {0}")]
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
 }
 

@@ -32,6 +32,10 @@ async fn run() -> anyhow::Result<()> {
     let _telemetry = logging::init(&args.backends, env!("CARGO_BIN_NAME"))?;
     let secret = warren_runtime::jwt_secret(&args.jwt, &args.backends)
         .unwrap_or_else(|e| warren_runtime::refuse(&e));
+    let config = GatewayConfig::from_settings(&args.gateway, &args.jwt, secret);
+    config
+        .check_tls()
+        .unwrap_or_else(|e| warren_runtime::refuse(&e));
     warren_runtime::metrics::handle();
     let (bus, redis) = warren_runtime::connect(&args.backends, "warren-gateway").await?;
     let mut probes = Vec::new();
@@ -54,7 +58,6 @@ async fn run() -> anyhow::Result<()> {
         "warren-gateway starting"
     );
     let shutdown = shutdown::on_signal();
-    let config = GatewayConfig::from_settings(&args.gateway, &args.jwt, secret);
     let state = AppState::with_probes(bus.clone(), config, shutdown, probes);
     warren_gateway::serve_with_admin(listener, Some(admin), state).await?;
     bus.shutdown().await;

@@ -36,22 +36,23 @@ pub struct TlsFiles {
 /// Why a certificate and key could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {}: {source}", path.display())]
+    // The causes are part of each message, not sources: one line says it all, once.
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{} is not PEM: {source}", path.display())]
-    Pem { path: PathBuf, source: pem::Error },
+    #[error("{} is not PEM: {error}", path.display())]
+    Pem { path: PathBuf, error: pem::Error },
     #[error("{} holds no certificate (a PEM block `BEGIN CERTIFICATE`)", path.display())]
     NoCertificate { path: PathBuf },
     #[error("{} holds no private key (PKCS#8, PKCS#1 or SEC1 PEM)", path.display())]
     NoKey { path: PathBuf },
-    #[error("the key in {} does not fit the certificate in {}: {source}", key.display(), cert.display())]
+    #[error("the key in {} does not fit the certificate in {}: {error}", key.display(), cert.display())]
     Key {
         cert: PathBuf,
         key: PathBuf,
-        source: rustls::Error,
+        error: rustls::Error,
     },
     #[error("TLS cannot be set up: {0}")]
     Config(#[from] rustls::Error),
@@ -154,9 +155,9 @@ impl ResolvesServerCert for Certificates {
 
 fn read(files: &TlsFiles) -> Result<Contents, TlsError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| TlsError::Read {
+        std::fs::read(path).map_err(|error| TlsError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })
     };
     Ok((read(&files.cert)?, read(&files.key)?))
@@ -169,7 +170,7 @@ fn certified_key(
 ) -> Result<CertifiedKey, TlsError> {
     let pem_error = |path: &Path| {
         let path = path.to_owned();
-        move |source| TlsError::Pem { path, source }
+        move |error| TlsError::Pem { path, error }
     };
     let chain = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<Vec<_>, _>>()
@@ -185,10 +186,10 @@ fn certified_key(
         },
         other => pem_error(&files.key)(other),
     })?;
-    CertifiedKey::from_der(chain, key, provider).map_err(|source| TlsError::Key {
+    CertifiedKey::from_der(chain, key, provider).map_err(|error| TlsError::Key {
         cert: files.cert.clone(),
         key: files.key.clone(),
-        source,
+        error,
     })
 }
 
