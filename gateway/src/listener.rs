@@ -128,6 +128,10 @@ pub async fn serve(
             }
         });
     }
+    // Closed now, not when the connections have finished: a client arriving meanwhile is refused
+    // at once and its balancer tries another gateway, rather than waiting in the backlog to be
+    // reset.
+    drop(listener);
     connections.close();
     connections.wait().await;
 }
