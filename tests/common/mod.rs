@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod broker;
+pub mod compose;
 pub mod processes;
 pub mod tls;
 
