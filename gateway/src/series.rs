@@ -9,6 +9,8 @@ use warren_contracts::presence;
 
 /// WebSocket connections open on this gateway.
 pub const WS_CONNECTIONS: &str = "warren_ws_connections";
+/// WebSockets opened, by the HTTP version they came over: `1.1` (an upgrade) or `2` (a stream).
+pub const WS_OPENED: &str = "warren_ws_opened_total";
 /// WebSocket messages read from clients.
 pub const WS_MESSAGES_IN: &str = "warren_ws_messages_in_total";
 /// WebSocket messages sent to clients (replies and events).
@@ -42,6 +44,9 @@ pub(crate) fn declare() {
         TLS_HANDSHAKES_FAILED,
     ] {
         metrics::counter!(counter).increment(0);
+    }
+    for http in ["1.1", "2"] {
+        metrics::counter!(WS_OPENED, "http" => http).increment(0);
     }
     for outcome in ["loaded", "refused"] {
         metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);

@@ -41,8 +41,12 @@ export class Player {
     page.on("pageerror", (error) => this.problems.push(`pageerror: ${error.message}`));
   }
 
-  static async open(browser: Browser, server: Server, name: string): Promise<Player> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  /** `trustAny`: accept the server's certificate whoever signed it (a test's own, for https). */
+  static async open(browser: Browser, server: Server, name: string, trustAny = false): Promise<Player> {
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      ignoreHTTPSErrors: trustAny,
+    });
     context.setDefaultTimeout(WAIT_MS);
     const page = await context.newPage();
     const player = new Player(name, context, page);

@@ -33,7 +33,7 @@ use admission::{RequestLimits, Verdict};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Version};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use outbox::CloseReason;
@@ -68,11 +68,13 @@ pub struct WsQuery {
     token: Option<String>,
 }
 
-/// Checks the client address's rate and the access token, then upgrades. Over the rate: 429;
-/// without a valid token: 401; no socket either way.
+/// Checks the client address's rate and the access token, then upgrades (an HTTP/1.1 upgrade, or
+/// an HTTP/2 extended CONNECT). Over the rate: 429; without a valid token: 401; no socket either
+/// way.
 pub async fn upgrade(
     State(state): State<AppState>,
     client: ClientAddr,
+    version: Version,
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
     ws: WebSocketUpgrade,
@@ -87,6 +89,12 @@ pub async fn upgrade(
         Ok(caller) => caller,
         Err(why) => return crate::error::ApiError::unauthorized(why).into_response(),
     };
+    let http = if version == Version::HTTP_2 {
+        "2"
+    } else {
+        "1.1"
+    };
+    metrics::counter!(series::WS_OPENED, "http" => http).increment(1);
     let limit = state.config().max_frame_bytes;
     // Messages up to twice the limit are read and refused with an error on that request; past
     // that the socket is closed with 1009, so no client makes the gateway buffer much. Writes

@@ -9,6 +9,8 @@ import { closeAll } from "./util.js";
 
 export interface Server {
   url: string;
+  /** The admin listener (`/metrics`), `http://…`. */
+  admin: string;
   stop(): Promise<void>;
 }
 
@@ -38,7 +40,7 @@ export async function startServer(extra: string[] = []): Promise<Server> {
   const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr: string[] = [];
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, admin } = await new Promise<{ url: string; admin: string }>((resolve, reject) => {
     const timer = setTimeout(
       () => fail(new Error("warren did not say it was up within 20 s")),
       20_000,
@@ -52,7 +54,7 @@ export async function startServer(extra: string[] = []): Promise<Server> {
     child.once("error", fail);
     child.once("exit", (code) => fail(new Error(`warren exited (${code}) before it was up`)));
     lines.on("line", (line) => {
-      let entry: { message?: string; url?: string };
+      let entry: { message?: string; url?: string; admin?: string };
       try {
         entry = JSON.parse(line);
       } catch {
@@ -62,13 +64,13 @@ export async function startServer(extra: string[] = []): Promise<Server> {
         clearTimeout(timer);
         child.removeAllListeners("exit");
         child.removeAllListeners("error");
-        resolve(entry.url);
+        resolve({ url: entry.url, admin: entry.admin ?? "" });
       }
     });
   });
   // Keep reading its log so that the pipe never fills and blocks the server.
   child.stdout?.resume();
-  return { url, stop: () => stop(child) };
+  return { url, admin, stop: () => stop(child) };
 }
 
 function stop(child: ChildProcess): Promise<void> {
