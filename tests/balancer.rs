@@ -53,19 +53,9 @@ impl Gateway {
 
     /// Its open WebSockets, as it reports them.
     async fn sockets(&self, http: &reqwest::Client) -> u64 {
-        let text = http
-            .get(format!("{}/metrics", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let value = text
-            .lines()
-            .find_map(|line| line.strip_prefix("warren_ws_connections "))
-            .unwrap_or_else(|| panic!("no warren_ws_connections in:\n{text}"));
-        value.trim().parse::<f64>().unwrap() as u64
+        let text = common::scrape(http, &self.admin).await;
+        common::sample(&text, "warren_ws_connections")
+            .unwrap_or_else(|| panic!("no warren_ws_connections in:\n{text}")) as u64
     }
 
     /// SIGTERM, as `docker compose stop` sends it: the gateway stops accepting, closes its

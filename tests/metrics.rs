@@ -37,15 +37,7 @@ fn value(text: &str, name: &str, wanted: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(system: &TestSystem) -> String {
-    system
-        .http
-        .get(format!("{}/metrics", system.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    common::scrape(&system.http, &system.admin_base).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -236,18 +236,8 @@ fn replace(from: &Path, to: &Path) {
 
 /// A counter's value in the gateway's `/metrics`.
 async fn counter(system: &TestSystem, series: &str) -> f64 {
-    let text = system
-        .http
-        .get(format!("{}/metrics", system.admin_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{series} not in /metrics"))
+    let text = common::scrape(&system.http, &system.admin_base).await;
+    common::sample(&text, series).unwrap_or_else(|| panic!("{series} not in /metrics"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

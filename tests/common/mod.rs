@@ -397,6 +397,29 @@ impl Ws {
     }
 }
 
+/// A process's `/metrics` text, from its admin listener at `base` (`http://host:port`).
+pub async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// One sample's value in `/metrics` text, named as Prometheus prints it: `name` or
+/// `name{label="value"}`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 pub fn rabbitmqctl(args: &[&str]) {
     let output = Command::new("rabbitmqctl")
         .args(args)
