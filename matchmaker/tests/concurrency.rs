@@ -87,9 +87,13 @@ async fn thousands_of_players_through_two_instances(backend: Backend) {
             matchable |= !pool::find_matches(&left, size, &WINDOW, now_millis()).is_empty();
             waiting.extend(left.into_iter().map(|w| w.ticket_id));
         }
-        // A match is done when its players' claims are handed to the session, a step after the
-        // session is created: one still under way is not settled.
-        if !matchable && seated.len() + waiting.len() == PLAYERS && handed_over(&h) {
+        // A match is done when its players' claims are handed to the session and their tickets
+        // are gone, steps after the session is created: one still under way is not settled.
+        if !matchable
+            && seated.len() + waiting.len() == PLAYERS
+            && handed_over(&h)
+            && tickets_gone(&h, &seated, &tickets).await
+        {
             break (seated, waiting);
         }
         assert!(
@@ -154,6 +158,20 @@ fn handed_over(h: &Harness) -> bool {
             .iter()
             .all(|user| h.fakes.claim_of(user).as_ref() == Some(&in_session))
     })
+}
+
+/// Whether the tickets of everyone seated are gone from the store, the last step of a match.
+async fn tickets_gone(
+    h: &Harness,
+    seated: &HashSet<String>,
+    tickets: &HashMap<String, String>,
+) -> bool {
+    for user in seated {
+        if h.store.get(&tickets[user]).await.unwrap().is_some() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Everyone in a session, checking that nobody is in two.
