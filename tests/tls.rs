@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::processes::Process;
 use common::tls::{self, CertDir, H2};
 use common::{Mode, Player, TestSystem, Ws, start_configured};
 use serde_json::json;
@@ -355,6 +356,46 @@ async fn stalled_handshakes_and_silent_http2_connections_are_closed() {
     );
     tls_system.stop().await;
     plain.stop().await;
+}
+
+/// `warren` (a process of its own, so the gauge is its alone) reports when the certificate it
+/// serves expires, and the renewed one's once the files change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_certificates_expiry_is_a_gauge() {
+    let (dir, files) = certificates();
+    let (renewed, renewed_key) = dir.server_valid_for("first", "renewed", 30);
+    let log = dir.path("warren.log");
+    let env = [
+        ("WARREN_TLS_CERT", files.cert.display().to_string()),
+        ("WARREN_TLS_KEY", files.key.display().to_string()),
+    ];
+    let (warren, admin) =
+        Process::start_warren(&common::processes::binary("warren"), &env, &log).await;
+    let http = reqwest::Client::new();
+    let expiry = async || {
+        let text = common::scrape(&http, &admin).await;
+        common::sample(&text, "warren_tls_certificate_expiry_timestamp_seconds")
+            .expect("the expiry gauge with TLS on")
+    };
+    let days_left = |at: f64| (at - common::now_ms() as f64 / 1000.0) / 86_400.0;
+    let left = days_left(expiry().await);
+    assert!(
+        (0.9..1.1).contains(&left),
+        "a day's certificate expires in {left} days"
+    );
+
+    replace(&renewed_key, &files.key);
+    replace(&renewed, &files.cert);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while days_left(expiry().await) < 29.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate's expiry is not shown"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(days_left(expiry().await) < 31.0);
+    assert!(warren.terminate().success());
 }
 
 #[test]

@@ -25,6 +25,9 @@ pub const HTTP_CONNECTIONS_REFUSED: &str = "warren_http_connections_refused_tota
 pub const TLS_HANDSHAKES_FAILED: &str = "warren_tls_handshakes_failed_total";
 /// Changes of the TLS files seen, by outcome: `loaded`, or `refused` (the previous pair kept).
 pub const TLS_RELOADS: &str = "warren_tls_reloads_total";
+/// When the certificate being served expires (its `notAfter`), in seconds since the Unix epoch;
+/// only with TLS on.
+pub const TLS_CERTIFICATE_EXPIRY: &str = "warren_tls_certificate_expiry_timestamp_seconds";
 /// Client requests forwarded to a service, by method and outcome.
 pub const REQUESTS: &str = "warren_gateway_requests_total";
 /// Their latency at the gateway, by method.

@@ -76,6 +76,7 @@ impl Certificates {
         let provider = Arc::new(aws_lc_rs::default_provider());
         let contents = read(files)?;
         let key = certified_key(files, &contents, &provider)?;
+        note_expiry(&key);
         Ok(Self {
             files: files.clone(),
             provider,
@@ -131,6 +132,7 @@ impl Certificates {
         }
         match certified_key(files, &contents, &self.provider) {
             Ok(key) => {
+                note_expiry(&key);
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
                 metrics::counter!(series::TLS_RELOADS, "outcome" => "loaded").increment(1);
                 tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
@@ -150,6 +152,23 @@ impl ResolvesServerCert for Certificates {
         Some(Arc::clone(
             &self.current.read().unwrap_or_else(PoisonError::into_inner),
         ))
+    }
+}
+
+/// Sets the expiry gauge from the served certificate, and warns when it has expired already: an
+/// operator renewing by hand learns of it here before clients do.
+fn note_expiry(key: &CertifiedKey) {
+    let Ok(end_entity) = key.end_entity_cert() else {
+        return;
+    };
+    let Ok((_, certificate)) = x509_parser::parse_x509_certificate(end_entity) else {
+        return;
+    };
+    let not_after = certificate.validity().not_after;
+    // Seconds since 1970 fit a gauge's f64 exactly.
+    metrics::gauge!(series::TLS_CERTIFICATE_EXPIRY).set(not_after.timestamp() as f64);
+    if !certificate.validity().is_valid() {
+        tracing::warn!(%not_after, "the TLS certificate is not valid now (expired, or not yet valid)");
     }
 }
 

@@ -56,9 +56,14 @@ impl CertDir {
         self.path(&cert)
     }
 
-    /// A server certificate for 127.0.0.1 and localhost signed by `authority`: `<name>.pem` and
-    /// `<name>.key`, returned in that order.
+    /// A server certificate for 127.0.0.1 and localhost signed by `authority`, valid for a day:
+    /// `<name>.pem` and `<name>.key`, returned in that order.
     pub fn server(&self, authority: &str, name: &str) -> (PathBuf, PathBuf) {
+        self.server_valid_for(authority, name, 1)
+    }
+
+    /// [`CertDir::server`], valid for `days` from now.
+    pub fn server_valid_for(&self, authority: &str, name: &str, days: u32) -> (PathBuf, PathBuf) {
         let (cert, key, request) = (
             format!("{name}.pem"),
             format!("{name}.key"),
@@ -93,7 +98,7 @@ impl CertDir {
             &format!("{authority}.key"),
             "-CAcreateserial",
             "-days",
-            "1",
+            &days.to_string(),
             "-extfile",
             &extensions,
             "-out",
